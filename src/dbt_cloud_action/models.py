@@ -1,0 +1,183 @@
+"""The dbt Cloud objects the action reasons about, parsed once from API JSON.
+
+Everything downstream (watcher, reporting) works on these frozen values, never on raw dicts,
+so a field the API renames breaks in exactly one place.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+class RunStatus(enum.IntEnum):
+    """dbt Cloud's integer run (and run step) status; the only thing outcomes are decided from."""
+
+    QUEUED = 1
+    STARTING = 2
+    RUNNING = 3
+    SUCCESS = 10
+    ERROR = 20
+    CANCELLED = 30
+
+    @property
+    def is_terminal(self) -> bool:
+        return self >= RunStatus.SUCCESS
+
+    @classmethod
+    def parse(cls, value: object) -> RunStatus | None:
+        """The status for a known integer code, None for anything else (a new or bogus code)."""
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """dbt Cloud timestamps are ISO 8601, with a space or a `T`, usually with `+00:00`."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class RunStep:
+    index: int
+    name: str
+    status: RunStatus | None
+    logs: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> RunStep:
+        return cls(
+            index=_int_or_none(data.get("index")) or 0,
+            name=_str(data.get("name")),
+            status=RunStatus.parse(data.get("status")),
+            logs=_str(data.get("logs")),
+            started_at=parse_timestamp(data.get("started_at")),
+            finished_at=parse_timestamp(data.get("finished_at")),
+        )
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    job_id: int
+    account_id: int
+    status: RunStatus | None
+    status_code: int | None
+    href: str = ""
+    git_sha: str = ""
+    git_branch: str = ""
+    cause: str = ""
+    status_message: str = ""
+    created_at: datetime | None = None
+    dequeued_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    can_retry: bool = False
+    retry_not_supported_reason: str = ""
+    github_pull_request_id: int | None = None
+    job_name: str = ""
+    steps: tuple[RunStep, ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status is not None and self.status.is_terminal
+
+    @property
+    def queued_seconds(self) -> float | None:
+        start = self.started_at or self.dequeued_at
+        if self.created_at is None or start is None:
+            return None
+        return max(0.0, (start - self.created_at).total_seconds())
+
+    @property
+    def run_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, (self.finished_at - self.started_at).total_seconds())
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Run:
+        trigger = _mapping(data.get("trigger"))
+        job = _mapping(data.get("job"))
+        steps = data.get("run_steps")
+        return cls(
+            id=_int_or_none(data.get("id")) or 0,
+            job_id=_int_or_none(data.get("job_definition_id") or data.get("job_id")) or 0,
+            account_id=_int_or_none(data.get("account_id")) or 0,
+            status=RunStatus.parse(data.get("status")),
+            status_code=_int_or_none(data.get("status")),
+            href=_str(data.get("href")),
+            git_sha=_str(data.get("git_sha")) or _str(trigger.get("git_sha")),
+            git_branch=_str(data.get("git_branch")) or _str(trigger.get("git_branch")),
+            cause=_str(trigger.get("cause")),
+            status_message=_str(data.get("status_message")),
+            created_at=parse_timestamp(data.get("created_at")),
+            dequeued_at=parse_timestamp(data.get("dequeued_at")),
+            started_at=parse_timestamp(data.get("started_at")),
+            finished_at=parse_timestamp(data.get("finished_at")),
+            can_retry=data.get("can_retry") is True,
+            retry_not_supported_reason=_str(data.get("retry_not_supported_reason")),
+            github_pull_request_id=_int_or_none(trigger.get("github_pull_request_id")),
+            job_name=_str(job.get("name")),
+            steps=tuple(RunStep.from_api(s) for s in _list(steps) if isinstance(s, Mapping)),
+        )
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    account_id: int
+    name: str
+    project_id: int | None = None
+    environment_id: int | None = None
+    job_type: str = ""
+    execute_steps: tuple[str, ...] = ()
+    generate_docs: bool = False
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Job:
+        return cls(
+            id=_int_or_none(data.get("id")) or 0,
+            account_id=_int_or_none(data.get("account_id")) or 0,
+            name=_str(data.get("name")),
+            project_id=_int_or_none(data.get("project_id")),
+            environment_id=_int_or_none(data.get("environment_id")),
+            job_type=_str(data.get("job_type")),
+            execute_steps=tuple(s for s in _list(data.get("execute_steps")) if isinstance(s, str)),
+            generate_docs=data.get("generate_docs") is True,
+        )
