@@ -135,11 +135,14 @@ class RunEvent:
     message: str = ""
 
 
-def _phase(status: RunStatus | None) -> int | None:
-    """Order of the run's life: 1 queued, 2 starting, 3 running, 4 ended (None: unknown code)."""
-    if status is None:
-        return None
-    return 4 if status.is_terminal else int(status)
+def _phase(run: Run) -> int:
+    """Order of a run's life: 1 queued, 2 starting, 3 running, 4 ended.
+
+    A code this action does not know is placed by its timestamps, and never as ended.
+    """
+    if run.status is None:
+        return 3 if run.started_at is not None else 1
+    return 4 if run.status.is_terminal else int(run.status)
 
 
 def _step_phase(step: RunStep | None) -> int:
@@ -154,9 +157,9 @@ def _step_phase(step: RunStep | None) -> int:
 def changes(before: Run | None, after: Run) -> list[RunEvent]:
     """The events between two snapshots of a run, in the order they happened."""
     events: list[RunEvent] = []
-    was = (_phase(before.status) if before is not None else None) or 0
-    now = _phase(after.status)
-    if now is None:  # a code this action does not know: say so once, otherwise stay put
+    was = _phase(before) if before is not None else 0
+    now = _phase(after)
+    if after.status is None:  # a code this action does not know: say so once, stay put
         if before is None or before.status_code != after.status_code:
             events.append(RunEvent(EventKind.UNKNOWN_STATUS, after))
         now = was
