@@ -111,7 +111,9 @@ class DbtCloudError(Exception):
         status = f"HTTP {self.http_status}" if self.http_status is not None else "no HTTP answer"
         parts = [f"dbt Cloud API error ({status}): {self.user_message.rstrip('.')}."]
         if self.field_errors:
-            rejected = "; ".join(f"{k}: {' '.join(v)}" for k, v in self.field_errors.items())
+            rejected = "; ".join(
+                f"{k}: {' '.join(v).rstrip('.')}" for k, v in self.field_errors.items()
+            )
             parts.append(f"Rejected fields: {rejected}.")
         if self.developer_message and self.developer_message != self.user_message:
             parts.append(f"Details: {self.developer_message.rstrip('.')}.")
