@@ -43,6 +43,7 @@ def run(
     ended: float | None = None,
     steps: Sequence[RunStep] = (),
     message: str = "",
+    blocked_by: tuple[int, ...] = (),
 ) -> Run:
     return Run(
         id=1234,
@@ -55,6 +56,7 @@ def run(
         started_at=None if started is None else at(started),
         finished_at=None if ended is None else at(ended),
         steps=tuple(steps),
+        blocked_by=blocked_by,
     )
 
 
@@ -66,7 +68,7 @@ BUILD_FAILED = step(2, 20, "Invoke dbt with `dbt build`", 32, 104)
 
 # (dbt Cloud seconds since the trigger, what GET runs/1234/ says from then on)
 FAILING_RUN = [
-    (0.0, run(1, message="Waiting for run 1230 to finish")),
+    (0.0, run(1, blocked_by=(1230,))),
     (6.0, run(1, message="Waiting for an available run slot")),
     (10.0, run(2)),
     (30.0, run(3, started=30, steps=[CLONE_RUNNING])),
@@ -157,7 +159,7 @@ def follow(
 def test_follows_a_failing_run_and_logs_every_change_once() -> None:
     followed = follow(FAILING_RUN)
     assert [describe(e) for e in followed.events] == [
-        "Run 1234 queued (Waiting for run 1230 to finish)",
+        "Run 1234 queued (waiting for run 1230 to finish)",
         "Run 1234 queued (Waiting for an available run slot)",
         "Run 1234 starting",
         "Run 1234 started (queued 30s)",

@@ -154,6 +154,15 @@ def _step_phase(step: RunStep | None) -> int:
     return 1 if step.status is RunStatus.RUNNING or step.started_at is not None else 0
 
 
+def _queue_reason(run: Run) -> str:
+    """Why a run waits: dbt Cloud's message, else the runs it is blocked by."""
+    if run.status_message.strip() or not run.blocked_by:
+        return run.status_message
+    waiting_for = ", ".join(str(run_id) for run_id in run.blocked_by)
+    plural = "s" if len(run.blocked_by) > 1 else ""
+    return f"waiting for run{plural} {waiting_for} to finish"
+
+
 def changes(before: Run | None, after: Run) -> list[RunEvent]:
     """The events between two snapshots of a run, in the order they happened."""
     events: list[RunEvent] = []
@@ -163,9 +172,9 @@ def changes(before: Run | None, after: Run) -> list[RunEvent]:
         if before is None or before.status_code != after.status_code:
             events.append(RunEvent(EventKind.UNKNOWN_STATUS, after))
         now = was
-    requeued = before is None or before.status_message != after.status_message
-    if now == 1 and (was != 1 or requeued):
-        events.append(RunEvent(EventKind.QUEUED, after, message=after.status_message))
+    reason = _queue_reason(after)
+    if now == 1 and (was != 1 or before is None or _queue_reason(before) != reason):
+        events.append(RunEvent(EventKind.QUEUED, after, message=reason))
     if was < 2 == now:
         events.append(RunEvent(EventKind.STARTING, after))
     if was < 3 <= now and (now == 3 or after.started_at is not None):
