@@ -324,3 +324,11 @@ def test_dbt_cloud_text_cannot_start_a_new_log_line() -> None:
 )
 def test_human_duration(seconds: float, text: str) -> None:
     assert human_duration(seconds) == text
+
+
+def test_blocked_by_is_read_from_the_api_and_named_in_the_queued_line() -> None:
+    queued = Run.from_api({"id": 1234, "status": 1, "blocked_by": [1230, 1231, "x", True]})
+    assert queued.blocked_by == (1230, 1231)
+    assert describe(changes(None, queued)[0]) == (
+        "Run 1234 queued (waiting for runs 1230, 1231 to finish)"
+    )
