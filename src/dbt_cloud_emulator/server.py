@@ -286,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "dbt-cloud-emulator"
     sys_version = ""
     timeout = 30  # an idle keep-alive connection frees its thread after this long
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: EmulatorHTTPServer
 
     def _serve(self) -> None:
