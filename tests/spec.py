@@ -8,7 +8,9 @@ Two documented adjustments, both because the published spec is stricter than dbt
 - properties dbt Cloud returns as `null` (timestamps not reached yet, overrides not given, related
   objects not asked for) are marked nullable; the spec declares no `nullable` anywhere;
 - the spec's security scheme only names `Bearer`, while its description (and dbt Cloud) accept
-  `Token <t>` as equivalent: `Token` is checked as `Bearer`.
+  `Token <t>` as equivalent: `Token` is checked as `Bearer`;
+- dbt Cloud reads list filters such as `status__in` as one JSON-style value (`[1,2,3]`), while
+  the spec describes repeated keys; a `[...]` value of an array parameter is checked item by item.
 Error replies (4xx/5xx) are not described by the spec; their envelope is checked against the
 spec's own `ResponseStatus` schema instead.
 """
@@ -40,25 +42,53 @@ SPEC_HOST = "https://ab123.us1.dbt.com"
 # Properties dbt Cloud sends as null although the spec gives them a non-nullable type.
 NULLABLE_IN_PRACTICE: dict[str, tuple[str, ...]] = {
     "RunResponse": (
-        "status_message", "git_branch", "git_sha", "owner_thread_id", "executed_by_thread_id",
-        "deferring_run_id", "artifact_s3_path", "dequeued_at", "started_at", "finished_at",
-        "last_checked_at", "last_heartbeat_at", "should_start_at", "trigger", "job",
-        "environment", "deprecation", "retrying_run_id", "retry_not_supported_reason",
+        "status_message",
+        "git_branch",
+        "git_sha",
+        "owner_thread_id",
+        "executed_by_thread_id",
+        "deferring_run_id",
+        "artifact_s3_path",
+        "dequeued_at",
+        "started_at",
+        "finished_at",
+        "last_checked_at",
+        "last_heartbeat_at",
+        "should_start_at",
+        "trigger",
+        "job",
+        "environment",
+        "deprecation",
+        "retrying_run_id",
+        "retry_not_supported_reason",
         "used_repo_cache",
     ),
     "RunTrigger": (
-        "git_branch", "git_sha", "azure_pull_request_id", "github_pull_request_id",
-        "gitlab_merge_request_id", "non_native_pull_request_id", "schema_override",
-        "dbt_version_override", "threads_override", "target_name_override",
-        "generate_docs_override", "timeout_seconds_override", "steps_override",
+        "git_branch",
+        "git_sha",
+        "azure_pull_request_id",
+        "github_pull_request_id",
+        "gitlab_merge_request_id",
+        "non_native_pull_request_id",
+        "schema_override",
+        "dbt_version_override",
+        "threads_override",
+        "target_name_override",
+        "generate_docs_override",
+        "timeout_seconds_override",
+        "steps_override",
     ),
     "HumanReadableJobDefinitionResponse": (
-        "dbt_version", "deferring_environment_id", "deferring_job_definition_id",
+        "dbt_version",
+        "deferring_environment_id",
+        "deferring_job_definition_id",
     ),
     "InternalJobDefinition": (
-        "dbt_version", "deferring_environment_id", "deferring_job_definition_id",
+        "dbt_version",
+        "deferring_environment_id",
+        "deferring_job_definition_id",
     ),
-}  # fmt: skip
+}
 
 
 class ContractError(AssertionError):
@@ -122,8 +152,9 @@ def _status_validator() -> OAS30Validator:
     return OAS30Validator(schema)
 
 
-def _request(method: str, path: str, query: dict[str, list[str]], body: Any,
-             headers: dict[str, str]) -> MockRequest:  # fmt: skip
+def _request(
+    method: str, path: str, query: dict[str, list[str]], body: Any, headers: dict[str, str]
+) -> MockRequest:
     normalized = {k: v for k, v in headers.items() if k.lower() != "authorization"}
     auth = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
     if auth is not None:
@@ -132,9 +163,25 @@ def _request(method: str, path: str, query: dict[str, list[str]], body: Any,
     data = body if isinstance(body, bytes) else (b"" if body is None else json.dumps(body).encode())
     request = MockRequest(SPEC_HOST, method, path, headers=normalized, data=data)
     request.parameters.query = ImmutableMultiDict(
-        [(name, value) for name, values in query.items() for value in values]
+        [
+            (name, item)
+            for name, values in query.items()
+            for value in values
+            for item in _list_items(name, value)
+        ]
     )
     return request
+
+
+def _list_items(name: str, value: str) -> list[str]:
+    """`status__in=[1,2]` as the items `1`, `2`; any other value as it is."""
+    if not (name.endswith("__in") and value.startswith("[") and value.endswith("]")):
+        return [value]
+    try:
+        items = json.loads(value)
+    except json.JSONDecodeError:
+        return [value]
+    return [str(item) for item in items] if isinstance(items, list) else [value]
 
 
 def _explain(exc: BaseException) -> str:
@@ -149,8 +196,9 @@ def _explain(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
-def validate_request(method: str, path: str, query: dict[str, list[str]], body: Any,
-                     headers: dict[str, str]) -> None:  # fmt: skip
+def validate_request(
+    method: str, path: str, query: dict[str, list[str]], body: Any, headers: dict[str, str]
+) -> None:
     """Raise ContractError unless the spec allows this request (path, params, body, auth)."""
     try:
         openapi().validate_request(_request(method, path, query, body, headers))
@@ -165,8 +213,14 @@ def validate_logged_request(entry: LoggedRequest) -> None:
     validate_request(entry.method, entry.path, entry.query, entry.body, headers)
 
 
-def validate_response(method: str, path: str, query: dict[str, list[str]], status: int,
-                      body: Any, headers: dict[str, str]) -> None:  # fmt: skip
+def validate_response(  # noqa: PLR0917 - the shared helper's documented signature
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    status: int,
+    body: Any,
+    headers: dict[str, str],
+) -> None:
     """Raise ContractError unless the reply matches the spec (2xx) or the error envelope (4xx/5xx).
 
     `body` is the raw bytes or the parsed JSON.
@@ -186,8 +240,9 @@ def validate_response(method: str, path: str, query: dict[str, list[str]], statu
     _validate_error_envelope(method, path, status, raw, content_type)
 
 
-def _validate_error_envelope(method: str, path: str, status: int, raw: bytes,
-                             content_type: str) -> None:  # fmt: skip
+def _validate_error_envelope(
+    method: str, path: str, status: int, raw: bytes, content_type: str
+) -> None:
     where = f"{method} {path} -> {status}"
     if "application/json" not in content_type:
         raise ContractError(f"{where}: error reply is {content_type!r}, not JSON")

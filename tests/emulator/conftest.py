@@ -1,4 +1,4 @@
-"""Fixtures for the emulator tests: an emulator on a free loopback port and a spec-checking client."""
+"""Fixtures: an emulator on a free loopback port, driven by a manual clock, and a client."""
 
 from __future__ import annotations
 

@@ -7,10 +7,11 @@ each new kind of reply (endpoint, include_related, run status) is validated once
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from dbt_cloud_emulator import Emulator, ManualClock
+from dbt_cloud_emulator import Emulator, LoggedRequest, ManualClock
 from tests.emulator.conftest import Api
 from tests.spec import ContractError, validate_logged_request, validate_request, validate_response
 
@@ -78,7 +79,7 @@ def test_every_endpoint_and_run_state_matches_the_spec(
     assert api.call("GET", f"runs/{ok['id']}/artifacts/run_results.json", params={"step": 4}).ok
     assert api.data("GET", f"runs/{api.trigger(104)['id']}/artifacts/") == []
 
-    kinds = {}
+    kinds: dict[tuple[str, str, str], LoggedRequest] = {}
     for entry in emulator.requests:
         kinds.setdefault((entry.method, entry.endpoint, json.dumps(entry.query)), entry)
     for entry in kinds.values():
@@ -86,21 +87,21 @@ def test_every_endpoint_and_run_state_matches_the_spec(
 
 
 @pytest.mark.parametrize(
-    ("method", "path", "body", "headers", "status"),
+    ("method", "path", "options", "status"),
     [
-        ("POST", "jobs/101/run/", {"cause": ""}, {}, 400),
-        ("GET", "runs/", None, {"Authorization": "Token wrong"}, 401),
-        ("GET", "runs/999999/", None, {}, 404),
-        ("GET", "jobs/999/", None, {}, 404),
-        ("DELETE", "runs/", None, {}, 405),
-        ("POST", "runs/10001/retry/", None, {}, 400),
-        ("GET", "runs/10001/artifacts/nothing.json", None, {}, 404),
+        ("POST", "jobs/101/run/", {"body": {"cause": ""}}, 400),
+        ("GET", "runs/", {"headers": {"Authorization": "Token wrong"}}, 401),
+        ("GET", "runs/999999/", {}, 404),
+        ("GET", "jobs/999/", {}, 404),
+        ("DELETE", "runs/", {}, 405),
+        ("POST", "runs/10001/retry/", {}, 400),
+        ("GET", "runs/10001/artifacts/nothing.json", {}, 404),
     ],
 )
 def test_error_replies_use_the_spec_status_envelope(
-    checked_api: Api, method: str, path: str, body: object, headers: dict[str, str], status: int
+    checked_api: Api, method: str, path: str, options: dict[str, Any], status: int
 ) -> None:
-    response = checked_api.call(method, path, body=body, headers=headers)  # checks the envelope
+    response = checked_api.call(method, path, **options)  # checks the envelope
     assert response.status_code == status
 
 
