@@ -13,11 +13,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, LoggedRequest
+from tests.spec import ContractError, validate_request
 
 from dbt_cloud_action.client import ArtifactNotFound, DbtCloudClient
 from dbt_cloud_action.models import RunStatus
-from tests.spec import ContractError, validate_request
+from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, LoggedRequest
 
 TOKEN = "contract-Tok-3e1d9b7a"
 CI_JOB = 101
