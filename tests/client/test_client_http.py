@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -202,6 +204,16 @@ def test_retry_after_on_503_is_used_instead_of_back_off(
     emu.faults.add(Fault(endpoint="get_job", calls=(1, 2), status=503, retry_after=7))
     client.get_job(CI_JOB)
     assert fake_time.sleeps == [7.0, 7.0]
+
+
+def test_retry_after_as_http_date_is_honoured(
+    emu: Emulator, client: DbtCloudClient, fake_time: FakeTime
+) -> None:
+    in_20s = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    emu.faults.add(Fault(endpoint="get_job", calls=(1,), status=503, retry_after=in_20s))
+    client.get_job(CI_JOB)
+    (waited,) = fake_time.sleeps
+    assert 17.0 <= waited <= 20.0  # whole-second dates, and a little real time passes
 
 
 def test_persistent_outage_gives_up_within_budget_with_next_step(
