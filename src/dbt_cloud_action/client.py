@@ -149,6 +149,9 @@ def normalize_access_url(raw: str) -> str:
 
     ``https://cloud.getdbt.com`` is accepted when given explicitly, but since 2026-11-01 it no
     longer serves integrations: callers should warn (see `is_legacy_host`) and never default to it.
+
+    The ValueError quotes the value (except one with credentials, a query or a fragment); a
+    caller holding the token should pass the message through `redact`.
     """
     text = raw.strip()
     if not text:
@@ -194,7 +197,7 @@ def _url_problem(raw: str, reason: str) -> str:
     shown = raw.strip()
     if "@" in shown or "?" in shown or "#" in shown or len(shown) > 120:
         shown = "(value not shown)"
-    return (
+    return redact(
         f"access URL {shown!r} is not usable: {reason}. Use the account's access URL, e.g. "
         f"{EXAMPLE_ACCESS_URL} (dbt Cloud: Account settings → Access URLs); a trailing /api/v2 "
         "is accepted, and http:// only for 127.0.0.1 or localhost."
@@ -424,7 +427,10 @@ class DbtCloudClient:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self.access_url = normalize_access_url(access_url)
+        try:
+            self.access_url = normalize_access_url(access_url)
+        except ValueError as exc:  # the message quotes the URL, which might hold the token
+            raise ValueError(redact(str(exc), (token,))) from None
         self.account_id = account_id
         self.timeout = (connect_timeout, timeout)
         self.max_retry_seconds = max_retry_seconds

@@ -140,6 +140,8 @@ class ApiApp:
         reply = self._faulty(fault, found) if fault else None
         if reply is None:
             reply = self._answer(method, found, query, headers, raw)
+        if fault and fault.kind == "delay":
+            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
         if fault and fault.kind == "lose_response":
             reply = Reply(0, drop=True)
         entry = LoggedRequest(
@@ -157,10 +159,7 @@ class ApiApp:
 
     def _faulty(self, fault: Fault, found: Route) -> Reply | None:
         """The fault's reply, or None when the request should go on to be answered."""
-        if fault.kind == "delay":
-            time.sleep(fault.delay)
-            return None
-        if fault.kind == "lose_response":
+        if fault.kind in ("delay", "lose_response"):
             return None
         if fault.kind == "drop":
             return Reply(0, drop=True)
@@ -286,6 +285,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "dbt-cloud-emulator"
     sys_version = ""
     timeout = 30  # an idle keep-alive connection frees its thread after this long
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: EmulatorHTTPServer
 
     def _serve(self) -> None:

@@ -170,6 +170,15 @@ def test_client_refuses_a_bad_access_url_before_any_request() -> None:
         DbtCloudClient("http://ab123.us1.dbt.com", SECRET, 1)
 
 
+def test_token_pasted_into_the_access_url_is_not_echoed() -> None:
+    with pytest.raises(ValueError, match="not the API") as caught:
+        DbtCloudClient(f"https://ab123.us1.dbt.com/{SECRET}", SECRET, 1)
+    assert SECRET not in str(caught.value)
+    with pytest.raises(ValueError) as caught:
+        DbtCloudClient("https://ab123.us1.dbt.com/x-long-secret-token", "x-long-secret-token", 1)
+    assert "x-long-secret-token" not in str(caught.value)
+
+
 def test_trigger_needs_a_cause_to_be_reconcilable() -> None:
     with pytest.raises(ValueError, match="cause"):
         make_client().trigger_run(1, {"git_sha": "abc"})

@@ -11,14 +11,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault
 
 from dbt_cloud_action.client import ArtifactNotFound, DbtCloudClient, DbtCloudError
 from dbt_cloud_action.models import Run, RunStatus
+from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault
 
 # Distinctive, and not shaped like a dbt token, so only the client's exact redaction hides it.
 TOKEN = "s3cr3t-Tok-7f2a9c1e"
@@ -113,7 +115,9 @@ def test_job_trigger_and_run_round_trip(emu: Emulator, client: DbtCloudClient) -
     assert len(emu.created_runs()) == 1
 
 
-def test_headers_identify_the_action_and_authenticate(emu: Emulator, client: DbtCloudClient) -> None:
+def test_headers_identify_the_action_and_authenticate(
+    emu: Emulator, client: DbtCloudClient
+) -> None:
     client.get_job(CI_JOB)
     headers = {k.lower(): v for k, v in emu.requests[-1].headers.items()}
     assert headers["user-agent"].startswith("dbt-cloud-action/")
@@ -123,9 +127,11 @@ def test_headers_identify_the_action_and_authenticate(emu: Emulator, client: Dbt
 def test_list_runs_filters_by_status_in(client: DbtCloudClient) -> None:
     first = client.trigger_run(CI_JOB, trigger_body("first"))
     wait_until_done(client, first.id)
-    client.trigger_run(CI_JOB, trigger_body("second"))
+    second = client.trigger_run(CI_JOB, trigger_body("second"))
     finished = client.list_runs(CI_JOB, status_in=[RunStatus.SUCCESS, RunStatus.ERROR])
-    assert [r.id for r in finished] == [first.id]
+    assert first.id in [r.id for r in finished]
+    assert second.id not in [r.id for r in finished]  # still queued or running
+    assert {r.status for r in finished} <= {RunStatus.SUCCESS, RunStatus.ERROR}
     everything = client.list_runs(CI_JOB, order_by="-id", limit=5, include_related=["trigger"])
     assert [r.cause for r in everything][:2] == ["second", "first"]
 
@@ -168,7 +174,7 @@ def test_5xx_burst_is_retried_until_it_passes(
     run = client.trigger_run(CI_JOB, trigger_body())
     emu.faults.add(Fault(endpoint="get_run", calls=(1, 2, 3), status=status))
     assert client.get_run(run.id).id == run.id
-    assert len(emu.calls("get_run")) == 4
+    assert emu.calls("get_run") == 4
     assert len(fake_time.sleeps) == 3
 
 
@@ -177,7 +183,7 @@ def test_429_without_retry_after_backs_off_exponentially(
 ) -> None:
     emu.faults.add(Fault(endpoint="get_job", calls=(1, 2, 3), status=429))
     client.get_job(CI_JOB)
-    assert len(emu.calls("get_job")) == 4
+    assert emu.calls("get_job") == 4
     # jitter fixed at 0.5: half of 1, 2 and 4 seconds.
     assert fake_time.sleeps == [0.5, 1.0, 2.0]
 
@@ -188,7 +194,7 @@ def test_retry_after_is_honoured_in_real_time(emu: Emulator, make_client: Client
     started = time.monotonic()
     client.get_job(CI_JOB)
     elapsed = time.monotonic() - started
-    assert len(emu.calls("get_job")) == 2
+    assert emu.calls("get_job") == 2
     assert 0.9 <= elapsed < 5.0
 
 
@@ -198,6 +204,16 @@ def test_retry_after_on_503_is_used_instead_of_back_off(
     emu.faults.add(Fault(endpoint="get_job", calls=(1, 2), status=503, retry_after=7))
     client.get_job(CI_JOB)
     assert fake_time.sleeps == [7.0, 7.0]
+
+
+def test_retry_after_as_http_date_is_honoured(
+    emu: Emulator, client: DbtCloudClient, fake_time: FakeTime
+) -> None:
+    in_20s = format_datetime(datetime.now(UTC) + timedelta(seconds=20), usegmt=True)
+    emu.faults.add(Fault(endpoint="get_job", calls=(1,), status=503, retry_after=in_20s))
+    client.get_job(CI_JOB)
+    (waited,) = fake_time.sleeps
+    assert 17.0 <= waited <= 20.0  # whole-second dates, and a little real time passes
 
 
 def test_persistent_outage_gives_up_within_budget_with_next_step(
@@ -211,33 +227,36 @@ def test_persistent_outage_gives_up_within_budget_with_next_step(
     assert error.http_status == 503
     assert "retry later" in str(error)
     assert sum(fake_time.sleeps) <= 30.0
-    assert len(emu.calls("get_job")) == len(fake_time.sleeps) + 1 >= 3
+    assert emu.calls("get_job") == len(fake_time.sleeps) + 1 >= 3
 
 
 def test_dropped_connection_is_retried(emu: Emulator, client: DbtCloudClient) -> None:
     emu.faults.add(Fault(endpoint="get_job", calls=(1, 2), kind="drop"))
     assert client.get_job(CI_JOB).id == CI_JOB
-    assert len(emu.calls("get_job")) == 3
+    assert emu.calls("get_job") == 3
 
 
 def test_read_timeout_is_retried(emu: Emulator, make_client: ClientFactory) -> None:
     client = make_client(emu.url, emu.account_id, timeout=0.3)
     emu.faults.add(Fault(endpoint="get_job", calls=(1,), kind="delay", delay=1.5))
     assert client.get_job(CI_JOB).id == CI_JOB
-    assert len(emu.calls("get_job")) == 2
+    assert emu.calls("get_job") == 2
 
 
-def test_html_body_instead_of_json_is_retried(emu: Emulator, client: DbtCloudClient) -> None:
-    emu.faults.add(Fault(endpoint="get_job", calls=(1,), kind="html"))
+@pytest.mark.parametrize("status", [200, 502])
+def test_html_body_instead_of_json_is_retried(
+    emu: Emulator, client: DbtCloudClient, status: int
+) -> None:
+    emu.faults.add(Fault(endpoint="get_job", calls=(1,), kind="html", status=status))
     assert client.get_job(CI_JOB).id == CI_JOB
-    assert len(emu.calls("get_job")) == 2
+    assert emu.calls("get_job") == 2
 
 
 def test_cancel_is_safe_to_repeat_so_it_is_retried(emu: Emulator, client: DbtCloudClient) -> None:
     run = client.trigger_run(CI_JOB, trigger_body())
     emu.faults.add(Fault(endpoint="cancel", calls=(1,), status=502))
     assert client.cancel_run(run.id).id == run.id
-    assert len(emu.calls("cancel")) == 2
+    assert emu.calls("cancel") == 2
 
 
 def test_fresh_run_404_is_waited_out_but_a_plain_404_is_not(
@@ -246,11 +265,11 @@ def test_fresh_run_404_is_waited_out_but_a_plain_404_is_not(
     run = client.trigger_run(CI_JOB, trigger_body())
     emu.faults.add(Fault(endpoint="get_run", calls=(1, 2), kind="not_found_after_trigger"))
     assert client.get_run(run.id, fresh=True).id == run.id
-    assert len(emu.calls("get_run")) == 3
+    assert emu.calls("get_run") == 3
     with pytest.raises(DbtCloudError) as caught:
         client.get_run(999_999)
     assert caught.value.http_status == 404
-    assert len(emu.calls("get_run")) == 4
+    assert emu.calls("get_run") == 4
 
 
 # ---------------------------------------------------------------------------- the trigger
@@ -262,8 +281,8 @@ def test_lost_trigger_response_is_reconciled_with_exactly_one_run(
     emu.faults.add(Fault(endpoint="trigger", calls=(1,), kind="lose_response"))
     run = client.trigger_run(CI_JOB, trigger_body("lost answer"))
     assert len(emu.created_runs()) == 1
-    assert len(emu.calls("trigger")) == 1
-    assert run.id == emu.created_runs()[0].id
+    assert emu.calls("trigger") == 1
+    assert run.id == emu.created_runs()[0]["id"]
     assert run.cause == "lost answer"
 
 
@@ -272,9 +291,9 @@ def test_trigger_5xx_that_created_nothing_is_triggered_again_once(
 ) -> None:
     emu.faults.add(Fault(endpoint="trigger", calls=(1, 2), status=503))
     run = client.trigger_run(CI_JOB, trigger_body())
-    assert len(emu.calls("trigger")) == 3
-    assert len(emu.calls("list_runs")) == 2  # it looked before each new attempt
-    assert [r.id for r in emu.created_runs()] == [run.id]
+    assert emu.calls("trigger") == 3
+    assert emu.calls("list_runs") == 2  # it looked before each new attempt
+    assert [r["id"] for r in emu.created_runs()] == [run.id]
 
 
 def test_trigger_dropped_connection_then_lost_answer_still_one_run(
@@ -283,13 +302,29 @@ def test_trigger_dropped_connection_then_lost_answer_still_one_run(
     emu.faults.add(Fault(endpoint="trigger", calls=(1,), kind="drop"))
     emu.faults.add(Fault(endpoint="trigger", calls=(2,), kind="lose_response"))
     run = client.trigger_run(CI_JOB, trigger_body())
-    assert [r.id for r in emu.created_runs()] == [run.id]
+    assert [r["id"] for r in emu.created_runs()] == [run.id]
 
 
 def test_trigger_html_answer_is_reconciled(emu: Emulator, client: DbtCloudClient) -> None:
-    emu.faults.add(Fault(endpoint="trigger", calls=(1,), kind="html"))
+    emu.faults.add(Fault(endpoint="trigger", calls=(1,), kind="html", status=502))
     run = client.trigger_run(CI_JOB, trigger_body())
-    assert [r.id for r in emu.created_runs()] == [run.id]
+    assert emu.calls("list_runs") == 1  # it looked before triggering again
+    assert emu.calls("trigger") == 2
+    assert [r["id"] for r in emu.created_runs()] == [run.id]
+
+
+def test_slow_trigger_past_the_timeout_is_found_not_repeated(
+    emu: Emulator, make_client: ClientFactory
+) -> None:
+    """The server takes longer than the client's read timeout and creates the run late: the
+    client waits a settle period before looking, finds the run and does not trigger again."""
+    client = make_client(
+        emu.url, emu.account_id, timeout=0.3, sleep=time.sleep, clock=time.monotonic
+    )
+    emu.faults.add(Fault(endpoint="trigger", calls=(1,), kind="delay", delay=1.0))
+    run = client.trigger_run(CI_JOB, trigger_body("slow"))
+    assert emu.calls("trigger") == 1
+    assert [r["id"] for r in emu.created_runs()] == [run.id]
 
 
 def test_reconciliation_ignores_other_causes_and_shas(
@@ -310,7 +345,7 @@ def test_trigger_400_fails_at_once_naming_the_field(emu: Emulator, client: DbtCl
     assert error.http_status == 400
     assert "threads_override" in error.field_errors
     assert "threads_override" in str(error)
-    assert len(emu.calls("trigger")) == 1
+    assert emu.calls("trigger") == 1
     assert emu.created_runs() == []
 
 
@@ -319,7 +354,7 @@ def test_trigger_unknown_job_is_404_with_ids_hint(emu: Emulator, client: DbtClou
         client.trigger_run(4242, trigger_body())
     assert caught.value.http_status == 404
     assert "job-id" in caught.value.hint
-    assert len(emu.calls("trigger")) == 1
+    assert emu.calls("trigger") == 1
 
 
 def test_retry_post_with_unknown_outcome_is_not_repeated(
@@ -331,13 +366,13 @@ def test_retry_post_with_unknown_outcome_is_not_repeated(
         client.retry_run(failed.id)
     assert "may or may not" in str(caught.value)
     assert "run history" in caught.value.hint
-    assert len(emu.calls("retry_post")) == 1
+    assert emu.calls("retry_post") == 1
 
 
 def test_rerun_refused_with_429_is_safe_to_repeat(emu: Emulator, client: DbtCloudClient) -> None:
     emu.faults.add(Fault(endpoint="rerun", calls=(1,), status=429))
     client.rerun_job(CI_JOB)
-    assert len(emu.calls("rerun")) == 2
+    assert emu.calls("rerun") == 2
     assert len(emu.created_runs()) == 1
 
 
@@ -443,7 +478,7 @@ def test_echoed_token_is_redacted_everywhere(
         make_client(stub_url, 1).get_job(5)
     error = caught.value
     assert error.http_status == 401
-    assert "Invalid token" in str(error)  # the server's message survives, minus the secret
+    assert "Invalid token: Token ***" in str(error)  # the scheme survives, the secret does not
     for text in (str(error), repr(error), error.developer_message, repr(error.field_errors)):
         assert TOKEN not in text
     assert TOKEN not in caplog.text
