@@ -11,6 +11,7 @@ names what to do next (usually the missing `permissions:` entry).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +28,6 @@ COMMENT_SEARCH_LIMIT = 500
 COMMIT_STATES = frozenset({"pending", "success", "failure", "error"})
 
 _PER_PAGE = 100
-_TIMEOUT_SECONDS = 10
 _USER_AGENT = "dbt-cloud-action"
 _CUT_NOTE = "\n\n…(cut to fit GitHub's comment size limit)"
 
@@ -39,6 +39,7 @@ class GitHubTarget:
     api_url: str
     token: str
     repository: str
+    timeout_seconds: int = 10  # per request; PyGithub wants an int
 
 
 @dataclass(frozen=True)
@@ -143,29 +144,28 @@ def _report(
     alternative: str = "",
 ) -> GitHubReportResult:
     """Run one PyGithub operation and turn every GitHub or network failure into a warning."""
-    if not target.token:
-        return GitHubReportResult(
-            False,
-            f"Could not {action}: the github-token input is empty. "
-            "Pass `github-token: ${{ github.token }}` (the default) or a token with "
-            f"`{permission}`.",
-        )
     from github import GithubException  # noqa: PLC0415  (lazy: see module docstring)
     from requests import RequestException  # noqa: PLC0415
 
-    try:
-        message = operation(_client(target))
-    except GithubException as exc:
-        message = _explain_github_error(exc, target, action, permission, alternative)
-        return GitHubReportResult(False, _without_token(message, target.token))
-    except RequestException as exc:
-        message = (
-            f"Could not {action}: GitHub at {target.api_url} did not answer "
-            f"({_short(str(exc) or type(exc).__name__)}). Check GITHUB_API_URL and the runner's "
-            "network access to GitHub; the dbt Cloud outcome still decides this step."
+    if not target.token:  # PyGithub refuses an empty token with a bare assert
+        problem = (
+            f"Could not {action}: the github-token input is empty. Pass "
+            f"`github-token: ${{{{ github.token }}}}` (the default) or a token with `{permission}`."
         )
-        return GitHubReportResult(False, _without_token(message, target.token))
-    return GitHubReportResult(True, _without_token(message, target.token))
+    else:
+        try:
+            done = operation(_client(target))
+            return GitHubReportResult(True, _without_token(done, target.token))
+        except GithubException as exc:
+            problem = _explain_github_error(exc, target, action, permission, alternative)
+        except RequestException as exc:
+            problem = (
+                f"Could not {action}: GitHub at {target.api_url} did not answer "
+                f"({_network_reason(exc, target.timeout_seconds)}). "
+                "Check GITHUB_API_URL and the runner's network access."
+            )
+    warning = f"{problem} The dbt Cloud outcome still decides this step."
+    return GitHubReportResult(False, _without_token(warning, target.token))
 
 
 def _client(target: GitHubTarget) -> Github:
@@ -188,7 +188,7 @@ def _client(target: GitHubTarget) -> Github:
     return Github(
         base_url=(target.api_url or DEFAULT_API_URL).rstrip("/"),
         auth=Auth.Token(target.token),
-        timeout=_TIMEOUT_SECONDS,
+        timeout=target.timeout_seconds,
         retry=retry,
         per_page=_PER_PAGE,
         user_agent=_USER_AGENT,
@@ -204,28 +204,42 @@ def _explain_github_error(
 ) -> str:
     from github import RateLimitExceededException  # noqa: PLC0415  (lazy: see module docstring)
 
-    said = f"GitHub answered {exc.status}" + (f" ({_short(exc.message)})" if exc.message else "")
+    server_message = exc.data.get("message") if isinstance(exc.data, dict) else None
+    said = f"GitHub answered {exc.status}"
+    if isinstance(server_message, str) and server_message:
+        said += f" ({_short(server_message)})"
+    grant = (
+        f"The token needs `{permission}`: add `permissions:` with `{permission}` to the workflow "
+        f"job{alternative}. Pull requests from forks get a read-only token, so this cannot work "
+        "there."
+    )
     if isinstance(exc, RateLimitExceededException):
-        return f"Could not {action}: {said}. The API rate limit is used up; a later run will retry."
+        return f"Could not {action}: {said}. The API rate limit is used up; try again later."
     if exc.status == 401:
         return (
             f"Could not {action}: {said}. The token was rejected; check the github-token input "
             "(an expired or revoked token, or one for another GitHub host)."
         )
-    if exc.status in (403, 404):
+    if exc.status == 403:
+        return f"Could not {action} in {target.repository}: {said}. {grant}"
+    if exc.status == 404:
         return (
-            f"Could not {action} in {target.repository}: {said}. The token needs `{permission}`: "
-            f"add `permissions:` with `{permission}` to the workflow job{alternative}. "
-            "Pull requests from forks get a read-only token, so this cannot work there. "
-            + (
-                "A 404 can also mean a wrong repository or number, or a token that cannot see "
-                "the repository. "
-                if exc.status == 404
-                else ""
-            )
-            + "The dbt Cloud outcome still decides this step."
+            f"Could not {action} in {target.repository}: {said}. Check that the repository and "
+            f"number are right and that the token can see the repository. {grant}"
         )
-    return f"Could not {action}: {said}. The dbt Cloud outcome still decides this step."
+    return f"Could not {action} in {target.repository}: {said}."
+
+
+def _network_reason(exc: Exception, timeout_seconds: int) -> str:
+    """The useful part of a requests error (e.g. "Connection refused"), not its pool dump."""
+    from requests import Timeout  # noqa: PLC0415  (lazy: see module docstring)
+
+    text = str(exc)
+    # A read timeout on a retried GET arrives as a ConnectionError wrapping "Read timed out."
+    if isinstance(exc, Timeout) or "timed out" in text.lower():
+        return f"no answer within {timeout_seconds} s"
+    errno_text = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+    return errno_text.group(1).strip() if errno_text else type(exc).__name__
 
 
 def _short(text: str, limit: int = 200) -> str:
