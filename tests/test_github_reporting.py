@@ -345,7 +345,10 @@ def test_module_import_does_not_load_pygithub() -> None:
         "'d', 'u', 'c')\n"
         "print('github' in sys.modules)\n"  # control: the probe does see a real import
     )
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
     out = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True
     )
