@@ -7,8 +7,8 @@ allowed and what to do. Each kind of input has one small pure parser that raises
 
 - values longer than 32 characters, or that look like a dbt Cloud token, are never echoed
   (covers a token pasted into the wrong input even when api-token holds something else);
-- a value containing the api-token (8 characters or more; real tokens are far longer) is
-  refused without being shown, so a message can never quote the token.
+- a value containing the api-token (when it has 16 characters or more; real tokens have 40+)
+  is refused without being shown, so a message can never quote the token.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ class ActionInputs:
 
 _MAX_SHOWN = 32
 _TOKEN_PREFIXES = ("dbtc_", "dbtu_")
-_MIN_TOKEN_CHECKED = 8
+_MIN_TOKEN_CHECKED = 16
 CAUSE_MAX = 255
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_STEPS = 20
