@@ -297,6 +297,11 @@ def test_every_input_has_good_and_bad_cases() -> None:
     assert {name for name, _, _ in GOOD} == set(DECLARED) - {"api-token"}
 
 
+def test_tokens_are_not_in_the_repr() -> None:
+    text = repr(parse(runner_inputs()))
+    assert TOKEN not in text and "ghs_runnerSuppliedToken" not in text and "job_id=42" in text
+
+
 def test_long_values_and_token_lookalikes_are_not_echoed() -> None:
     assert "not shown" in error_for("job-id", "x" * 33).message
     assert "xxxx" not in error_for("job-id", "x" * 33).message

@@ -18,7 +18,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Final, TypeVar
 
@@ -71,7 +71,7 @@ class ActionInputs:
     """All inputs, typed. `AUTO` means "derive it from the event"; None means "send nothing"."""
 
     access_url: str
-    api_token: str
+    api_token: str = field(repr=False)  # never in a repr, a log line or a traceback
     account_id: int
     job_id: int
     cause: str | Auto
@@ -90,7 +90,7 @@ class ActionInputs:
     poll_interval: float | Auto
     fail_on_error: bool
     summary: bool
-    github_token: str | None
+    github_token: str | None = field(repr=False)
     cancel_on_exit: bool
     cancel_on_timeout: bool
     reuse_existing_run: bool
@@ -114,7 +114,7 @@ MAX_ARTIFACTS = 50
 SCHEMA_PLACEHOLDERS = frozenset({"job_id", "pr", "sha", "sha7", "branch"})
 
 
-def shown(value: str) -> str:
+def _shown(value: str) -> str:
     """A raw value as it may appear in a message: quoted and escaped, or withheld."""
     if len(value) > _MAX_SHOWN:
         return f"a value of {len(value)} characters, not shown"
@@ -138,7 +138,7 @@ def _invisible(text: str, allowed: str = "") -> bool:
 def parse_positive_int(text: str) -> int:
     value = _digits(text)
     if value is None or value < 1:
-        raise InvalidValue(f"must be a positive integer (got {shown(text)}).")
+        raise InvalidValue(f"must be a positive integer (got {_shown(text)}).")
     return value
 
 
@@ -148,7 +148,7 @@ def parse_bool(text: str) -> bool:
         return True
     if text in {"false", "False", "FALSE"}:
         return False
-    raise InvalidValue(f"must be true or false (got {shown(text)}).")
+    raise InvalidValue(f"must be true or false (got {_shown(text)}).")
 
 
 _DURATION = re.compile(r"(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,8})s)?", re.ASCII)
@@ -161,13 +161,13 @@ def parse_duration(text: str) -> int:
         match = _DURATION.fullmatch(text)
         if match is None or not text:
             raise InvalidValue(
-                f"must be a duration such as 900, 90s, 45m, 2h or 1h30m (got {shown(text)})."
+                f"must be a duration such as 900, 90s, 45m, 2h or 1h30m (got {_shown(text)})."
             )
         hours, minutes, secs = (int(group or 0) for group in match.groups())
         seconds = hours * 3600 + minutes * 60 + secs
     if not 0 < seconds <= MAX_TIMEOUT_SECONDS:
         raise InvalidValue(
-            f"must be more than 0 and at most 7 days (got {shown(text)}); "
+            f"must be more than 0 and at most 7 days (got {_shown(text)}); "
             "leave it empty to wait until the step's own timeout."
         )
     return seconds
@@ -183,7 +183,7 @@ def parse_sha(text: str) -> str | Auto | None:
         return None
     if not _SHA.fullmatch(text):
         raise InvalidValue(
-            f"must be auto, none or a commit SHA of 7 to 40 hex characters (got {shown(text)})."
+            f"must be auto, none or a commit SHA of 7 to 40 hex characters (got {_shown(text)})."
         )
     return text.lower()
 
@@ -223,13 +223,13 @@ def parse_branch(text: str) -> str | Auto | None:
     name = text.removeprefix("refs/heads/")
     if name.startswith("refs/"):
         raise InvalidValue(
-            f"must be a branch name, not a ref such as refs/tags/... (got {shown(text)}). "
+            f"must be a branch name, not a ref such as refs/tags/... (got {_shown(text)}). "
             "Use github.head_ref or github.ref_name for a branch, or none."
         )
     if problem := branch_name_problem(name):
         raise InvalidValue(
             f"must be auto, none or a valid git branch name; this one {problem} "
-            f"(got {shown(text)})."
+            f"(got {_shown(text)})."
         )
     return name
 
@@ -242,7 +242,7 @@ def parse_pull_request(text: str) -> int | Auto | None:
     value = _digits(text)
     if value is None or value < 1:
         raise InvalidValue(
-            f"must be auto, none or a pull request number such as 42 (got {shown(text)})."
+            f"must be auto, none or a pull request number such as 42 (got {_shown(text)})."
         )
     return value
 
@@ -255,7 +255,7 @@ def parse_schema_template(text: str) -> SchemaTemplate:
     except ValueError:
         raise InvalidValue(
             f"is not a valid template: braces must enclose a placeholder ({allowed}) "
-            f"(got {shown(text)})."
+            f"(got {_shown(text)})."
         ) from None
     placeholders = set()
     for _literal, name, spec, conversion in fields:
@@ -263,7 +263,7 @@ def parse_schema_template(text: str) -> SchemaTemplate:
             continue
         if name not in SCHEMA_PLACEHOLDERS:
             raise InvalidValue(
-                f"uses the unknown placeholder {shown('{' + name + '}')}; allowed: {allowed}."
+                f"uses the unknown placeholder {_shown('{' + name + '}')}; allowed: {allowed}."
             )
         if spec or conversion:
             raise InvalidValue(
@@ -273,7 +273,7 @@ def parse_schema_template(text: str) -> SchemaTemplate:
     if not placeholders and not any(ch.isascii() and ch.isalnum() for ch in text):
         raise InvalidValue(
             f"must contain letters, digits or placeholders, e.g. dbt_cloud_pr_{{job_id}}_{{pr}} "
-            f"(got {shown(text)})."
+            f"(got {_shown(text)})."
         )
     return SchemaTemplate(text, frozenset(placeholders))
 
@@ -285,7 +285,7 @@ def parse_dbt_version(text: str) -> str:
     if not _DBT_VERSION.fullmatch(text):
         raise InvalidValue(
             "must be a dbt version such as latest, compatible, fallback, versionless, 1.8 or "
-            f"1.9.0-latest: letters, digits, . _ + - only (got {shown(text)})."
+            f"1.9.0-latest: letters, digits, . _ + - only (got {_shown(text)})."
         )
     return text
 
@@ -293,7 +293,7 @@ def parse_dbt_version(text: str) -> str:
 def parse_threads(text: str) -> int:
     value = _digits(text)
     if value is None or not 1 <= value <= 64:
-        raise InvalidValue(f"must be a whole number from 1 to 64 (got {shown(text)}).")
+        raise InvalidValue(f"must be a whole number from 1 to 64 (got {_shown(text)}).")
     return value
 
 
@@ -304,7 +304,7 @@ def parse_target_name(text: str) -> str:
     if not _TARGET_NAME.fullmatch(text):
         raise InvalidValue(
             "must be a name such as ci or prod: a letter or _ then letters, digits, _ or -, "
-            f"at most 64 characters (got {shown(text)})."
+            f"at most 64 characters (got {_shown(text)})."
         )
     return text
 
@@ -313,7 +313,7 @@ def parse_timeout_seconds_override(text: str) -> int:
     value = _digits(text, max_digits=10)
     if value is None or value > 2**31 - 1:
         raise InvalidValue(
-            f"must be a whole number of seconds, 0 for no timeout (got {shown(text)})."
+            f"must be a whole number of seconds, 0 for no timeout (got {_shown(text)})."
         )
     return value
 
@@ -340,7 +340,7 @@ def parse_steps(text: str) -> tuple[str, ...]:
         if not _DBT_COMMAND.fullmatch(step):
             raise InvalidValue(
                 f"command {number} must start with 'dbt ', e.g. dbt build --select "
-                f"state:modified+ (got {shown(step)}). Put one command per line."
+                f"state:modified+ (got {_shown(step)}). Put one command per line."
             )
     return steps
 
@@ -354,7 +354,7 @@ def parse_poll_interval(text: str) -> float | Auto:
     seconds = float(text) if _POLL_SECONDS.fullmatch(text) else None
     if seconds is None or not 1 <= seconds <= 300:
         raise InvalidValue(
-            f"must be auto or a number of seconds from 1 to 300 (got {shown(text)})."
+            f"must be auto or a number of seconds from 1 to 300 (got {_shown(text)})."
         )
     return seconds
 
@@ -363,7 +363,7 @@ def parse_retry_failed(text: str) -> RetryFailed:
     try:
         return RetryFailed(text)
     except ValueError:
-        raise InvalidValue(f"must be auto, always or never (got {shown(text)}).") from None
+        raise InvalidValue(f"must be auto, always or never (got {_shown(text)}).") from None
 
 
 def relative_path_problem(path: str) -> str | None:
@@ -389,7 +389,7 @@ def parse_artifact_paths(text: str) -> tuple[str, ...]:
     for path in paths:
         if problem := relative_path_problem(path):
             raise InvalidValue(
-                f"must list relative artifact paths such as run_results.json; {shown(path)} "
+                f"must list relative artifact paths such as run_results.json; {_shown(path)} "
                 f"{problem}."
             )
     return paths
@@ -399,7 +399,7 @@ def parse_artifacts_dir(text: str) -> str:
     if problem := relative_path_problem(text):
         raise InvalidValue(
             f"must be a directory relative to the workspace, such as target; "
-            f"{shown(text)} {problem}."
+            f"{_shown(text)} {problem}."
         )
     return text
 
