@@ -1,5 +1,5 @@
+from dbt_cloud_action.inputs import RetryFailed
 from dbt_cloud_action.lifecycle import (
-    RetryMode,
     find_reusable_run,
     retry_candidate,
     same_commit,
@@ -74,10 +74,10 @@ def test_superseded_are_active_runs_of_same_pr_at_other_commits() -> None:
 
 
 def test_wants_retry() -> None:
-    assert not wants_retry(RetryMode.AUTO, 1)
-    assert wants_retry(RetryMode.AUTO, 2)
-    assert wants_retry(RetryMode.ALWAYS, 1)
-    assert not wants_retry(RetryMode.NEVER, 3)
+    assert not wants_retry(RetryFailed.AUTO, 1)
+    assert wants_retry(RetryFailed.AUTO, 2)
+    assert wants_retry(RetryFailed.ALWAYS, 1)
+    assert not wants_retry(RetryFailed.NEVER, 3)
 
 
 def test_retry_candidate_is_latest_run_for_commit_only_when_failed() -> None:

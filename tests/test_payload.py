@@ -248,3 +248,19 @@ def test_auto_cause_is_one_bounded_line() -> None:
     cause = auto_cause(long_name)
     assert len(cause) <= 255 and "\n" not in cause and cause.startswith("GitHub Actions: W x")
     assert auto_cause(dataclasses.replace(PR, workflow="")) == "Triggered by dbt-cloud-action"
+
+
+def test_overrides_lists_only_set_job_settings() -> None:
+    payload = TriggerPayload(
+        cause="c",
+        schema_override="dbt_pr_1",
+        threads_override=8,
+        generate_docs_override=False,
+        steps_override=("dbt seed", "dbt build"),
+    )
+    assert payload.overrides() == (
+        ("threads", "8"),
+        ("generate docs", "false"),
+        ("steps", "dbt seed; dbt build"),
+    )
+    assert TriggerPayload(cause="c", git_sha="a" * 40).overrides() == ()

@@ -6,20 +6,14 @@ server; `action.py` does the I/O around them.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 
+from .inputs import RetryFailed
 from .models import Run, RunStatus
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.RUNNING)
 # How many of the job's newest runs are searched for one to attach to, supersede or retry.
 RECENT_RUNS_LIMIT = 50
-
-
-class RetryMode(enum.StrEnum):
-    AUTO = "auto"
-    ALWAYS = "always"
-    NEVER = "never"
 
 
 def same_commit(a: str, b: str) -> bool:
@@ -60,9 +54,9 @@ def superseded_runs(runs: Sequence[Run], git_sha: str, pull_request: int | None)
     ]
 
 
-def wants_retry(mode: RetryMode, run_attempt: int) -> bool:
+def wants_retry(mode: RetryFailed, run_attempt: int) -> bool:
     """`auto` retries only on a re-run of the workflow (GITHUB_RUN_ATTEMPT > 1)."""
-    return mode is RetryMode.ALWAYS or (mode is RetryMode.AUTO and run_attempt > 1)
+    return mode is RetryFailed.ALWAYS or (mode is RetryFailed.AUTO and run_attempt > 1)
 
 
 def retry_candidate(runs: Sequence[Run], git_sha: str, pull_request: int | None) -> Run | None:

@@ -54,6 +54,26 @@ class TriggerPayload:
             body[field.name] = list(value) if isinstance(value, tuple) else value
         return body
 
+    def overrides(self) -> tuple[tuple[str, str], ...]:
+        """The job settings this run overrides, as (name, value) for the report. A retry from
+        the point of failure cannot apply them, so the action warns when there are any."""
+        shown: list[tuple[str, str]] = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not field.name.endswith("_override") or field.name == "schema_override":
+                continue
+            if value is None or value == ():
+                continue
+            name = field.name.removesuffix("_override").replace("_", " ")
+            if isinstance(value, tuple):
+                text = "; ".join(value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            shown.append((name, text))
+        return tuple(shown)
+
 
 def auto_cause(context: GitHubContext) -> str:
     """`GitHub Actions: CI #42 (pull_request) in octo/repo`, at most 255 characters."""
