@@ -383,7 +383,7 @@ _ORIGIN = {
 def _headline(report: RunReport) -> str:
     emoji, verb = _OUTCOME_HEADLINE[report.outcome]
     job = escape_markdown(truncate(report.job_name, _FIELD_CHARS)) or f"job {report.job_id}"
-    run = markdown_link(escape_markdown(_run_label(report)), report.run_url)
+    run = markdown_link(_run_label(report), report.run_url)  # ours; a link is never a reference
     return f"## {emoji} dbt Cloud {run} of **{job}** {verb}"
 
 
@@ -397,7 +397,6 @@ def _facts(report: RunReport, limits: _Limits) -> str:
     status = f"**{report.outcome.value}**"
     if run is not None and run.status_code is not None:
         status += f" (dbt Cloud status {run.status_code})"
-    rows.append(("Run", f"{markdown_link(escape_markdown(_run_label(report)), report.run_url)}"))
     rows.append(("Status", status))
     job = escape_markdown(truncate(report.job_name, _FIELD_CHARS))
     rows.append(("Job", f"{job} (id {report.job_id}, account {report.account_id})"))
@@ -508,7 +507,9 @@ def _results(digest: ResultsDigest | None, limits: _Limits) -> str:
 
 def _problem_row(node: NodeResult, limits: _Limits) -> str:
     failures = "" if node.failures is None else f"{node.failures:,}"
-    status = f"{_BUCKET_LABEL[node.bucket]} ({escape_markdown(truncate(node.status, 40))})"
+    status = _BUCKET_LABEL[node.bucket]
+    if node.status != node.bucket.value:
+        status += f" ({escape_markdown(truncate(node.status, 40))})"
     return (
         f"| {inline_code(node.unique_id, in_table=True)} | {status} | {failures} "
         f"| {_cell(node.message, limits.message_chars)} |"

@@ -73,8 +73,10 @@ def mask(secret: str) -> None:
 
 
 def _issue(name: str, message: str, title: str | None = None) -> None:
-    # actions_toolkit's to_command_properties would emit `file=,line=,...` for unset properties.
-    properties = {} if title is None else {"title": _valid_utf8(title)}
+    # actions_toolkit's to_command_properties would emit `file=,line=,...` for unset properties;
+    # the runner trims the properties, so we do too and the title shown is the title given.
+    title = _valid_utf8(title or "").strip()
+    properties = {"title": title} if title else {}
     _command.issue_command(name, properties, _valid_utf8(message))
     sys.stdout.flush()
 
