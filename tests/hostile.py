@@ -1,4 +1,4 @@
-"""Text an attacker controls (branch names, commit messages, dbt logs and messages), for hypothesis."""
+"""Text an attacker controls (branch names, commit messages, dbt logs), for hypothesis."""
 
 from __future__ import annotations
 

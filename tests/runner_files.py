@@ -31,7 +31,7 @@ def _read_line(text: str, index: int, *, windows: bool) -> tuple[str | None, int
     return text[index:lf], lf + 1, "\n"
 
 
-def parse_file_command(text: str, *, windows: bool = False) -> list[tuple[str, str]]:
+def file_command_pairs(text: str, *, windows: bool = False) -> list[tuple[str, str]]:
     """The (name, value) pairs the runner reads from a file command's text, in order."""
     pairs: list[tuple[str, str]] = []
     line, index, _ = _read_line(text, 0, windows=windows)
@@ -44,8 +44,8 @@ def parse_file_command(text: str, *, windows: bool = False) -> list[tuple[str, s
                 name, delimiter = line.split("<<", 1)
                 if not name or not delimiter:
                     raise RunnerFileError(
-                        f"Invalid format '{line}'. Name must not be empty and delimiter must not be "
-                        "empty"
+                        f"Invalid format '{line}'. "
+                        "Name must not be empty and delimiter must not be empty"
                     )
                 start = end = index
                 value_line, index, newline = _read_line(text, index, windows=windows)
@@ -66,10 +66,14 @@ def parse_file_command(text: str, *, windows: bool = False) -> list[tuple[str, s
     return pairs
 
 
-def read_file_command(path: Path, *, windows: bool = False) -> dict[str, str]:
+def parse_file_command(text: str, *, windows: bool = False) -> dict[str, str]:
     """The outputs (or state) a step leaves: later values of a name replace earlier ones."""
-    text = path.read_bytes().decode("utf-8-sig", "replace")  # File.ReadAllText
-    return dict(parse_file_command(text, windows=windows))
+    return dict(file_command_pairs(text, windows=windows))
+
+
+def read_file_command(path: Path, *, windows: bool = False) -> dict[str, str]:
+    """parse_file_command() of a file, decoded like the runner's File.ReadAllText."""
+    return parse_file_command(path.read_bytes().decode("utf-8-sig", "replace"), windows=windows)
 
 
 # --- workflow commands on stdout ------------------------------------------------------------

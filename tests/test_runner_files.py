@@ -5,12 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runner_files import RunnerFileError, parse_file_command, parse_workflow_commands, read_file_command
+
+from runner_files import (
+    RunnerFileError,
+    file_command_pairs,
+    parse_file_command,
+    parse_workflow_commands,
+    read_file_command,
+)
 
 
 def test_name_value_lines_and_heredocs() -> None:
     text = "a=1\nb=x=y\n\nc<<EOF\nline 1\n\nline 3\nEOF\nd<<EOF\nEOF\n"
-    assert parse_file_command(text) == [
+    assert file_command_pairs(text) == [
         ("a", "1"),
         ("b", "x=y"),
         ("c", "line 1\n\nline 3"),
@@ -19,35 +26,36 @@ def test_name_value_lines_and_heredocs() -> None:
 
 
 def test_equals_before_heredoc_marker_is_a_plain_value() -> None:
-    assert parse_file_command("a=b<<EOF\n") == [("a", "b<<EOF")]
-    assert parse_file_command("a<<=\nx\n=\n") == [("a", "x")]
+    assert file_command_pairs("a=b<<EOF\n") == [("a", "b<<EOF")]
+    assert file_command_pairs("a<<=\nx\n=\n") == [("a", "x")]
 
 
 def test_missing_delimiter_is_an_error() -> None:
     with pytest.raises(RunnerFileError, match="Matching delimiter not found 'EOF'"):
-        parse_file_command("a<<EOF\nvalue\n")
+        file_command_pairs("a<<EOF\nvalue\n")
 
 
 def test_delimiter_without_final_newline_is_accepted_but_not_after_value() -> None:
-    assert parse_file_command("a<<EOF\nv\nEOF") == [("a", "v")]
+    assert file_command_pairs("a<<EOF\nv\nEOF") == [("a", "v")]
     with pytest.raises(RunnerFileError, match="EOF marker missing new line"):
-        parse_file_command("a<<EOF\nv")
+        file_command_pairs("a<<EOF\nv")
 
 
 def test_empty_name_or_delimiter_and_garbage_are_errors() -> None:
     for text in ("<<EOF\nx\nEOF\n", "a<<\nx\n", "just text\n"):
         with pytest.raises(RunnerFileError):
-            parse_file_command(text)
+            file_command_pairs(text)
 
 
 def test_crlf_is_one_newline_only_on_windows() -> None:
     text = "a<<EOF\r\nx\r\nEOF\r\nb=1\r\n"
-    assert parse_file_command(text, windows=True) == [("a", "x"), ("b", "1")]
+    assert file_command_pairs(text, windows=True) == [("a", "x"), ("b", "1")]
     # On Linux the \r stays part of each line: of the delimiter and of the values.
-    assert parse_file_command(text) == [("a", "x\r"), ("b", "1\r")]
+    assert file_command_pairs(text) == [("a", "x\r"), ("b", "1\r")]
 
 
 def test_later_values_replace_earlier_ones(tmp_path: Path) -> None:
+    assert parse_file_command("a=1\nb<<X\n2\nX\na=3\n") == {"a": "3", "b": "2"}
     path = tmp_path / "out"
     path.write_bytes(b"\xef\xbb\xbfa=1\na=2\n")
     assert read_file_command(path) == {"a": "2"}

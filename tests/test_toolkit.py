@@ -9,11 +9,11 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
-from hostile import hostile_text
 from hypothesis import HealthCheck, given, settings
-from runner_files import parse_workflow_commands, read_file_command
 
 from dbt_cloud_action import toolkit
+from hostile import hostile_text
+from runner_files import parse_workflow_commands, read_file_command
 
 OUR_OUTPUTS = {"run-id": "4242", "status": "error", "git-branch": "main"}
 
