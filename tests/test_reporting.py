@@ -568,15 +568,8 @@ def test_huge_runs_stay_under_github_limits() -> None:
         {"unique_id": f"model.shop.m{i}", "status": "success", "execution_time": i}
         for i in range(50)
     ]
-    steps = tuple(
-        step(
-            i,
-            '"' * 5000,
-            20,
-            ("Completed with 1 error\nDatabase Error " + HOSTILE_LINE + "\n") * 500,
-        )
-        for i in range(1, 1000)
-    )
+    huge_log = ("Completed with 1 error\nDatabase Error " + HOSTILE_LINE + "\n") * 500
+    steps = tuple(step(i, '"' * 5000, 20, huge_log) for i in range(1, 1000))
     report = make_report(
         Outcome.ERROR,
         job_name='"' * 10_000,

@@ -116,6 +116,15 @@ def test_messages_keep_first_lines_only() -> None:
     assert huge.problems[0].message.endswith("…")
 
 
+def test_only_messages_worth_showing_are_kept() -> None:
+    digest = digest_run_results(run_results(6, BUILD))
+    slowest = {n.unique_id: n for n in digest.slowest_models}
+    assert slowest["model.shop.stg_orders"].message == ""  # "SELECT 10" is noise
+    assert digest.problems[0].message == "Database Error in model orders\n  boom"
+    padded = digest_run_results({"results": [result("t.a.b", "fail", message="\n  x  \n\n\n")]})
+    assert padded.problems[0].message == "x"
+
+
 def test_problems_are_capped_but_counted() -> None:
     many = [result(f"test.a.t{i}", "fail", failures=i) for i in range(2500)]
     digest = digest_run_results({"results": many}, max_problems=100)

@@ -59,7 +59,7 @@ class NodeResult:
     resource_type: str  # the unique_id's first part: model, test, seed, snapshot, unit_test...
     status: str  # dbt's own word, e.g. "runtime error"
     bucket: StatusBucket
-    message: str = ""  # dbt's message, first MESSAGE_LINES lines, at most MESSAGE_CHARS
+    message: str = ""  # errors and failures only: first MESSAGE_LINES lines, MESSAGE_CHARS
     failures: int | None = None  # failing rows of a test
     execution_time: float | None = None  # seconds
 
@@ -105,8 +105,8 @@ class ResultsDigest:
 
 
 def _first_lines(text: str) -> str:
-    lines = text.strip().splitlines()[:MESSAGE_LINES]
-    kept = "\n".join(line.rstrip() for line in lines)
+    lines = text.lstrip()[: MESSAGE_CHARS + 1].splitlines()[:MESSAGE_LINES]
+    kept = "\n".join(line.rstrip() for line in lines).rstrip()
     return kept if len(kept) <= MESSAGE_CHARS else kept[: MESSAGE_CHARS - 1] + "…"
 
 
@@ -123,14 +123,17 @@ def _node(entry: Mapping[str, Any]) -> NodeResult | None:
         return None
     raw_status = entry.get("status")
     status = raw_status.strip().lower() if isinstance(raw_status, str) else ""
+    bucket = _BUCKET_OF_STATUS.get(status, StatusBucket.OTHER)
     message = entry.get("message")
+    # "SELECT 10" and friends of passing nodes are never shown: skip the work.
+    message = message if isinstance(message, str) and bucket in _PROBLEM_BUCKETS else ""
     failures = entry.get("failures")
     return NodeResult(
         unique_id=unique_id,
         resource_type=unique_id.split(".", 1)[0] if "." in unique_id else "",
         status=status or "unknown",
-        bucket=_BUCKET_OF_STATUS.get(status, StatusBucket.OTHER),
-        message=_first_lines(message) if isinstance(message, str) else "",
+        bucket=bucket,
+        message=_first_lines(message),
         failures=failures if isinstance(failures, int) and not isinstance(failures, bool) else None,
         execution_time=_seconds(entry.get("execution_time")),
     )
