@@ -245,7 +245,15 @@ def test_markdown_link_only_for_http_and_encoded() -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "shown"),
-    [(None, "—"), (0.43, "0.4s"), (9.96, "10.0s"), (42, "42s"), (187, "3m 07s"), (7530, "2h 05m")],
+    [
+        (None, "—"),
+        (0.43, "0.4s"),
+        (9.94, "9.9s"),
+        (9.96, "10s"),
+        (42, "42s"),
+        (187, "3m 07s"),
+        (7530, "2h 05m"),
+    ],
 )
 def test_format_duration(seconds: float | None, shown: str) -> None:
     assert format_duration(seconds) == shown
@@ -374,6 +382,7 @@ def test_annotation_is_one_bounded_line(name: str, logs: str) -> None:
         assert "\n" not in text
     assert len(title) <= 200
     assert len(message) <= 1000
+    assert message.endswith(f" {RUN_URL}")
 
 
 def test_step_log_and_title() -> None:
@@ -388,6 +397,9 @@ def test_step_log_and_title() -> None:
         "… 90 earlier lines not shown; the whole log is in dbt Cloud",
         *map(str, range(90, 100)),
     ]
+    huge = render_step_log(step(1, "x", 10, "a" * 50_000 + "\n" + "b" * 50_000), max_lines=10)
+    assert huge[0] == "… earlier output not shown; the whole log is in dbt Cloud"
+    assert huge[1:] == ["b" * 3999 + "…"]
 
 
 # --- the job summary --------------------------------------------------------------------------
@@ -491,6 +503,13 @@ def test_summary_of_a_timed_out_run() -> None:
     assert facts(summary)["Ran"] == "—"
     cancelled = render_summary(dataclasses.replace(report, cancelled_by_workflow=True))
     assert notes(cancelled) == ["Timed out after 45m 00s: the action cancelled the run."]
+
+
+def test_multi_line_overrides_are_one_code_span_per_line() -> None:
+    report = make_report(overrides=(("steps", "dbt seed\n\ndbt build --select state:modified+"),))
+    assert facts(render_summary(report))["Overrides"] == (
+        "`steps`: `dbt seed` `dbt build --select state:modified+`"
+    )
 
 
 def test_summary_notes_attach_retry_and_trigger_only() -> None:

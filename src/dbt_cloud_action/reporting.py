@@ -139,7 +139,11 @@ def code_block(lines: Sequence[str], *, language: str = "text") -> str:
 
 def markdown_link(text_markdown: str, url: str) -> str:
     """A link when `url` is http(s), else just the (already escaped) text."""
-    if urlsplit(url).scheme not in {"http", "https"}:
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return text_markdown
+    if scheme not in {"http", "https"}:
         return text_markdown
     return f"[{text_markdown}]({quote(plain_text(url), safe=_URL_SAFE)})"
 
@@ -154,7 +158,7 @@ def format_duration(seconds: float | None) -> str:
     """`0.4s`, `42s`, `3m 07s`, `2h 05m`; an em dash when unknown."""
     if seconds is None:
         return "—"
-    if seconds < 10:
+    if round(seconds, 1) < 10:
         return f"{seconds:.1f}s"
     whole = round(seconds)
     if whole < 60:
@@ -300,9 +304,9 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
         )
     else:
         return None
-    if report.run_url:
-        message += f" {report.run_url}"
-    return _single_line(title, _FIELD_CHARS), _single_line(message, _ANNOTATION_CHARS)
+    link = f" {_single_line(report.run_url, 500)}" if report.run_url else ""
+    message = _single_line(message, _ANNOTATION_CHARS - len(link)) + link
+    return _single_line(title, _FIELD_CHARS), message
 
 
 def step_title(step: RunStep) -> str:
@@ -316,16 +320,16 @@ def step_title(step: RunStep) -> str:
 
 def render_step_log(step: RunStep, max_lines: int = STEP_LOG_MAX_LINES) -> list[str]:
     """A step's log lines (the last `max_lines`), to print inside stop_commands()."""
-    logs = step.logs[-max_lines * _STEP_LOG_LINE_CHARS :]
-    lines = [truncate(line, _STEP_LOG_LINE_CHARS) for line in logs.splitlines()]
-    if not lines:
+    budget = max_lines * _STEP_LOG_LINE_CHARS
+    sliced = len(step.logs) > budget
+    lines = step.logs[-budget:].splitlines()
+    kept = [truncate(line, _STEP_LOG_LINE_CHARS) for line in lines[-max_lines:]]
+    if not step.logs:
         return ["(this step has no logs)"]
-    if len(lines) <= max_lines:
-        return lines
-    return [
-        f"… {len(lines) - max_lines} earlier lines not shown; the whole log is in dbt Cloud",
-        *lines[-max_lines:],
-    ]
+    if not sliced and len(kept) == len(lines):
+        return kept
+    hidden = "earlier output" if sliced else f"{len(lines) - len(kept)} earlier lines"
+    return [f"… {hidden} not shown; the whole log is in dbt Cloud", *kept]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,8 +416,7 @@ def _facts(report: RunReport, limits: _Limits) -> str:
     if report.overrides:
         shown = report.overrides[: limits.list_items]
         overrides = [
-            f"{inline_code(name, in_table=True)}: "
-            + " ".join(inline_code(line, in_table=True) for line in value.splitlines()[:10])
+            f"{inline_code(name, in_table=True)}: {_code_lines(value, limits.list_items)}"
             for name, value in shown
         ]
         more = _more(len(shown), len(report.overrides), "overrides")
@@ -424,6 +427,12 @@ def _facts(report: RunReport, limits: _Limits) -> str:
         rows.append(("Queued", format_duration(run.queued_seconds)))
         rows.append(("Ran", format_duration(run.run_seconds)))
     return "\n".join(["| | |", "|---|---|", *(f"| **{k}** | {v} |" for k, v in rows)])
+
+
+def _code_lines(value: str, limit: int) -> str:
+    """A multi-line value (e.g. steps-override) as code spans, one per line, at most `limit`."""
+    lines = [inline_code(line, in_table=True) for line in value.splitlines() if line.strip()]
+    return " ".join(lines[:limit]) + (" …" if len(lines) > limit else "")
 
 
 def _notes(report: RunReport, limits: _Limits) -> str:
