@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -312,6 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timed out, gave up) is routine here, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away before the reply was sent", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__((host, port), _Handler)
