@@ -150,17 +150,13 @@ class Account:
             return self._retry(view)
 
     def failure_details(self, run_id: int) -> dict[str, Any]:
-        """GET retry/: which step failed and which steps a retry would skip."""
+        """GET retry/: the step the run failed at and the later steps that never ran."""
         with self._lock:
             view = self._view(run_id, self.time.now())
             failed = self._retryable_failure(view)
             return {
                 "failed_step": failed.script.name,
-                "skipped_steps": [
-                    s.name
-                    for s in view.record.steps[: failed.index - 1]
-                    if s.command and s.dbt_subcommand != "deps"
-                ],
+                "skipped_steps": [s.name for s in view.record.steps[failed.index :]],
                 "run_id": run_id,
                 "failed_step_index": failed.index,
             }

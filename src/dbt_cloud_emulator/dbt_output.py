@@ -19,6 +19,7 @@ from dbt_cloud_emulator.config import NodeResult, StepScript
 DBT_VERSION = "1.9.1"
 ADAPTER = "snowflake"
 _LINE_WIDTH = 80
+_KIND_WORDS = {"test": "data test", "model": "table model", "seed": "seed"}
 _PROJECT_DIR = "/tmp/jobs/{run_id}/target"  # noqa: S108 - where dbt Cloud checks projects out
 _FAILURES = re.compile(r"Got (\d+) results?")
 
@@ -121,17 +122,13 @@ def _dbt_lines(step: StepScript, ctx: StepContext) -> tuple[LogLine, ...]:
     total_time = sum(r.execution_time for r in step.results) or 1.0
     clock = body_start
     for i, result in enumerate(step.results, start=1):
-        lines.append(
-            LogLine(
-                clock, _dotted(f"{i} of {len(step.results)} START {_describe(result, ctx)}", "RUN")
+        counter = f"{i} of {len(step.results)}"
+        if result.status != "skipped":  # dbt prints no START for a node it skips
+            lines.append(
+                LogLine(clock, _dotted(f"{counter} START {_describe(result, ctx)}", "RUN"))
             )
-        )
         clock += (body_end - body_start) * result.execution_time / total_time
-        lines.append(
-            LogLine(
-                clock, _dotted(f"{i} of {len(step.results)} {_done(result, ctx)}", _tag(result))
-            )
-        )
+        lines.append(LogLine(clock, _dotted(f"{counter} {_done(result, ctx)}", _tag(result))))
     if sub == "docs generate":
         tail = [
             "Building catalog",
@@ -223,7 +220,7 @@ def _summary(step: StepScript) -> list[str]:
     counts = Counter(r.resource_type for r in results)
     elapsed = step.duration
     ran = ", ".join(
-        f"{n} {'data test' if kind == 'test' else kind}{'s' if n != 1 else ''}"
+        f"{n} {_KIND_WORDS.get(kind, kind)}{'s' if n != 1 else ''}"
         for kind, n in sorted(counts.items())
     )
     lines = [

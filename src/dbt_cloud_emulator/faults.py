@@ -29,9 +29,11 @@ class Fault:
 
     kind "status": reply `status` with a JSON error envelope (and Retry-After if set);
     "html": reply `status` with an HTML page instead of JSON; "drop": close the connection
-    without replying; "delay": wait `delay` real seconds, then answer normally;
-    "lose_response" (trigger): create the run, then close the connection without replying;
-    "not_found_after_trigger" (get_run): a 404 envelope as if the new run were not visible yet.
+    without replying. These three replace the request's handling: no run is created.
+    "delay": handle the request at once, then wait `delay` real seconds before replying (a
+    slow reply: a triggered run exists while the client waits). "lose_response" (trigger):
+    create the run, then close the connection without replying. "not_found_after_trigger"
+    (get_run): a 404 envelope, as if the new run were not visible yet.
     """
 
     endpoint: str

@@ -215,7 +215,7 @@ def run_json(
     finished = schedule.finished if done else None
     end = finished if finished is not None else now
     ctx = record.context()
-    git_known = started is not None or "git_sha" in record.trigger
+    checked_out = started is not None
     return {
         "id": record.id,
         "trigger_id": record.trigger_id,
@@ -228,8 +228,8 @@ def run_json(
         "status_humanized": STATUS_HUMANIZED[status],
         "status_message": _status_message(schedule) if done and status != SUCCESS else None,
         "dbt_version": record.trigger.get("dbt_version_override", "latest"),
-        "git_branch": ctx.git_branch if git_known or "git_branch" in record.trigger else None,
-        "git_sha": ctx.git_sha if git_known else None,
+        "git_branch": ctx.git_branch if checked_out or "git_branch" in record.trigger else None,
+        "git_sha": ctx.git_sha if checked_out or "git_sha" in record.trigger else None,
         "owner_thread_id": None,
         "executed_by_thread_id": f"dbt-run-{record.id}-worker" if started is not None else None,
         "deferring_run_id": None,

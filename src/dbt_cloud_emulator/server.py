@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -140,6 +141,8 @@ class ApiApp:
         reply = self._faulty(fault, found) if fault else None
         if reply is None:
             reply = self._answer(method, found, query, headers, raw)
+        if fault and fault.kind == "delay":
+            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
         if fault and fault.kind == "lose_response":
             reply = Reply(0, drop=True)
         entry = LoggedRequest(
@@ -157,10 +160,7 @@ class ApiApp:
 
     def _faulty(self, fault: Fault, found: Route) -> Reply | None:
         """The fault's reply, or None when the request should go on to be answered."""
-        if fault.kind == "delay":
-            time.sleep(fault.delay)
-            return None
-        if fault.kind == "lose_response":
+        if fault.kind in ("delay", "lose_response"):
             return None
         if fault.kind == "drop":
             return Reply(0, drop=True)
@@ -286,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "dbt-cloud-emulator"
     sys_version = ""
     timeout = 30  # an idle keep-alive connection frees its thread after this long
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: EmulatorHTTPServer
 
     def _serve(self) -> None:
@@ -312,6 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timed out, gave up) is routine here, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away before the reply was sent", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__((host, port), _Handler)
