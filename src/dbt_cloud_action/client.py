@@ -49,7 +49,7 @@ RETRY_AFTER_CAP_SECONDS = 60.0
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
-# A run that was just triggered can 404 for a moment (the API reads from a replica).
+# A run that was just triggered can 404 for a moment before reads see it.
 FRESH_RUN_NOT_FOUND_SECONDS = 15.0
 # After an ambiguous trigger, wait at least this long before looking for the run, so a run the
 # server was still committing when the connection broke has time to show up in the list.
