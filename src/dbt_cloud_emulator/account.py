@@ -216,10 +216,6 @@ class Account:
             now = self.time.now()
             return [self._run_json(self._view(i, now), ALL_RELATED) for i in self._created]
 
-    def run_ids(self) -> list[int]:
-        with self._lock:
-            return list(self._created)
-
     # ----- internals ---------------------------------------------------------------------------
 
     def _job(self, job_id: int) -> JobScript:
@@ -351,14 +347,8 @@ class Account:
                 "cause": "Scheduled run" if job.job_type == "scheduled" else "Triggered via API",
                 "cause_category": "scheduled" if job.job_type == "scheduled" else "api",
             }
-            self._runs[run_id] = RunRecord(
-                run_id,
-                job,
-                trigger,
-                created,
-                _successful_steps(job.steps, duration),
-                is_history=True,
-            )
+            steps = _successful_steps(job.steps, duration)
+            self._runs[run_id] = RunRecord(run_id, job, trigger, created, steps)
 
     def _page(
         self, rows: list[tuple[dict[str, Any], dict[str, Any]]], spec: ListQuery

@@ -42,7 +42,6 @@ class RunRecord:
     trigger: dict[str, Any]  # the accepted trigger fields plus cause_category
     created: float
     steps: tuple[StepScript, ...]
-    is_history: bool = False
     cancelled_at: float | None = None
     retrying_run_id: int | None = None  # the failed run this one retries
 

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dbt_cloud_emulator.account import Account
-from dbt_cloud_emulator.envelope import ApiError, envelope, not_found, status_phrase
+from dbt_cloud_emulator.envelope import ApiError, envelope, invalid, not_found, status_phrase
 from dbt_cloud_emulator.faults import Fault, FaultBook
 from dbt_cloud_emulator.queries import WHOLE_NUMBER, Query
 from dbt_cloud_emulator.validation import parse_json_body, validate_trigger
@@ -272,12 +272,7 @@ def _step(query: Query) -> int | None:
         return None
     text = query["step"][-1].strip()
     if not text.isdigit():
-        raise ApiError(
-            400,
-            "The request was invalid. Please double check the provided data and try again.",
-            "step must be a step index (1 = first step).",
-            {"step": [WHOLE_NUMBER]},
-        )
+        raise invalid({"step": [WHOLE_NUMBER]}, "step must be a step index (1 = first step).")
     return int(text)
 
 

@@ -25,7 +25,12 @@ def test_status_fault_replies_with_an_error_envelope(
     assert emulator.calls("get_job") == 2
 
 
-@pytest.mark.parametrize(("retry_after", "header"), [(3, "3"), (1.5, "1.5"), ("Wed, 21 Oct 2026 07:28:00 GMT", "Wed, 21 Oct 2026 07:28:00 GMT")])  # fmt: skip
+HTTP_DATE = "Wed, 21 Oct 2026 07:28:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "header"), [(3, "3"), (1.5, "1.5"), (HTTP_DATE, HTTP_DATE)]
+)
 def test_status_fault_can_send_retry_after(
     emulator: Emulator, api: Api, retry_after: float | str, header: str
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Any
 
 from dbt_cloud_emulator import (
     Emulator,
@@ -68,7 +69,7 @@ def test_a_manual_clock_drives_the_timeline_exactly() -> None:
         api = Api(emu)
         run_id = api.trigger(1, {"cause": "exact"})["id"]
 
-        def at(seconds: float) -> dict[str, object]:
+        def at(seconds: float) -> dict[str, Any]:
             clock.advance(seconds - emu.clock_now())
             return api.run(run_id)
 
