@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 import requests
-from simulated_runner import SimulatedRunner, load_event
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
+from tests.simulated_runner import SimulatedRunner, load_event
 
 TOKEN = "dbtc_e2eSecretToken_0123456789abcdef"
 CLONE = StepScript("Clone git repository", duration=2)
@@ -43,8 +43,13 @@ FAILING_BUILD = StepScript(
 JOBS = (
     JobScript(11, "CI build", (CLONE, BUILD), queue_seconds=2),
     JobScript(12, "CI failing", (CLONE, FAILING_BUILD), queue_seconds=2),
-    JobScript(13, "Slow deploy", (CLONE, StepScript("Invoke dbt with `dbt run`", "dbt run", 600)),
-              queue_seconds=1, job_type="scheduled"),
+    JobScript(
+        13,
+        "Slow deploy",
+        (CLONE, StepScript("Invoke dbt with `dbt run`", "dbt run", 600)),
+        queue_seconds=1,
+        job_type="scheduled",
+    ),
 )
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
 

@@ -30,8 +30,8 @@ from dbt_cloud_action.reporting import (
     step_title,
 )
 from dbt_cloud_action.results import ResultsDigest, digest_run_results
-from hostile import hostile_text
-from markdown_check import (
+from tests.hostile import hostile_text
+from tests.markdown_check import (
     code_span_text,
     decode_text,
     live_html,

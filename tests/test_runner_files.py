@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from runner_files import (
+from tests.runner_files import (
     RunnerFileError,
     file_command_pairs,
     parse_file_command,

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from dbt_cloud_action import toolkit
-from hostile import hostile_text
-from runner_files import parse_workflow_commands, read_file_command
+from tests.hostile import hostile_text
+from tests.runner_files import parse_workflow_commands, read_file_command
 
 OUR_OUTPUTS = {"run-id": "4242", "status": "error", "git-branch": "main"}
 

@@ -9,14 +9,22 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import toolkit
 from .access_url import is_legacy_host
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
 from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError
 from .context import GitHubContext, context_from_env
+from .github_reporting import (
+    DEFAULT_API_URL,
+    GitHubTarget,
+    comment_marker,
+    set_commit_status,
+    status_context,
+    upsert_pr_comment,
+)
 from .inputs import AUTO, ActionInputs, InputError, parse_inputs
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
@@ -41,9 +49,6 @@ from .reporting import (
 )
 from .results import ResultsDigest, parse_run_results
 from .watcher import PollPolicy, RunWatcher, describe, expected_duration
-
-if TYPE_CHECKING:
-    from .github_reporting import GitHubTarget
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
@@ -126,7 +131,7 @@ class RunStep:
         self.run_id: int | None = None
         self.origin = "triggered"
         self.skipped: tuple[str, ...] = ()
-        self.trigger_started: float | None = None
+        self.trigger_started: datetime | None = None
 
     # -- the happy path -------------------------------------------------------------------
     def run(self) -> StepResult:
@@ -142,7 +147,9 @@ class RunStep:
     def _run(self) -> StepResult:
         inputs = self.inputs
         self.job = self.client.get_job(inputs.job_id)
-        toolkit.info(f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}")
+        toolkit.info(
+            f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}"
+        )
         run = self._start_run()
         self.run_id = run.id
         toolkit.save_state(STATE_RUN_ID, str(run.id))
@@ -200,7 +207,7 @@ class RunStep:
                 retried = self._retry(failed)
                 if retried is not None:
                     return retried
-        self.trigger_started = time.time()
+        self.trigger_started = datetime.now(UTC)
         return self.client.trigger_run(inputs.job_id, payload.to_api())
 
     def _retry(self, failed: Run) -> Run | None:
@@ -260,12 +267,20 @@ class RunStep:
         elif run_id is not None:
             toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
         if run is None and run_id is not None:
-            run = Run(id=run_id, job_id=self.inputs.job_id, account_id=self.inputs.account_id,
-                      status=None, status_code=None)
+            run = Run(
+                id=run_id,
+                job_id=self.inputs.job_id,
+                account_id=self.inputs.account_id,
+                status=None,
+                status_code=None,
+            )
         report_run = run
         url = self.client.run_url(report_run) if report_run else ""
         result = self._finish(
-            report_run, url, Outcome.CANCELLED, ended=bool(report_run and report_run.is_terminal),
+            report_run,
+            url,
+            Outcome.CANCELLED,
+            ended=bool(report_run and report_run.is_terminal),
             cancelled_by_workflow=True,
         )
         return StepResult(cancel.exit_code, result.report)
@@ -396,11 +411,13 @@ class RunStep:
     def _commit_status(self, state: str, description: str, url: str) -> None:
         if not self.inputs.commit_status or not self.payload.git_sha:
             return
-        from .github_reporting import set_commit_status, status_context
-
         name = self.job.name if self.job else f"job {self.inputs.job_id}"
         result = set_commit_status(
-            self._github_target(), self.payload.git_sha, state, description, url,
+            self._github_target(),
+            self.payload.git_sha,
+            state,
+            description,
+            url,
             status_context(name),
         )
         (toolkit.info if result.ok else toolkit.warning)(result.message)
@@ -415,16 +432,12 @@ class RunStep:
         if state is not None:
             self._commit_status(state, f"dbt Cloud run {report.outcome.value}", report.run_url)
         if self.inputs.comment_on_pr and report.pull_request is not None:
-            from .github_reporting import comment_marker, upsert_pr_comment
-
             marker = comment_marker(report.job_id)
             body = render_pr_comment(report, marker, self._workflow_run_url())
             result = upsert_pr_comment(self._github_target(), report.pull_request, marker, body)
             (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _github_target(self) -> GitHubTarget:
-        from .github_reporting import DEFAULT_API_URL, GitHubTarget
-
         return GitHubTarget(
             api_url=self.context.api_url or DEFAULT_API_URL,
             token=self.inputs.github_token or "",
