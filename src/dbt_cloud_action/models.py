@@ -113,6 +113,7 @@ class Run:
     job_name: str = ""
     steps: tuple[RunStep, ...] = ()
     project_id: int | None = None
+    blocked_by: tuple[int, ...] = ()  # the runs a queued run waits for
 
     @property
     def is_terminal(self) -> bool:
@@ -157,6 +158,9 @@ class Run:
             job_name=_str(job.get("name")),
             steps=tuple(RunStep.from_api(s) for s in _list(steps) if isinstance(s, Mapping)),
             project_id=_int_or_none(data.get("project_id")),
+            blocked_by=tuple(
+                i for i in _list(data.get("blocked_by")) if _int_or_none(i) is not None
+            ),
         )
 
 
