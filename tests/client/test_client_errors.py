@@ -166,7 +166,7 @@ def test_client_keeps_token_out_of_repr_and_session_headers() -> None:
 
 
 def test_client_refuses_a_bad_access_url_before_any_request() -> None:
-    with pytest.raises(ValueError, match="clear text"):
+    with pytest.raises(ValueError, match="must use https"):
         DbtCloudClient("http://ab123.us1.dbt.com", SECRET, 1)
 
 
