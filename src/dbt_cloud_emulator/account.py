@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from dbt_cloud_emulator.clock import EmulatedTime
 from dbt_cloud_emulator.config import ERROR, SUCCESS, EmulatorConfig, JobScript, StepScript
@@ -27,11 +28,13 @@ from dbt_cloud_emulator.resources import (
     PROJECT_ID,
     RunRecord,
     RunView,
+    environment_of,
     job_json,
     run_json,
 )
 from dbt_cloud_emulator.timeline import CANCELLED, QUEUED, PlannedStep, Schedule, plan_run
 
+Item = TypeVar("Item")
 FIRST_RUN_ID = 10_001
 ALL_RELATED = frozenset({"trigger", "job", "run_steps", "environment", "debug_logs"})
 _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "pk")
@@ -85,12 +88,8 @@ class Account:
     def list_jobs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         spec = parse_list_query(query, _JOB_FILTERS, JOB_ORDERINGS)
         with self._lock:
-            jobs = [self._job_json(job) for job in self.config.jobs]
-            rows = [
-                (job, {name: job[name.replace("pk", "id")] for name in _JOB_FILTERS})
-                for job in jobs
-            ]
-            return self._page(rows, spec)
+            rows = [(_job_fields(job), job) for job in self.config.jobs]
+            return self._page(rows, spec, self._job_json)
 
     # ----- runs ------------------------------------------------------------------------------
 
@@ -101,20 +100,8 @@ class Account:
     def list_runs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
         with self._lock:
-            rows = [
-                (
-                    self._run_json(view, spec.include),
-                    {
-                        "job_definition_id": view.record.job.id,
-                        "status": view.status,
-                        "environment_id": view.record.environment_id,
-                        "project_id": PROJECT_ID,
-                        "pk": view.record.id,
-                    },
-                )
-                for view in self._views(self.time.now())
-            ]
-            return self._page(rows, spec)
+            rows = [(_run_fields(view), view) for view in self._views(self.time.now())]
+            return self._page(rows, spec, lambda view: self._run_json(view, spec.include))
 
     def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -234,7 +221,11 @@ class Account:
         return job_json(job, self.config.account_id, self.time, failure_count=failures)
 
     def _run_json(self, view: RunView, include: frozenset[str]) -> dict[str, Any]:
-        job = job_json(view.record.job, self.config.account_id, self.time, internal=True)
+        job = (
+            job_json(view.record.job, self.config.account_id, self.time, internal=True)
+            if "job" in include
+            else None
+        )
         return run_json(
             view,
             account_id=self.config.account_id,
@@ -351,23 +342,56 @@ class Account:
             self._runs[run_id] = RunRecord(run_id, job, trigger, created, steps)
 
     def _page(
-        self, rows: list[tuple[dict[str, Any], dict[str, Any]]], spec: ListQuery
+        self,
+        rows: list[tuple[dict[str, Any], Item]],
+        spec: ListQuery,
+        render: Callable[[Item], dict[str, Any]],
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Filter, order (Postgres-like: NULLs last ascending, first descending) and slice."""
-        matching = [data for data, fields in rows if _matches(fields, spec.filters)]
+        """Filter, order (as Postgres does: NULLs last ascending, first descending), slice, and
+        render only the page."""
+        matching = [(fields, item) for fields, item in rows if _matches(fields, spec.filters)]
         key = spec.order_by.removeprefix("-")
         descending = spec.order_by.startswith("-")
         present = sorted(
-            (d for d in matching if d.get(key) is not None),
-            key=lambda d: (d[key], d["id"]),
+            (row for row in matching if row[0][key] is not None),
+            key=lambda row: (row[0][key], row[0]["id"]),
             reverse=descending,
         )
         missing = sorted(
-            (d for d in matching if d.get(key) is None), key=lambda d: d["id"], reverse=descending
+            (row for row in matching if row[0][key] is None),
+            key=lambda row: row[0]["id"],
+            reverse=descending,
         )
         ordered = missing + present if descending else present + missing
-        page = ordered[spec.offset : spec.offset + spec.limit]
+        page = [render(item) for _, item in ordered[spec.offset : spec.offset + spec.limit]]
         return page, spec.envelope_extra(self.config.account_id, len(page), len(matching))
+
+
+def _run_fields(view: RunView) -> dict[str, Any]:
+    """What runs are filtered and ordered on."""
+    schedule = view.schedule
+    return {
+        "id": view.record.id,
+        "pk": view.record.id,
+        "job_definition_id": view.record.job.id,
+        "status": view.status,
+        "environment_id": view.record.environment_id,
+        "project_id": PROJECT_ID,
+        "created_at": schedule.created,
+        "finished_at": schedule.finished if view.now >= schedule.finished else None,
+    }
+
+
+def _job_fields(job: JobScript) -> dict[str, Any]:
+    """What jobs are filtered and ordered on (all jobs were created at the same moment)."""
+    return {
+        "id": job.id,
+        "pk": job.id,
+        "name": job.name,
+        "created_at": 0.0,
+        "environment_id": environment_of(job),
+        "project_id": PROJECT_ID,
+    }
 
 
 def _matches(fields: dict[str, Any], filters: dict[str, Any]) -> bool:
