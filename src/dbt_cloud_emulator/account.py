@@ -1,7 +1,7 @@
 """The emulated account: its jobs and runs, and what each API operation does to them.
 
 All state sits behind one lock. Runs are stored as records; their status at any moment comes
-from schedules (see timeline.py), recomputed only when a run is added or cancelled.
+from schedules (see timeline.py): a new run is scheduled once, a cancel reschedules them all.
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ class Account:
         self._lock = threading.RLock()
         self._runs: dict[int, RunRecord] = {}
         self._created: list[int] = []
-        self._schedules: dict[int, tuple[Schedule, tuple[int, float] | None]] | None = None
+        # Each run's schedule and the (run id, end) of the deploy run it waits behind.
+        self._plans: dict[int, tuple[Schedule, tuple[int, float] | None]] = {}
+        self._tail: dict[int, tuple[int, float]] = {}  # job id -> the run that ends last so far
         self._latest: dict[int, int] = {}  # job id -> its newest run id
         self._add_history()
 
@@ -68,7 +70,7 @@ class Account:
 
     def get_job(self, job_id: int, query: Query) -> dict[str, Any]:
         with self._lock:
-            job = self._job(job_id)
+            job = self.require_job(job_id)
             data = self._job_json(job)
             include = parse_include(query)
             now = self.time.now()
@@ -105,14 +107,14 @@ class Account:
 
     def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._job(job_id)
+            job = self.require_job(job_id)
             trigger = {**fields, "cause_category": "api"}
             return self._create(job, trigger, _steps_for(job, fields))
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         """Retry the job's latest run when that run failed and can be retried, else run anew."""
         with self._lock:
-            job = self._job(job_id)
+            job = self.require_job(job_id)
             now = self.time.now()
             latest = [v for v in self._views(now) if v.record.job.id == job_id]
             if latest and latest[-1].retry_refusal is None:
@@ -127,7 +129,7 @@ class Account:
             view = self._view(run_id, now)
             if view.status < SUCCESS:
                 self._runs[run_id] = replace(view.record, cancelled_at=now)
-                self._schedules = None
+                self._replan()  # later deploy runs of the job may now start earlier
                 view = self._view(run_id, now)
             return self._run_json(view, frozenset({"trigger", "run_steps"}))
 
@@ -205,7 +207,8 @@ class Account:
 
     # ----- internals ---------------------------------------------------------------------------
 
-    def _job(self, job_id: int) -> JobScript:
+    def require_job(self, job_id: int) -> JobScript:
+        """The job, or the 404 dbt Cloud gives for a job the account does not have."""
         job = self.config.job(job_id)
         if job is None:
             raise not_found(
@@ -244,13 +247,14 @@ class Account:
     ) -> dict[str, Any]:
         now = self.time.now()
         run_id = self._next_id()
-        self._runs[run_id] = RunRecord(run_id, job, trigger, now, steps, retrying_run_id=retrying)
+        record = RunRecord(run_id, job, trigger, now, steps, retrying_run_id=retrying)
+        self._runs[run_id] = record
         self._created.append(run_id)
-        self._schedules = None
+        self._plan(record)
         return self._run_json(self._view(run_id, now), frozenset({"trigger"}))
 
     def _next_id(self) -> int:
-        return max(self._runs, default=FIRST_RUN_ID - 1) + 1
+        return FIRST_RUN_ID + len(self._runs)
 
     def _retry(self, failed_view: RunView) -> dict[str, Any]:
         record = failed_view.record
@@ -279,7 +283,7 @@ class Account:
         return [self._make_view(self._runs[i], now) for i in sorted(self._runs)]
 
     def _make_view(self, record: RunRecord, now: float) -> RunView:
-        schedule, blocker = self._plan()[record.id]
+        schedule, blocker = self._plans[record.id]
         status = schedule.status_at(now)
         blocked_by = (blocker[0],) if blocker and status == QUEUED and now < blocker[1] else ()
         return RunView(
@@ -302,28 +306,27 @@ class Account:
             return "RETRY_NO_RUN_RESULTS"
         return None
 
-    def _plan(self) -> dict[int, tuple[Schedule, tuple[int, float] | None]]:
-        """Every run's schedule; a deploy run starts only once the job's previous run ended."""
-        if self._schedules is None:
-            plans: dict[int, tuple[Schedule, tuple[int, float] | None]] = {}
-            last: dict[int, tuple[int, float]] = {}  # job id -> (run id, end) it must wait for
-            for run_id in sorted(self._runs):
-                record = self._runs[run_id]
-                blocker = last.get(record.job.id) if record.job.is_deploy else None
-                schedule = plan_run(
-                    record.created,
-                    record.job.queue_seconds,
-                    record.steps,
-                    not_before=blocker[1] if blocker else float("-inf"),
-                    cancelled_at=record.cancelled_at,
-                    timeout_seconds=record.trigger.get("timeout_seconds_override"),
-                )
-                plans[run_id] = (schedule, blocker)
-                self._latest[record.job.id] = run_id
-                if blocker is None or schedule.finished > blocker[1]:
-                    last[record.job.id] = (run_id, schedule.finished)
-            self._schedules = plans
-        return self._schedules
+    def _plan(self, record: RunRecord) -> None:
+        """Schedule a run created after all others; a deploy run starts only once the job's
+        previous run ended."""
+        blocker = self._tail.get(record.job.id) if record.job.is_deploy else None
+        schedule = plan_run(
+            record.created,
+            record.job.queue_seconds,
+            record.steps,
+            not_before=blocker[1] if blocker else float("-inf"),
+            cancelled_at=record.cancelled_at,
+            timeout_seconds=record.trigger.get("timeout_seconds_override"),
+        )
+        self._plans[record.id] = (schedule, blocker)
+        self._latest[record.job.id] = record.id
+        if blocker is None or schedule.finished > blocker[1]:
+            self._tail[record.job.id] = (record.id, schedule.finished)
+
+    def _replan(self) -> None:
+        self._plans, self._tail, self._latest = {}, {}, {}
+        for run_id in sorted(self._runs):
+            self._plan(self._runs[run_id])
 
     def _add_history(self) -> None:
         """Earlier successful runs, finished before the emulator started, oldest first."""
@@ -340,6 +343,7 @@ class Account:
             }
             steps = _successful_steps(job.steps, duration)
             self._runs[run_id] = RunRecord(run_id, job, trigger, created, steps)
+        self._replan()
 
     def _page(
         self,
