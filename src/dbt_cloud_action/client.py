@@ -10,7 +10,6 @@ of that is easier to reason about than ``Retry`` plus exceptions to it.
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import json
 import logging
 import math
@@ -21,12 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from dbt_cloud_action import __version__
+from dbt_cloud_action.access_url import normalize_access_url
 from dbt_cloud_action.models import Job, Run
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 PROJECT_URL = "https://github.com/dbt-cloud-action/dbt-cloud-action"
 USER_AGENT = f"dbt-cloud-action/{__version__} (+{PROJECT_URL})"
 
-LEGACY_HOST = "cloud.getdbt.com"
 EXAMPLE_ACCESS_URL = "https://ab123.us1.dbt.com"
 
 # Back-off: "full jitter" (delay drawn uniformly from [0, min(cap, base * 2**(n-1))]), the
@@ -49,7 +48,7 @@ RETRY_AFTER_CAP_SECONDS = 60.0
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
-# A run that was just triggered can 404 for a moment (the API reads from a replica).
+# A run that was just triggered can 404 for a moment before reads see it.
 FRESH_RUN_NOT_FOUND_SECONDS = 15.0
 # After an ambiguous trigger, wait at least this long before looking for the run, so a run the
 # server was still committing when the connection broke has time to show up in the list.
@@ -63,7 +62,6 @@ RECONCILE_LOOKBACK_RUNS = 10
 # credential-looking word, and dbt Cloud's service/personal token prefixes.
 _AUTH_VALUE = re.compile(r"(?i)\b(token|bearer)([\s=:]+)[A-Za-z0-9_\-.~+/]{16,}=*")
 _DBT_TOKEN = re.compile(r"\bdbt[cu]_[A-Za-z0-9_\-]{8,}")
-_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?")
 _RETRY_AFTER_SECONDS = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -135,93 +133,6 @@ class RetryDetails:
 
     failed_step: str
     skipped_steps: tuple[str, ...] = ()
-
-
-# ---------------------------------------------------------------------------- access URL
-
-
-def normalize_access_url(raw: str) -> str:
-    """The account's access URL as ``scheme://host[:port]``, from what a user is likely to paste.
-
-    Accepted: ``https://ab123.us1.dbt.com``, ``ab123.us1.dbt.com``, with a trailing ``/``, or a
-    pasted API URL (``.../api/v2`` or ``.../api/v2/accounts/1/...``). ``http://`` only for
-    127.0.0.1 / ::1 / localhost (the emulator): elsewhere the token would travel in clear text.
-
-    ``https://cloud.getdbt.com`` is accepted when given explicitly, but since 2026-11-01 it no
-    longer serves integrations: callers should warn (see `is_legacy_host`) and never default to it.
-
-    The ValueError quotes the value (except one with credentials, a query or a fragment); a
-    caller holding the token should pass the message through `redact`.
-    """
-    text = raw.strip()
-    if not text:
-        raise ValueError(_url_problem(raw, "it is empty"))
-    if any(ch.isspace() for ch in text):
-        raise ValueError(_url_problem(raw, "it contains spaces"))
-    if "://" not in text:
-        text = f"https://{text}"
-    parts = urlsplit(text)
-    scheme = parts.scheme.lower()
-    if scheme not in ("https", "http"):
-        raise ValueError(_url_problem(raw, f"the scheme {scheme!r} is not https"))
-    if "@" in parts.netloc:
-        raise ValueError(_url_problem(raw, "it contains credentials (user:password@)"))
-    if parts.query or parts.fragment or text.endswith(("?", "#")):
-        raise ValueError(_url_problem(raw, "it contains a query string or fragment"))
-    host = parts.hostname or ""
-    if not _is_valid_host(host):
-        raise ValueError(_url_problem(raw, "it has no valid host name"))
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError(_url_problem(raw, "its port is not a number from 0 to 65535")) from None
-    path = parts.path.rstrip("/")
-    if path and path != "/api/v2" and not path.startswith("/api/v2/"):
-        raise ValueError(_url_problem(raw, f"the path {path!r} is not the API (/api/v2)"))
-    if scheme == "http" and not _is_loopback(host):
-        raise ValueError(
-            _url_problem(raw, "http:// would send the token in clear text; use https://")
-        )
-    netloc = f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc = f"{netloc}:{port}"
-    return f"{scheme}://{netloc}"
-
-
-def is_legacy_host(url: str) -> bool:
-    """True for ``cloud.getdbt.com``, which stopped serving integrations on 2026-11-01."""
-    return (urlsplit(url).hostname or "") == LEGACY_HOST
-
-
-def _url_problem(raw: str, reason: str) -> str:
-    shown = raw.strip()
-    if "@" in shown or "?" in shown or "#" in shown or len(shown) > 120:
-        shown = "(value not shown)"
-    return redact(
-        f"access URL {shown!r} is not usable: {reason}. Use the account's access URL, e.g. "
-        f"{EXAMPLE_ACCESS_URL} (dbt Cloud: Account settings → Access URLs); a trailing /api/v2 "
-        "is accepted, and http:// only for 127.0.0.1 or localhost."
-    )
-
-
-def _is_valid_host(host: str) -> bool:
-    if not host:
-        return False
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in host.split("."))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------------------- retry policy
@@ -584,6 +495,20 @@ class DbtCloudClient:
     def _run_list(self, params: Mapping[str, Any], budget: _Budget | None = None) -> list[Run]:
         data: list[Any] = self._request("GET", "/runs/", params, shape="list", budget=budget)
         return [Run.from_api(d) for d in data if isinstance(d, Mapping)]
+
+    def find_triggered_run(
+        self, job_id: int, body: Mapping[str, Any], since: datetime
+    ) -> Run | None:
+        """The run a trigger started at `since` may have created though its answer never came
+        (the workflow was cancelled mid-request), matched as `trigger_run` matches it."""
+        git_sha = body.get("git_sha") or None
+        return self._find_triggered_run(
+            job_id,
+            str(body.get("cause", "")),
+            git_sha,
+            since - RECONCILE_CLOCK_SKEW,
+            self._budget(),
+        )
 
     def _find_triggered_run(
         self, job_id: int, cause: str, git_sha: str | None, since: datetime, budget: _Budget

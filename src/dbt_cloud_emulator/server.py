@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dbt_cloud_emulator.account import Account
-from dbt_cloud_emulator.envelope import ApiError, envelope, not_found, status_phrase
+from dbt_cloud_emulator.envelope import ApiError, envelope, invalid, not_found, status_phrase
 from dbt_cloud_emulator.faults import Fault, FaultBook
 from dbt_cloud_emulator.queries import WHOLE_NUMBER, Query
 from dbt_cloud_emulator.validation import parse_json_body, validate_trigger
@@ -226,7 +227,7 @@ class ApiApp:
             data, extra = account.list_runs(query)
             return json_reply(envelope(data, extra=extra))
         if endpoint == "trigger":
-            account.get_job(job_id, {})  # an unknown job is a 404 before the body is looked at
+            account.require_job(job_id)  # an unknown job is a 404 before the body is looked at
             fields = validate_trigger(_json_body(headers, raw))
             return json_reply(envelope(account.trigger(job_id, fields)))
         if endpoint == "get_artifact":
@@ -271,12 +272,7 @@ def _step(query: Query) -> int | None:
         return None
     text = query["step"][-1].strip()
     if not text.isdigit():
-        raise ApiError(
-            400,
-            "The request was invalid. Please double check the provided data and try again.",
-            "step must be a step index (1 = first step).",
-            {"step": [WHOLE_NUMBER]},
-        )
+        raise invalid({"step": [WHOLE_NUMBER]}, "step must be a step index (1 = first step).")
     return int(text)
 
 
@@ -312,6 +308,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timed out, gave up) is routine here, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away before the reply was sent", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def __init__(self, host: str, port: int) -> None:
         super().__init__((host, port), _Handler)
