@@ -246,6 +246,26 @@ def test_terminal_is_decided_by_the_integer_status_only() -> None:
     assert followed.result.run.status is RunStatus.SUCCESS
 
 
+def test_a_final_fetch_that_lags_behind_does_not_undo_the_end() -> None:
+    done = run(10, started=0, ended=20)
+    lagging = replace(run(3, started=0), job_name="Nightly")
+    answers = iter([run(3, started=0), done, lagging])
+
+    class LaggingCloud:
+        def get_run(
+            self, run_id: int, include_related: Sequence[str] = (), *, fresh: bool = False
+        ) -> Run:
+            return next(answers)
+
+    clock = FakeClock()
+    events: list[RunEvent] = []
+    watcher = RunWatcher(
+        LaggingCloud(), policy=PollPolicy(), clock=clock, sleep=clock.sleep, on_event=events.append
+    )
+    assert watcher.watch(1234) == WatchResult(replace(done, job_name="Nightly"))
+    assert events[-1].kind is EventKind.FINISHED
+
+
 class Cancelled(Exception):
     pass
 

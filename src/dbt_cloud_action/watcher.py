@@ -12,7 +12,7 @@ import math
 import re
 import statistics
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -356,6 +356,8 @@ class RunWatcher:
                 wait = min(wait, timeout - elapsed)
             self._sleep(wait)
         final = self._client.get_run(run_id, include_related=FINAL_RELATED)
+        if run.is_terminal and not final.is_terminal:  # a lagging read: the end was seen already
+            final = replace(run, job_name=final.job_name)
         self._emit(changes(previous, final))
         if final.is_terminal:
             return WatchResult(final)
