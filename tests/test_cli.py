@@ -84,3 +84,12 @@ def test_cli_bad_input_names_the_option(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "'access-url'" in proc.stdout or "'job-id'" in proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_offers_every_input_of_action_yml() -> None:
+    import yaml
+
+    from dbt_cloud_action.inputs import INPUT_NAMES
+
+    declared = list(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
+    assert list(INPUT_NAMES) == declared

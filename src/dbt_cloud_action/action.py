@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from pathlib import Path
 from . import toolkit
 from .access_url import is_legacy_host
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
-from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError
+from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError, redact
 from .context import GitHubContext, context_from_env
 from .github_reporting import (
     DEFAULT_API_URL,
@@ -65,12 +66,30 @@ class StepResult:
 
 def main() -> int:
     """The action's main step (`entrypoint.py`)."""
-    return run_step(toolkit.get_input, os.environ)
+    return _without_traceback(lambda: run_step(toolkit.get_input, os.environ))
 
 
 def main_post() -> int:
     """The action's post step (`post_entrypoint.py`), run with always()."""
-    return run_post(toolkit.get_input, toolkit.get_state, os.environ)
+    return _without_traceback(lambda: run_post(toolkit.get_input, toolkit.get_state, os.environ))
+
+
+def _without_traceback(step: Callable[[], int]) -> int:
+    """A bug must still end in one readable `::error::`, never a traceback that might carry
+    the token (tracebacks show local values only with RUNNER_DEBUG, and then redacted)."""
+    try:
+        return step()
+    except Exception as exc:
+        token = toolkit.get_input("api-token").strip()
+        detail = redact(f"{type(exc).__name__}: {exc}", [token] if token else [])
+        toolkit.error(
+            f"The action failed unexpectedly ({detail}). Re-run with debug logging "
+            "(ACTIONS_STEP_DEBUG) and report it with the log.",
+            title="dbt Cloud action: internal error",
+        )
+        if os.environ.get("RUNNER_DEBUG") == "1":
+            toolkit.info(redact(traceback.format_exc(), [token] if token else []))
+        return 1
 
 
 def _fail_input(exc: InputError) -> StepResult:
@@ -89,6 +108,20 @@ def run_step(get_input: Callable[[str], str], env: Mapping[str, str]) -> int:
 
 
 def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResult:
+    """The main step. Signals are handled from the start: SIGTERM would be ignored by Python as
+    PID 1, and a SIGINT before any run exists must end the step cleanly, not with a traceback."""
+    signals = CancelSignals()
+    with signals.installed():
+        try:
+            return _execute(get_input, env, signals)
+        except WorkflowCancelled as cancel:
+            toolkit.info(f"Received {cancel} before a dbt Cloud run was started.")
+            return StepResult(cancel.exit_code)
+
+
+def _execute(
+    get_input: Callable[[str], str], env: Mapping[str, str], signals: CancelSignals
+) -> StepResult:
     _mask_token(get_input)
     try:
         inputs = parse_inputs(get_input)
@@ -106,13 +139,10 @@ def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResu
             f"{inputs.access_url} stopped serving integrations on 2026-11-01. Set access-url to "
             "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
         )
-    signals = CancelSignals()
-    with signals.installed():
-        step = RunStep(inputs, context, payload, signals)
-        return step.run()
+    return ActionStep(inputs, context, payload, signals).run()
 
 
-class RunStep:
+class ActionStep:
     """One step's worth of state: which run it follows, so a cancel can clean it up."""
 
     def __init__(
