@@ -1,0 +1,479 @@
+"""The engine shared by the GitHub Action and the CLI: inputs → payload → run → report.
+
+All I/O of a step lives here; every decision it makes is delegated to a pure function elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from . import toolkit
+from .access_url import is_legacy_host
+from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
+from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError
+from .context import GitHubContext, context_from_env
+from .inputs import ActionInputs, InputError, parse_inputs
+from .lifecycle import (
+    RECENT_RUNS_LIMIT,
+    RetryMode,
+    find_reusable_run,
+    retry_candidate,
+    steps_skipped_by_retry,
+    superseded_runs,
+    wants_retry,
+)
+from .models import Job, Run, RunStatus
+from .payload import TriggerPayload, build_trigger_payload
+from .reporting import (
+    Outcome,
+    RunReport,
+    annotation_for,
+    failing_step,
+    outputs_for,
+    render_pr_comment,
+    render_step_log,
+    render_summary,
+)
+from .results import ResultsDigest, digest_run_results
+from .watcher import PollPolicy, RunWatcher, describe, expected_duration
+
+STATE_RUN_ID = "run_id"
+STATE_RUN_ENDED = "run_ended"
+# run_results.json can 404 for a while after a run ends; how long it is worth waiting for it.
+ARTIFACT_WAIT_SECONDS = 20.0
+ARTIFACT_POLL_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class StepResult:
+    exit_code: int
+    report: RunReport | None = None
+
+
+def main() -> int:
+    """The action's main step (`entrypoint.py`)."""
+    return run_step(toolkit.get_input, os.environ)
+
+
+def main_post() -> int:
+    """The action's post step (`post_entrypoint.py`), run with always()."""
+    return run_post(toolkit.get_input, toolkit.get_state, os.environ)
+
+
+def _fail_input(exc: InputError) -> StepResult:
+    toolkit.error(str(exc), title=f"Invalid input '{exc.input_name}'")
+    return StepResult(1)
+
+
+def _mask_token(get_input: Callable[[str], str]) -> None:
+    token = get_input("api-token").strip()
+    if token:
+        toolkit.mask(token)
+
+
+def run_step(get_input: Callable[[str], str], env: Mapping[str, str]) -> int:
+    return execute(get_input, env).exit_code
+
+
+def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResult:
+    _mask_token(get_input)
+    try:
+        inputs = parse_inputs(get_input)
+    except InputError as exc:
+        return _fail_input(exc)
+    context = context_from_env(env)
+    for warning in context.warnings:
+        toolkit.warning(warning)
+    try:
+        payload = build_trigger_payload(inputs, context)
+    except InputError as exc:
+        return _fail_input(exc)
+    if is_legacy_host(inputs.access_url):
+        toolkit.warning(
+            f"{inputs.access_url} stopped serving integrations on 2026-11-01. Set access-url to "
+            "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
+        )
+    signals = CancelSignals()
+    with signals.installed():
+        step = RunStep(inputs, context, payload, signals)
+        return step.run()
+
+
+class RunStep:
+    """One step's worth of state: which run it follows, so a cancel can clean it up."""
+
+    def __init__(
+        self,
+        inputs: ActionInputs,
+        context: GitHubContext,
+        payload: TriggerPayload,
+        signals: CancelSignals,
+    ) -> None:
+        self.inputs = inputs
+        self.context = context
+        self.payload = payload
+        self.signals = signals
+        self.client = DbtCloudClient(inputs.access_url, inputs.api_token, inputs.account_id)
+        self.job: Job | None = None
+        self.run_id: int | None = None
+        self.origin = "triggered"
+        self.skipped: tuple[str, ...] = ()
+        self.trigger_started: float | None = None
+
+    # -- the happy path -------------------------------------------------------------------
+    def run(self) -> StepResult:
+        try:
+            return self._run()
+        except WorkflowCancelled as cancel:
+            self.signals.disarm()
+            return self._on_cancel(cancel)
+        except DbtCloudError as exc:
+            toolkit.error(str(exc), title=f"dbt Cloud job {self.inputs.job_id}: API error")
+            return StepResult(1)
+
+    def _run(self) -> StepResult:
+        inputs = self.inputs
+        self.job = self.client.get_job(inputs.job_id)
+        toolkit.info(f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}")
+        run = self._start_run()
+        self.run_id = run.id
+        toolkit.save_state(STATE_RUN_ID, str(run.id))
+        run_url = self.client.run_url(run)
+        verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
+        toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
+        self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
+        if not inputs.wait:
+            return self._finish(run, run_url, Outcome.TRIGGERED, ended=False)
+        watcher = RunWatcher(
+            self.client,
+            policy=inputs.poll_policy,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            on_event=lambda event: toolkit.info(describe(event)),
+        )
+        result = watcher.watch(
+            run.id, timeout=inputs.timeout, expected_duration=self._expected_duration()
+        )
+        if result.timed_out:
+            return self._on_timeout(result.run, run_url)
+        outcome = Outcome.SUCCESS if result.run.status is RunStatus.SUCCESS else (
+            Outcome.CANCELLED if result.run.status is RunStatus.CANCELLED else Outcome.ERROR
+        )
+        return self._finish(result.run, run_url, outcome, ended=True)
+
+    def _start_run(self) -> Run:
+        """Attach, retry or trigger: never a second run for the same commit by accident."""
+        inputs, payload = self.inputs, self.payload
+        recent: list[Run] = []
+        needs_history = (
+            inputs.reuse_existing_run
+            or inputs.cancel_superseded
+            or wants_retry(inputs.retry_failed, self.context.run_attempt)
+        )
+        if needs_history:
+            recent = self.client.list_runs(
+                inputs.job_id, order_by="-id", limit=RECENT_RUNS_LIMIT, include_related=("trigger",)
+            )
+        sha, pr = payload.git_sha or "", payload.github_pull_request_id
+        if inputs.cancel_superseded:
+            for old in superseded_runs(recent, sha, pr):
+                self.client.cancel_run(old.id)
+                toolkit.info(f"Cancelled run {old.id}: superseded by commit {sha[:7]}")
+        if inputs.reuse_existing_run:
+            existing = find_reusable_run(recent, sha, pr)
+            if existing is not None:
+                self.origin = "attached"
+                toolkit.notice(
+                    f"Attached to run {existing.id}, already queued or running for commit "
+                    f"{sha[:7]}; no new run was triggered.",
+                    title="dbt Cloud run attached",
+                )
+                return existing
+        if wants_retry(inputs.retry_failed, self.context.run_attempt):
+            failed = retry_candidate(recent, sha, pr)
+            if failed is not None:
+                retried = self._retry(failed)
+                if retried is not None:
+                    return retried
+        self.trigger_started = time.time()
+        return self.client.trigger_run(inputs.job_id, payload.to_api())
+
+    def _retry(self, failed: Run) -> Run | None:
+        details = self.client.get_run(failed.id, include_related=("run_steps", "trigger"))
+        if not details.can_retry:
+            reason = details.retry_not_supported_reason or "dbt Cloud says it cannot be retried"
+            toolkit.info(f"Run {failed.id} failed but cannot be retried ({reason}); triggering.")
+            return None
+        if self.payload.has_overrides:
+            toolkit.warning(
+                "Overrides do not apply to a retry from the point of failure: dbt Cloud reruns "
+                f"run {failed.id} as it was. Set retry-failed: never to start over with them."
+            )
+        retried = self.client.retry_run(failed.id)
+        self.origin = "retried"
+        self.skipped = steps_skipped_by_retry(details)
+        toolkit.info(f"Retrying failed run {failed.id} from the point of failure.")
+        return retried
+
+    def _expected_duration(self) -> float | None:
+        try:
+            recent = self.client.list_runs(
+                self.inputs.job_id, status_in=(int(RunStatus.SUCCESS),), order_by="-id", limit=10
+            )
+        except DbtCloudError:
+            return None
+        return expected_duration(recent)
+
+    # -- endings ----------------------------------------------------------------------------
+    def _on_timeout(self, run: Run, run_url: str) -> StepResult:
+        inputs = self.inputs
+        if inputs.cancel_on_timeout and inputs.cancel_on_exit:
+            toolkit.info(f"Timed out after {inputs.timeout:.0f}s: cancelling run {run.id}.")
+            run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
+        return self._finish(run, run_url, Outcome.TIMED_OUT, ended=run.is_terminal)
+
+    def _on_cancel(self, cancel: WorkflowCancelled) -> StepResult:
+        deadline = cancel.received_at + CLEANUP_BUDGET_SECONDS
+        toolkit.info(f"Received {cancel}: the workflow was cancelled or the step timed out.")
+        # a fresh client: the old session may be mid-request; short timeouts fit the budget
+        self.client = DbtCloudClient(
+            self.inputs.access_url,
+            self.inputs.api_token,
+            self.inputs.account_id,
+            timeout=1.5,
+            max_retry_seconds=max(0.5, deadline - time.monotonic() - 1.0),
+        )
+        run: Run | None = None
+        run_id = self.run_id
+        if run_id is None and self.trigger_started is not None:
+            found = self.client.find_triggered_run(
+                self.inputs.job_id, self.payload.to_api(), since=self.trigger_started
+            )
+            run_id = found.id if found else None
+        if run_id is not None and self.inputs.cancel_on_exit:
+            run = self._cancel_and_confirm(run_id, deadline=deadline)
+        elif run_id is not None:
+            toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
+        if run is None and run_id is not None:
+            run = Run(id=run_id, job_id=self.inputs.job_id, account_id=self.inputs.account_id,
+                      status=None, status_code=None)
+        report_run = run
+        url = self.client.run_url(report_run) if report_run else ""
+        result = self._finish(
+            report_run, url, Outcome.CANCELLED, ended=bool(report_run and report_run.is_terminal),
+            cancelled_by_workflow=True,
+        )
+        return StepResult(cancel.exit_code, result.report)
+
+    def _cancel_and_confirm(self, run_id: int, deadline: float) -> Run | None:
+        try:
+            run = self.client.cancel_run(run_id)
+            while not run.is_terminal and time.monotonic() < deadline - 0.5:
+                time.sleep(0.25)
+                run = self.client.get_run(run_id)
+        except DbtCloudError as exc:
+            toolkit.warning(f"Could not cancel run {run_id}: {exc}")
+            return None
+        if run.is_terminal:
+            toolkit.info(f"Run {run_id} is {_status_word(run)} in dbt Cloud.")
+        else:
+            toolkit.warning(f"Run {run_id} was asked to cancel but had not stopped yet.")
+        return run
+
+    def _finish(
+        self,
+        run: Run | None,
+        run_url: str,
+        outcome: Outcome,
+        *,
+        ended: bool,
+        cancelled_by_workflow: bool = False,
+    ) -> StepResult:
+        inputs, payload = self.inputs, self.payload
+        results: ResultsDigest | None = None
+        notes: list[str] = []
+        saved: tuple[str, ...] = ()
+        if run is not None and ended and not cancelled_by_workflow:
+            results, note = self._fetch_results(run)
+            if note:
+                notes.append(note)
+                toolkit.notice(note)
+            saved = self._download_artifacts(run, notes)
+        report = RunReport(
+            job_id=inputs.job_id,
+            job_name=(self.job.name if self.job else "") or (run.job_name if run else ""),
+            account_id=inputs.account_id,
+            run=run,
+            run_url=run_url,
+            outcome=outcome,
+            origin=self.origin,
+            git_sha=payload.git_sha or "",
+            git_branch=payload.git_branch or "",
+            pull_request=payload.github_pull_request_id,
+            schema_override=payload.schema_override or "",
+            overrides=payload.describe_overrides(),
+            cancelled_by_workflow=cancelled_by_workflow,
+            timed_out_after=inputs.timeout if outcome is Outcome.TIMED_OUT else None,
+            results=results,
+            skipped_steps=self.skipped,
+            notes=tuple(notes),
+            artifacts=saved,
+        )
+        self._log(report)
+        for name, value in outputs_for(report).items():
+            toolkit.set_output(name, value)
+        if inputs.summary:
+            toolkit.append_summary(render_summary(report))
+        if ended:
+            toolkit.save_state(STATE_RUN_ENDED, "true")
+        self._report_to_github(report)
+        failed = outcome in (Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT)
+        return StepResult(1 if failed and inputs.fail_on_error else 0, report)
+
+    def _fetch_results(self, run: Run) -> tuple[ResultsDigest | None, str]:
+        deadline = time.monotonic() + ARTIFACT_WAIT_SECONDS
+        while True:
+            try:
+                raw = self.client.get_artifact(run.id, "run_results.json")
+            except ArtifactNotFound:
+                if time.monotonic() >= deadline:
+                    return None, (
+                        "run_results.json is not available for this run (the job may produce "
+                        "no artifacts); model and test results are not shown."
+                    )
+                time.sleep(ARTIFACT_POLL_SECONDS)
+                continue
+            except DbtCloudError as exc:
+                return None, f"Could not fetch run_results.json: {exc}"
+            try:
+                return digest_run_results(json.loads(raw)), ""
+            except ValueError as exc:
+                return None, f"run_results.json could not be read: {exc}"
+
+    def _download_artifacts(self, run: Run, notes: list[str]) -> tuple[str, ...]:
+        inputs = self.inputs
+        if not inputs.artifacts:
+            return ()
+        root = Path(self.context.workspace or ".") / inputs.artifacts_dir
+        saved: list[str] = []
+        for path in inputs.artifacts:
+            try:
+                data = self.client.get_artifact(run.id, path, step=inputs.artifacts_step)
+            except DbtCloudError as exc:
+                notes.append(f"Artifact {path} was not saved: {exc}")
+                continue
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            saved.append(str(Path(inputs.artifacts_dir) / path))
+        return tuple(saved)
+
+    # -- reporting --------------------------------------------------------------------------
+    def _log(self, report: RunReport) -> None:
+        run = report.run
+        if run is not None:
+            for step in run.steps:
+                with toolkit.group(f"Step {step.index}: {step.name}"), toolkit.stop_commands():
+                    for line in render_step_log(step):
+                        toolkit.info(line)
+            bad = failing_step(run)
+            if bad is not None and bad.logs:
+                toolkit.info(f"Last lines of step {bad.index} ({bad.name}):")
+                with toolkit.stop_commands():
+                    for line in bad.logs.splitlines()[-30:]:
+                        toolkit.info(line)
+        annotation = annotation_for(report)
+        if annotation is not None:
+            title, message = annotation
+            toolkit.error(message, title=title)
+        toolkit.info(f"Outcome: {report.outcome.value}")
+
+    def _commit_status(self, state: str, description: str, url: str) -> None:
+        if not self.inputs.commit_status or not self.payload.git_sha:
+            return
+        from .github_reporting import set_commit_status, status_context
+
+        name = self.job.name if self.job else f"job {self.inputs.job_id}"
+        result = set_commit_status(
+            self._github_target(), self.payload.git_sha, state, description, url,
+            status_context(name),
+        )
+        (toolkit.info if result.ok else toolkit.warning)(result.message)
+
+    def _report_to_github(self, report: RunReport) -> None:
+        state = {
+            Outcome.SUCCESS: "success",
+            Outcome.ERROR: "failure",
+            Outcome.CANCELLED: "error",
+            Outcome.TIMED_OUT: "error",
+        }.get(report.outcome)
+        if state is not None:
+            self._commit_status(state, f"dbt Cloud run {report.outcome.value}", report.run_url)
+        if self.inputs.comment_on_pr and report.pull_request is not None:
+            from .github_reporting import comment_marker, upsert_pr_comment
+
+            marker = comment_marker(report.job_id)
+            body = render_pr_comment(report, marker, self.context.run_url)
+            result = upsert_pr_comment(self._github_target(), report.pull_request, marker, body)
+            (toolkit.info if result.ok else toolkit.warning)(result.message)
+
+    def _github_target(self) -> GitHubTarget:
+        from .github_reporting import GitHubTarget
+
+        return GitHubTarget(
+            api_url=self.context.api_url,
+            token=self.inputs.github_token,
+            repository=self.context.repository,
+        )
+
+
+def _status_word(run: Run) -> str:
+    return {
+        RunStatus.SUCCESS: "succeeded",
+        RunStatus.ERROR: "errored",
+        RunStatus.CANCELLED: "cancelled",
+    }.get(run.status or RunStatus.QUEUED, "still going")
+
+
+# -- the post step --------------------------------------------------------------------------
+def run_post(
+    get_input: Callable[[str], str], get_state: Callable[[str], str], env: Mapping[str, str]
+) -> int:
+    """Cancel a run the main step left going (it was killed, or the runner gave up on it)."""
+    _mask_token(get_input)
+    run_id = get_state(STATE_RUN_ID)
+    if not run_id:
+        toolkit.info("No dbt Cloud run was triggered by this step; nothing to clean up.")
+        return 0
+    if get_state(STATE_RUN_ENDED) == "true":
+        toolkit.info(f"dbt Cloud run {run_id} ended during the step; nothing to clean up.")
+        return 0
+    try:
+        inputs = parse_inputs(get_input)
+    except InputError as exc:
+        toolkit.warning(f"Post step cannot check run {run_id}: {exc}")
+        return 0
+    if not inputs.cancel_on_exit:
+        toolkit.info(f"cancel-on-exit is false: dbt Cloud run {run_id} is left to finish.")
+        return 0
+    client = DbtCloudClient(inputs.access_url, inputs.api_token, inputs.account_id, timeout=5)
+    try:
+        run = client.get_run(int(run_id))
+        if run.is_terminal:
+            toolkit.info(f"dbt Cloud run {run_id} already {_status_word(run)}; nothing to do.")
+            return 0
+        run = client.cancel_run(run.id)
+    except (DbtCloudError, ValueError) as exc:
+        toolkit.warning(f"Post step could not cancel dbt Cloud run {run_id}: {exc}")
+        return 0
+    toolkit.warning(
+        f"Cancelled dbt Cloud run {run_id}: the main step ended before the run did "
+        "(it was killed or timed out)."
+    )
+    return 0

@@ -1,0 +1,64 @@
+"""Turn the runner's cancel signals into one exception, raised wherever the action is waiting.
+
+The runner sends SIGINT on cancel or step timeout, SIGTERM 7.5 s later, then kills the container
+2.5 s after that. Python as PID 1 ignores SIGTERM unless it installs a handler, so both signals get
+one. The first signal raises `WorkflowCancelled` in the main thread: CPython delivers it even while
+a socket read or a back-off sleep is blocking, so the action can cancel the dbt Cloud run at once.
+Later signals are only recorded: the clean-up that follows the first one must not be interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+# What the clean-up after a signal may spend, out of the runner's 10 s between SIGINT and SIGKILL.
+CLEANUP_BUDGET_SECONDS = 4.0
+
+
+class WorkflowCancelled(BaseException):
+    """The workflow was cancelled (or the step timed out). BaseException so no `except Exception`
+    in a library swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        self.received_at = time.monotonic()
+        super().__init__(signal.Signals(signum).name)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+class CancelSignals:
+    """Installs the handlers. A plain `time.sleep` or socket read is interrupted by the raise."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self._armed = False
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        self.received.append(signum)
+        if self._armed:
+            self._armed = False
+            raise WorkflowCancelled(signum)
+
+    @contextmanager
+    def installed(self) -> Iterator[CancelSignals]:
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._armed = True
+        for sig in previous:
+            signal.signal(sig, self._handle)
+        try:
+            yield self
+        finally:
+            self._armed = False
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def disarm(self) -> None:
+        """From now on signals are recorded, not raised: clean-up is running."""
+        self._armed = False

@@ -1,0 +1,533 @@
+"""Every action input, parsed and validated before anything touches the network.
+
+`parse_inputs` reads raw strings (the runner sets every declared input, empty when unset) and
+returns one frozen `ActionInputs`, or raises `InputError` naming the first bad input, what is
+allowed and what to do. Each kind of input has one small pure parser that raises `InvalidValue`;
+`parse_inputs` adds the input's name, its default for an empty value, and secret hygiene:
+
+- values longer than 32 characters, or that look like a dbt Cloud token, are never echoed
+  (covers a token pasted into the wrong input even when api-token holds something else);
+- a value containing the api-token (when it has 16 characters or more; real tokens have 40+)
+  is refused without being shown, so a message can never quote the token.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import string
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Final, TypeVar
+
+from dbt_cloud_action.access_url import normalize_access_url
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+
+class Auto(enum.Enum):
+    """The user left the value to the action (`auto`); it is resolved from the event later."""
+
+    AUTO = "auto"
+
+
+AUTO: Final = Auto.AUTO
+
+
+class RetryFailed(enum.Enum):
+    """When to retry a failed run from the point of failure instead of triggering a new one."""
+
+    AUTO = "auto"  # only on a workflow re-run (GITHUB_RUN_ATTEMPT > 1)
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class InputError(Exception):
+    """A bad input: `str()` is `Input '<name>' <message>`, ready for an `::error::` line."""
+
+    def __init__(self, input_name: str, message: str) -> None:
+        super().__init__(f"Input '{input_name}' {message}")
+        self.input_name = input_name
+        self.message = message
+
+
+class InvalidValue(ValueError):
+    """Raised by a single-value parser; `parse_inputs` turns it into an `InputError`."""
+
+
+@dataclass(frozen=True)
+class SchemaTemplate:
+    """A validated `schema-override` template and the placeholders it uses."""
+
+    text: str
+    placeholders: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ActionInputs:
+    """All inputs, typed. `AUTO` means "derive it from the event"; None means "send nothing"."""
+
+    access_url: str
+    api_token: str = field(repr=False)  # never in a repr, a log line or a traceback
+    account_id: int
+    job_id: int
+    cause: str | Auto
+    git_sha: str | Auto | None
+    git_branch: str | Auto | None
+    pull_request: int | Auto | None
+    schema_override: SchemaTemplate | None
+    dbt_version_override: str | None
+    threads_override: int | None
+    target_name_override: str | None
+    generate_docs_override: bool | None
+    timeout_seconds_override: int | None
+    steps_override: tuple[str, ...]
+    wait: bool
+    timeout_seconds: int | None  # None: wait until the step's own timeout
+    poll_interval: float | Auto
+    fail_on_error: bool
+    summary: bool
+    github_token: str | None = field(repr=False)
+    cancel_on_exit: bool
+    cancel_on_timeout: bool
+    reuse_existing_run: bool
+    cancel_superseded: bool
+    retry_failed: RetryFailed
+    comment_on_pr: bool
+    commit_status: bool
+    artifacts: tuple[str, ...]
+    artifacts_dir: str
+    artifacts_step: int | None
+
+
+_MAX_SHOWN = 32
+_TOKEN_PREFIXES = ("dbtc_", "dbtu_")
+_MIN_TOKEN_CHECKED = 16
+CAUSE_MAX = 255
+MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_STEPS = 20
+MAX_STEP_LENGTH = 1000
+MAX_ARTIFACTS = 50
+SCHEMA_PLACEHOLDERS = frozenset({"job_id", "pr", "sha", "sha7", "branch"})
+
+
+def _shown(value: str) -> str:
+    """A raw value as it may appear in a message: quoted and escaped, or withheld."""
+    if len(value) > _MAX_SHOWN:
+        return f"a value of {len(value)} characters, not shown"
+    if value.startswith(_TOKEN_PREFIXES):
+        return "what looks like a dbt Cloud token, not shown"
+    return repr(value)
+
+
+def _digits(text: str, max_digits: int = 18) -> int | None:
+    """An ASCII decimal, or None (int() would accept '+1', '1_0', ' 1' and Unicode digits)."""
+    if len(text) <= max_digits and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
+def _invisible(text: str, allowed: str = "") -> bool:
+    """Whether `text` has control, format, separator or other invisible characters."""
+    return any(unicodedata.category(ch)[0] in "CZ" and ch not in allowed for ch in text)
+
+
+def parse_positive_int(text: str) -> int:
+    value = _digits(text)
+    if value is None or value < 1:
+        raise InvalidValue(f"must be a positive integer (got {_shown(text)}).")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """YAML 1.2 core booleans, exactly like `core.getBooleanInput` in actions/toolkit."""
+    if text in {"true", "True", "TRUE"}:
+        return True
+    if text in {"false", "False", "FALSE"}:
+        return False
+    raise InvalidValue(f"must be true or false (got {_shown(text)}).")
+
+
+_DURATION = re.compile(r"(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,8})s)?", re.ASCII)
+
+
+def parse_duration(text: str) -> int:
+    """Seconds from `900`, `90s`, `45m`, `2h` or `1h30m` (up to 7 days)."""
+    seconds = _digits(text, max_digits=8)
+    if seconds is None:
+        match = _DURATION.fullmatch(text)
+        if match is None or not text:
+            raise InvalidValue(
+                f"must be a duration such as 900, 90s, 45m, 2h or 1h30m (got {_shown(text)})."
+            )
+        hours, minutes, secs = (int(group or 0) for group in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not 0 < seconds <= MAX_TIMEOUT_SECONDS:
+        raise InvalidValue(
+            f"must be more than 0 and at most 7 days (got {_shown(text)}); "
+            "leave it empty to wait until the step's own timeout."
+        )
+    return seconds
+
+
+_SHA = re.compile(r"[0-9a-fA-F]{7,40}", re.ASCII)
+
+
+def parse_sha(text: str) -> str | Auto | None:
+    if text == "auto":
+        return AUTO
+    if text == "none":
+        return None
+    if not _SHA.fullmatch(text):
+        raise InvalidValue(
+            f"must be auto, none or a commit SHA of 7 to 40 hex characters (got {_shown(text)})."
+        )
+    return text.lower()
+
+
+_REF_FORBIDDEN = frozenset("~^:?*[\\")
+
+
+def branch_name_problem(name: str) -> str | None:
+    """Why `name` is not a valid branch name (`git check-ref-format --branch` rules), or None."""
+    if not name:
+        return "is empty"
+    if len(name) > 255:
+        return "is longer than 255 characters"
+    if _invisible(name):
+        return "contains a space, a control character or an invisible character"
+    if bad := sorted(_REF_FORBIDDEN.intersection(name)):
+        return f"contains {' '.join(bad)}"
+    if name.startswith("-"):
+        return "starts with -"
+    if name == "@" or "@{" in name:
+        return "is @ or contains @{"
+    if ".." in name or "//" in name:
+        return "contains .. or //"
+    if name.startswith("/") or name.endswith(("/", ".")):
+        return "starts with / or ends with / or ."
+    if any(part.startswith(".") or part.endswith(".lock") for part in name.split("/")):
+        return "has a part that starts with . or ends with .lock"
+    return None
+
+
+def parse_branch(text: str) -> str | Auto | None:
+    """auto, none or a branch name; a pasted `refs/heads/x` is taken as `x`."""
+    if text == "auto":
+        return AUTO
+    if text == "none":
+        return None
+    name = text.removeprefix("refs/heads/")
+    if name.startswith("refs/"):
+        raise InvalidValue(
+            f"must be a branch name, not a ref such as refs/tags/... (got {_shown(text)}). "
+            "Use github.head_ref or github.ref_name for a branch, or none."
+        )
+    if problem := branch_name_problem(name):
+        raise InvalidValue(
+            f"must be auto, none or a valid git branch name; this one {problem} "
+            f"(got {_shown(text)})."
+        )
+    return name
+
+
+def parse_pull_request(text: str) -> int | Auto | None:
+    if text == "auto":
+        return AUTO
+    if text == "none":
+        return None
+    value = _digits(text)
+    if value is None or value < 1:
+        raise InvalidValue(
+            f"must be auto, none or a pull request number such as 42 (got {_shown(text)})."
+        )
+    return value
+
+
+def parse_schema_template(text: str) -> SchemaTemplate:
+    """A template using only {job_id}, {pr}, {sha}, {sha7} and {branch}, plus literal text."""
+    allowed = ", ".join(f"{{{name}}}" for name in sorted(SCHEMA_PLACEHOLDERS))
+    try:
+        fields = list(string.Formatter().parse(text))
+    except ValueError:
+        raise InvalidValue(
+            f"is not a valid template: braces must enclose a placeholder ({allowed}) "
+            f"(got {_shown(text)})."
+        ) from None
+    placeholders = set()
+    for _literal, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in SCHEMA_PLACEHOLDERS:
+            raise InvalidValue(
+                f"uses the unknown placeholder {_shown('{' + name + '}')}; allowed: {allowed}."
+            )
+        if spec or conversion:
+            raise InvalidValue(
+                f"must use placeholders without a format or conversion, such as {{{name}}}."
+            )
+        placeholders.add(name)
+    if not placeholders and not any(ch.isascii() and ch.isalnum() for ch in text):
+        raise InvalidValue(
+            f"must contain letters, digits or placeholders, e.g. dbt_cloud_pr_{{job_id}}_{{pr}} "
+            f"(got {_shown(text)})."
+        )
+    return SchemaTemplate(text, frozenset(placeholders))
+
+
+_DBT_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", re.ASCII)
+
+
+def parse_dbt_version(text: str) -> str:
+    if not _DBT_VERSION.fullmatch(text):
+        raise InvalidValue(
+            "must be a dbt version such as latest, compatible, fallback, versionless, 1.8 or "
+            f"1.9.0-latest: letters, digits, . _ + - only (got {_shown(text)})."
+        )
+    return text
+
+
+def parse_threads(text: str) -> int:
+    value = _digits(text)
+    if value is None or not 1 <= value <= 64:
+        raise InvalidValue(f"must be a whole number from 1 to 64 (got {_shown(text)}).")
+    return value
+
+
+_TARGET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}", re.ASCII)
+
+
+def parse_target_name(text: str) -> str:
+    if not _TARGET_NAME.fullmatch(text):
+        raise InvalidValue(
+            "must be a name such as ci or prod: a letter or _ then letters, digits, _ or -, "
+            f"at most 64 characters (got {_shown(text)})."
+        )
+    return text
+
+
+def parse_timeout_seconds_override(text: str) -> int:
+    value = _digits(text, max_digits=10)
+    if value is None or value > 2**31 - 1:
+        raise InvalidValue(
+            f"must be a whole number of seconds, 0 for no timeout (got {_shown(text)})."
+        )
+    return value
+
+
+_DBT_COMMAND = re.compile(r"dbt\s+\S.*", re.DOTALL)
+
+
+def parse_steps(text: str) -> tuple[str, ...]:
+    """One dbt command per line; blank lines are ignored."""
+    steps = tuple(line.strip() for line in text.splitlines() if line.strip())
+    if not steps:
+        raise InvalidValue("must list at least one dbt command, one per line.")
+    if len(steps) > MAX_STEPS:
+        raise InvalidValue(f"must list at most {MAX_STEPS} commands (got {len(steps)}).")
+    for number, step in enumerate(steps, start=1):
+        if len(step) > MAX_STEP_LENGTH:
+            raise InvalidValue(
+                f"command {number} is longer than {MAX_STEP_LENGTH} characters; shorten it."
+            )
+        if _invisible(step, allowed=" \t"):
+            raise InvalidValue(
+                f"command {number} contains a control or invisible character; remove it."
+            )
+        if not _DBT_COMMAND.fullmatch(step):
+            raise InvalidValue(
+                f"command {number} must start with 'dbt ', e.g. dbt build --select "
+                f"state:modified+ (got {_shown(step)}). Put one command per line."
+            )
+    return steps
+
+
+_POLL_SECONDS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3})?", re.ASCII)
+
+
+def parse_poll_interval(text: str) -> float | Auto:
+    if text == "auto":
+        return AUTO
+    seconds = float(text) if _POLL_SECONDS.fullmatch(text) else None
+    if seconds is None or not 1 <= seconds <= 300:
+        raise InvalidValue(
+            f"must be auto or a number of seconds from 1 to 300 (got {_shown(text)})."
+        )
+    return seconds
+
+
+def parse_retry_failed(text: str) -> RetryFailed:
+    try:
+        return RetryFailed(text)
+    except ValueError:
+        raise InvalidValue(f"must be auto, always or never (got {_shown(text)}).") from None
+
+
+def relative_path_problem(path: str) -> str | None:
+    """Why `path` is not a safe relative path (absolute, `..`, backslash...), or None."""
+    if _invisible(path, allowed=" "):
+        return "contains a control or invisible character"
+    if "\\" in path:
+        return "contains a backslash; use /"
+    if path.startswith("/") or PurePosixPath(path).is_absolute():
+        return "is absolute"
+    if ".." in PurePosixPath(path).parts:
+        return "contains .."
+    if len(path) > 1024:
+        return "is longer than 1024 characters"
+    return None
+
+
+def parse_artifact_paths(text: str) -> tuple[str, ...]:
+    """Whitespace-separated artifact paths, relative and without `..`; duplicates dropped."""
+    paths = tuple(dict.fromkeys(text.split()))
+    if len(paths) > MAX_ARTIFACTS:
+        raise InvalidValue(f"must list at most {MAX_ARTIFACTS} paths (got {len(paths)}).")
+    for path in paths:
+        if problem := relative_path_problem(path):
+            raise InvalidValue(
+                f"must list relative artifact paths such as run_results.json; {_shown(path)} "
+                f"{problem}."
+            )
+    return paths
+
+
+def parse_artifacts_dir(text: str) -> str:
+    if problem := relative_path_problem(text):
+        raise InvalidValue(
+            f"must be a directory relative to the workspace, such as target; "
+            f"{_shown(text)} {problem}."
+        )
+    return text
+
+
+def clean_cause(text: str) -> str:
+    """One line of printable text of at most 255 characters (dbt Cloud's limit)."""
+    line = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    return line if len(line) <= CAUSE_MAX else line[: CAUSE_MAX - 1] + "…"
+
+
+def parse_cause(text: str) -> str | Auto:
+    if text == "auto":
+        return AUTO
+    cause = clean_cause(text)
+    if not cause:
+        raise InvalidValue("must be auto or some text; it contains only invisible characters.")
+    return cause
+
+
+def parse_secret(text: str) -> str:
+    """A token: one line without spaces. Never echoed."""
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise InvalidValue(
+            "must be a single token without spaces or line breaks (value not shown)."
+        )
+    return text
+
+
+def parse_access_url(text: str) -> str:
+    try:
+        return normalize_access_url(text)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
+
+
+class _Reader:
+    """Reads one input at a time: its default for an empty value, its name and hint on errors."""
+
+    def __init__(self, get: Callable[[str], str], token: str) -> None:
+        self._get = get
+        self._token = token
+
+    def required(
+        self, name: str, parser: Callable[[str], T], missing: str = "", hint: str = ""
+    ) -> T:
+        """An input without a default; `missing` says what to set it to (else `parser` says)."""
+        text = self._text(name)
+        if not text and missing:
+            raise InputError(name, f"is required: set it to {missing}. {hint}".strip())
+        return self._parse(name, parser, text, hint)
+
+    def optional(self, name: str, parser: Callable[[str], T], default: D, hint: str = "") -> T | D:
+        """An input whose empty value means `default` (what action.yml declares)."""
+        text = self._text(name)
+        return self._parse(name, parser, text, hint) if text else default
+
+    def _text(self, name: str) -> str:
+        raw = self._get(name)
+        if name != "api-token" and len(self._token) >= _MIN_TOKEN_CHECKED and self._token in raw:
+            raise InputError(
+                name,
+                "contains the api-token value (not shown). Put the token only in api-token, "
+                "from a secret, and check which value you passed to this input.",
+            )
+        return raw.strip()
+
+    def _parse(self, name: str, parser: Callable[[str], T], text: str, hint: str) -> T:
+        try:
+            return parser(text)
+        except InvalidValue as error:
+            raise InputError(name, f"{error} {hint}".strip()) from None
+
+
+def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
+    """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError."""
+    read = _Reader(get, get("api-token").strip())
+    return ActionInputs(
+        access_url=read.required("access-url", parse_access_url),
+        api_token=read.required(
+            "api-token",
+            parse_secret,
+            missing="a dbt Cloud service token",
+            hint="Pass it from a secret: api-token: ${{ secrets.DBT_CLOUD_API_TOKEN }}",
+        ),
+        account_id=read.required(
+            "account-id",
+            parse_positive_int,
+            missing="your dbt Cloud account id",
+            hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
+        ),
+        job_id=read.required(
+            "job-id",
+            parse_positive_int,
+            missing="the id of the job to run",
+            hint="Set job-id to the number in the job's URL: .../jobs/<job-id>/",
+        ),
+        cause=read.optional("cause", parse_cause, AUTO),
+        git_sha=read.optional("git-sha", parse_sha, AUTO),
+        git_branch=read.optional("git-branch", parse_branch, AUTO),
+        pull_request=read.optional("pull-request", parse_pull_request, AUTO),
+        schema_override=read.optional("schema-override", parse_schema_template, None),
+        dbt_version_override=read.optional("dbt-version-override", parse_dbt_version, None),
+        threads_override=read.optional("threads-override", parse_threads, None),
+        target_name_override=read.optional("target-name-override", parse_target_name, None),
+        generate_docs_override=read.optional("generate-docs-override", parse_bool, None),
+        timeout_seconds_override=read.optional(
+            "timeout-seconds-override", parse_timeout_seconds_override, None
+        ),
+        steps_override=read.optional("steps-override", parse_steps, ()),
+        wait=read.optional("wait", parse_bool, True),
+        timeout_seconds=read.optional("timeout", parse_duration, None),
+        poll_interval=read.optional("poll-interval", parse_poll_interval, AUTO),
+        fail_on_error=read.optional("fail-on-error", parse_bool, True),
+        summary=read.optional("summary", parse_bool, True),
+        github_token=read.optional(
+            "github-token",
+            parse_secret,
+            None,
+            hint="Leave it unset to use the workflow's github.token.",
+        ),
+        cancel_on_exit=read.optional("cancel-on-exit", parse_bool, True),
+        cancel_on_timeout=read.optional("cancel-on-timeout", parse_bool, True),
+        reuse_existing_run=read.optional("reuse-existing-run", parse_bool, True),
+        cancel_superseded=read.optional("cancel-superseded", parse_bool, False),
+        retry_failed=read.optional("retry-failed", parse_retry_failed, RetryFailed.AUTO),
+        comment_on_pr=read.optional("comment-on-pr", parse_bool, False),
+        commit_status=read.optional("commit-status", parse_bool, False),
+        artifacts=read.optional("artifacts", parse_artifact_paths, ()),
+        artifacts_dir=read.optional("artifacts-dir", parse_artifacts_dir, "target"),
+        artifacts_step=read.optional("artifacts-step", parse_positive_int, None),
+    )

@@ -1,0 +1,170 @@
+"""The body of the trigger request: inputs resolved against the event, nothing else.
+
+`auto` values come from the `GitHubContext`; explicit values win; `none` sends nothing. When the
+user names a branch other than the event's, an `auto` SHA is not sent (the event's commit is not
+on that branch), so the run builds the tip of the named branch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from dbt_cloud_action.context import GitHubContext
+from dbt_cloud_action.inputs import (
+    AUTO,
+    ActionInputs,
+    InputError,
+    SchemaTemplate,
+    clean_cause,
+)
+
+SCHEMA_MAX = 63  # PostgreSQL's identifier limit, the smallest of the common warehouses
+_SCHEMA_HASH = 8
+_WORKFLOW_NAME_MAX = 100
+
+
+@dataclass(frozen=True)
+class TriggerPayload:
+    """What is sent to `POST jobs/{id}/run/`; None and () mean "not sent"."""
+
+    cause: str
+    git_sha: str | None = None
+    git_branch: str | None = None
+    github_pull_request_id: int | None = None
+    schema_override: str | None = None
+    dbt_version_override: str | None = None
+    threads_override: int | None = None
+    target_name_override: str | None = None
+    generate_docs_override: bool | None = None
+    timeout_seconds_override: int | None = None
+    steps_override: tuple[str, ...] = ()
+
+    def to_api(self) -> dict[str, Any]:
+        """The JSON body: only the fields that are set, typed as the API wants."""
+        body: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None or value == ():
+                continue
+            body[field.name] = list(value) if isinstance(value, tuple) else value
+        return body
+
+    def overrides(self) -> tuple[tuple[str, str], ...]:
+        """The job settings this run overrides, as (name, value) for the report. A retry from
+        the point of failure cannot apply them, so the action warns when there are any."""
+        shown: list[tuple[str, str]] = []
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not field.name.endswith("_override") or field.name == "schema_override":
+                continue
+            if value is None or value == ():
+                continue
+            name = field.name.removesuffix("_override").replace("_", " ")
+            if isinstance(value, tuple):
+                text = "; ".join(value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            shown.append((name, text))
+        return tuple(shown)
+
+
+def auto_cause(context: GitHubContext) -> str:
+    """`GitHub Actions: CI #42 (pull_request) in octo/repo`, at most 255 characters."""
+    if not context.workflow:
+        return "Triggered by dbt-cloud-action"
+    text = f"GitHub Actions: {context.workflow[:_WORKFLOW_NAME_MAX]}"
+    if context.run_number:
+        text += f" #{context.run_number}"
+    if context.event_name:
+        text += f" ({context.event_name})"
+    if context.repository:
+        text += f" in {context.repository}"
+    return clean_cause(text)
+
+
+def schema_name(text: str) -> str:
+    """A schema name every warehouse accepts unquoted: [a-z0-9_], no leading digit, <= 63.
+
+    Accents are folded to ASCII, anything else becomes `_`. A longer name is cut and ends with
+    a short hash of the whole name, so two long branch names never share a schema.
+    """
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9_]+", "_", folded).strip("_")
+    if slug[:1].isdigit():
+        slug = f"_{slug}"
+    if len(slug) > SCHEMA_MAX:
+        digest = hashlib.sha256(slug.encode()).hexdigest()[:_SCHEMA_HASH]
+        slug = f"{slug[: SCHEMA_MAX - _SCHEMA_HASH - 1]}_{digest}"
+    return slug
+
+
+_PLACEHOLDER_ADVICE = {
+    "pr": "Use {pr} only in workflows on pull request events, or set pull-request.",
+    "sha": "Do not set git-sha to none when using {sha}, or remove it.",
+    "sha7": "Do not set git-sha to none when using {sha7}, or remove it.",
+    "branch": "Fork pull requests, tags and git-branch: none have no branch; use {pr} or {sha7}"
+    " instead, or set git-branch.",
+}
+
+
+def render_schema(
+    template: SchemaTemplate, values: Mapping[str, str | None], event_name: str
+) -> str:
+    """The template with the run's values, as a safe schema name; InputError when one is missing."""
+    for name in sorted(template.placeholders):
+        if values.get(name) is None:
+            raise InputError(
+                "schema-override",
+                f"uses {{{name}}} but this run has none (event {event_name or 'unknown'}). "
+                f"{_PLACEHOLDER_ADVICE.get(name, '')}".strip(),
+            )
+    name = schema_name(template.text.format_map(values))
+    if not name:
+        raise InputError(
+            "schema-override",
+            "renders to an empty schema name; add letters or digits, "
+            "e.g. dbt_cloud_pr_{job_id}_{pr}.",
+        )
+    return name
+
+
+def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> TriggerPayload:
+    """The trigger body for these inputs in this workflow run (pure; InputError on a bad combo)."""
+    branch = context.head_branch if inputs.git_branch is AUTO else inputs.git_branch
+    if inputs.git_sha is not AUTO:
+        sha = inputs.git_sha
+    elif inputs.git_branch is AUTO or inputs.git_branch is None:
+        sha = context.head_sha
+    else:
+        sha = context.head_sha if inputs.git_branch == context.head_branch else None
+    pr = context.pr_number if inputs.pull_request is AUTO else inputs.pull_request
+    schema = None
+    if inputs.schema_override is not None:
+        values = {
+            "job_id": str(inputs.job_id),
+            "pr": None if pr is None else str(pr),
+            "sha": sha,
+            "sha7": None if sha is None else sha[:7],
+            "branch": branch,
+        }
+        schema = render_schema(inputs.schema_override, values, context.event_name)
+    return TriggerPayload(
+        cause=auto_cause(context) if inputs.cause is AUTO else inputs.cause,
+        git_sha=sha,
+        git_branch=branch,
+        github_pull_request_id=pr,
+        schema_override=schema,
+        dbt_version_override=inputs.dbt_version_override,
+        threads_override=inputs.threads_override,
+        target_name_override=inputs.target_name_override,
+        generate_docs_override=inputs.generate_docs_override,
+        timeout_seconds_override=inputs.timeout_seconds_override,
+        steps_override=inputs.steps_override,
+    )

@@ -1,0 +1,35 @@
+import os
+import signal
+import time
+
+import pytest
+
+from dbt_cloud_action.cancellation import CancelSignals, WorkflowCancelled
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_first_signal_interrupts_a_sleep(sig: signal.Signals) -> None:
+    signals = CancelSignals()
+    started = time.monotonic()
+    with pytest.raises(WorkflowCancelled) as caught, signals.installed():
+        os.kill(os.getpid(), sig)
+        time.sleep(5)
+    assert time.monotonic() - started < 2
+    assert caught.value.signum == sig
+    assert caught.value.exit_code == 128 + sig
+
+
+def test_later_signals_are_recorded_not_raised() -> None:
+    signals = CancelSignals()
+    with signals.installed():
+        signals.disarm()
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+    assert signals.received == [signal.SIGTERM]
+
+
+def test_handlers_are_restored() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with CancelSignals().installed():
+        assert signal.getsignal(signal.SIGTERM) is not before
+    assert signal.getsignal(signal.SIGTERM) is before

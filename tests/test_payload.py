@@ -1,0 +1,266 @@
+"""The trigger body: auto/none/explicit resolution, the schema template, the cause, and the
+body's shape checked against the official OpenAPI schema."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from openapi_schema_validator import OAS30Validator
+
+from dbt_cloud_action.context import GitHubContext, context_from_event
+from dbt_cloud_action.inputs import ActionInputs, InputError, parse_inputs
+from dbt_cloud_action.payload import (
+    SCHEMA_MAX,
+    TriggerPayload,
+    auto_cause,
+    build_trigger_payload,
+    schema_name,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = Path(__file__).parent / "fixtures" / "events"
+ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+PR_HEAD = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+PUSHED = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+
+
+def inputs(**overrides: str) -> ActionInputs:
+    raw = {name: str(spec.get("default", "")) for name, spec in ACTION["inputs"].items()}
+    raw |= {
+        "access-url": "https://ab123.us1.dbt.com",
+        "api-token": "dbtc_testtokentesttoken",
+        "account-id": "1",
+        "job-id": "5",
+        "github-token": "",
+    }
+    raw |= {name.replace("_", "-"): value for name, value in overrides.items()}
+    return parse_inputs(raw.__getitem__)
+
+
+def event(name: str, fixture: str, ref: str = "refs/heads/main") -> GitHubContext:
+    payload = json.loads((EVENTS / fixture).read_text(encoding="utf-8"))
+    env = {
+        "GITHUB_REPOSITORY": payload.get("repository", {}).get("full_name", "octo-org/octo-repo"),
+        "GITHUB_SHA": "f" * 40,
+        "GITHUB_REF": ref,
+        "GITHUB_WORKFLOW": "CI",
+        "GITHUB_RUN_NUMBER": "42",
+    }
+    return context_from_event(name, payload, env)
+
+
+PR = event("pull_request", "pull_request.synchronize.json", "refs/pull/2/merge")
+FORK = event("pull_request", "pull_request.synchronize.fork.json", "refs/pull/2/merge")
+PUSH = event("push", "push.branch.json", "refs/heads/master")
+TAG = event("push", "push.tag.json", "refs/tags/simple-tag")
+
+
+def body(context: GitHubContext, **overrides: str) -> dict[str, Any]:
+    return build_trigger_payload(inputs(**overrides), context).to_api()
+
+
+def test_pull_request_body() -> None:
+    assert body(PR, schema_override="dbt_cloud_pr_{job_id}_{pr}") == {
+        "cause": "GitHub Actions: CI #42 (pull_request) in Codertocat/Hello-World",
+        "git_sha": PR_HEAD,
+        "git_branch": "changes",
+        "github_pull_request_id": 2,
+        "schema_override": "dbt_cloud_pr_5_2",
+    }
+
+
+def test_fork_pull_request_body_has_no_branch() -> None:
+    assert body(FORK) == {
+        "cause": "GitHub Actions: CI #42 (pull_request) in Codertocat/Hello-World",
+        "git_sha": PR_HEAD,
+        "github_pull_request_id": 2,
+    }
+
+
+def test_push_and_tag_bodies() -> None:
+    assert body(PUSH) == {
+        "cause": "GitHub Actions: CI #42 (push) in Codertocat/Hello-World",
+        "git_sha": PUSHED,
+        "git_branch": "master",
+    }
+    assert body(TAG) == {
+        "cause": "GitHub Actions: CI #42 (push) in Codertocat/Hello-World",
+        "git_sha": PUSHED,
+    }
+
+
+def test_explicit_values_win_and_none_sends_nothing() -> None:
+    assert body(PR, cause="Nightly", git_sha="ABCDEF1", git_branch="main", pull_request="9") == {
+        "cause": "Nightly",
+        "git_sha": "abcdef1",
+        "git_branch": "main",
+        "github_pull_request_id": 9,
+    }
+    assert body(PR, git_sha="none", git_branch="none", pull_request="none") == {
+        "cause": "GitHub Actions: CI #42 (pull_request) in Codertocat/Hello-World"
+    }
+
+
+def test_auto_sha_is_dropped_when_another_branch_is_named() -> None:
+    """The event's commit is not on the other branch: run that branch's tip instead."""
+    assert "git_sha" not in body(PUSH, git_branch="release")
+    assert body(PUSH, git_branch="master")["git_sha"] == PUSHED
+    assert body(PUSH, git_branch="none")["git_sha"] == PUSHED
+
+
+def test_overrides_are_typed_as_the_api_wants() -> None:
+    sent = body(
+        PUSH,
+        dbt_version_override="1.9.0-latest",
+        threads_override="8",
+        target_name_override="ci",
+        generate_docs_override="false",
+        timeout_seconds_override="0",
+        steps_override="dbt seed\ndbt build",
+    )
+    assert sent["threads_override"] == 8
+    assert sent["generate_docs_override"] is False
+    assert sent["timeout_seconds_override"] == 0
+    assert sent["steps_override"] == ["dbt seed", "dbt build"]
+    assert (sent["dbt_version_override"], sent["target_name_override"]) == ("1.9.0-latest", "ci")
+
+
+def test_body_matches_the_official_openapi_schema() -> None:
+    spec_file = next(
+        (
+            base / "shared" / "dbt-cloud" / "openapi-v2.yaml"
+            for base in (ROOT.parent, ROOT.parent.parent)  # the repo, or a worktree under wt/
+            if (base / "shared" / "dbt-cloud" / "openapi-v2.yaml").exists()
+        ),
+        None,
+    )
+    assert spec_file is not None, "openapi-v2.yaml not found in ../shared/dbt-cloud/"
+    spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    schema = spec["components"]["schemas"]["TriggerRunRequestRequest"]
+    validator = OAS30Validator(schema)
+    full = body(
+        PR,
+        schema_override="pr_{pr}_{sha7}_{branch}",
+        dbt_version_override="latest",
+        threads_override="4",
+        target_name_override="ci",
+        generate_docs_override="true",
+        timeout_seconds_override="600",
+        steps_override="dbt build",
+    )
+    assert set(full) == set(schema["properties"]) - {
+        "azure_pull_request_id",
+        "gitlab_merge_request_id",
+        "non_native_pull_request_id",
+    }
+    validator.validate(full)
+    validator.validate(body(PR, git_sha="none", git_branch="none", pull_request="none"))
+    assert not validator.is_valid({**full, "github_pull_request_id": "2"})
+
+
+def test_to_api_leaves_out_unset_fields() -> None:
+    assert TriggerPayload(cause="x").to_api() == {"cause": "x"}
+    assert TriggerPayload(cause="x", generate_docs_override=False).to_api() == {
+        "cause": "x",
+        "generate_docs_override": False,
+    }
+
+
+# --- schema-override -------------------------------------------------------------------------
+
+
+def test_schema_template_placeholders() -> None:
+    schema = body(PR, schema_override="CI_{job_id}_{pr}_{sha7}_{branch}_{sha}")["schema_override"]
+    assert schema == f"ci_5_2_ec26c3e_changes_{PR_HEAD}"  # exactly 63 characters: not cut
+
+
+@pytest.mark.parametrize(
+    ("context", "template", "missing", "advice"),
+    [
+        (PUSH, "pr_{pr}", "{pr}", "pull request events"),
+        (FORK, "b_{branch}", "{branch}", "Fork pull requests"),
+        (TAG, "b_{branch}", "{branch}", "set git-branch"),
+    ],
+)
+def test_placeholder_without_a_value_is_an_error_naming_schema_override(
+    context: GitHubContext, template: str, missing: str, advice: str
+) -> None:
+    with pytest.raises(InputError) as caught:
+        body(context, schema_override=template)
+    assert caught.value.input_name == "schema-override"
+    assert missing in caught.value.message and advice in caught.value.message
+
+
+def test_sha_placeholder_with_git_sha_none() -> None:
+    with pytest.raises(InputError, match=r"\{sha7\}.*git-sha"):
+        body(PR, schema_override="s_{sha7}", git_sha="none")
+
+
+def test_schema_that_slugifies_to_nothing() -> None:
+    context = dataclasses.replace(PUSH, head_branch="_")
+    with pytest.raises(InputError, match="empty schema name"):
+        body(context, schema_override="{branch}")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("dbt_cloud_pr_5_12", "dbt_cloud_pr_5_12"),
+        ("Feature/Ünïcode-Thing", "feature_unicode_thing"),
+        ("--a..b--", "a_b"),
+        ("123_main", "_123_main"),
+        ("a;drop schema x;--", "a_drop_schema_x"),
+        ("", ""),
+    ],
+)
+def test_schema_name(text: str, expected: str) -> None:
+    assert schema_name(text) == expected
+
+
+def test_long_schema_names_are_cut_with_a_hash_and_stay_distinct() -> None:
+    long = "pr_" + "a" * 80 + "_one"
+    digest = hashlib.sha256(long.encode()).hexdigest()[:8]
+    assert schema_name(long) == f"{long[:54]}_{digest}"
+    assert len(schema_name(long)) == SCHEMA_MAX
+    assert schema_name("pr_" + "a" * 80 + "_two") != schema_name(long)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_schema_name_is_always_safe(text: str) -> None:
+    assert re.fullmatch(r"(?:[a-z_][a-z0-9_]{0,62})?", schema_name(text))
+
+
+# --- cause -----------------------------------------------------------------------------------
+
+
+def test_auto_cause_is_one_bounded_line() -> None:
+    long_name = dataclasses.replace(PR, workflow="W\n" + "x" * 400, repository="o/" + "r" * 200)
+    cause = auto_cause(long_name)
+    assert len(cause) <= 255 and "\n" not in cause and cause.startswith("GitHub Actions: W x")
+    assert auto_cause(dataclasses.replace(PR, workflow="")) == "Triggered by dbt-cloud-action"
+
+
+def test_overrides_lists_only_set_job_settings() -> None:
+    payload = TriggerPayload(
+        cause="c",
+        schema_override="dbt_pr_1",
+        threads_override=8,
+        generate_docs_override=False,
+        steps_override=("dbt seed", "dbt build"),
+    )
+    assert payload.overrides() == (
+        ("threads", "8"),
+        ("generate docs", "false"),
+        ("steps", "dbt seed; dbt build"),
+    )
+    assert TriggerPayload(cause="c", git_sha="a" * 40).overrides() == ()
