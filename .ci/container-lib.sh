@@ -16,10 +16,9 @@ T0=${T0:-$SECONDS}
 step() { echo "[$((SECONDS - T0))s] $*"; }
 
 # One image store for both scripts, kept between runs so the stand-in base is made once.
-pm() {
-  podman --root "$WORK/storage" --runroot "$WORK/run" --storage-driver overlay \
-    --runtime runc --cgroup-manager cgroupfs --events-backend file "$@"
-}
+PODMAN=(podman --root "$WORK/storage" --runroot "$WORK/run" --storage-driver overlay
+  --runtime runc --cgroup-manager cgroupfs --events-backend file)
+pm() { "${PODMAN[@]}" "$@"; }
 
 ensure_container_tools() {
   local missing=()
