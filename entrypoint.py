@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from dbt_cloud_action.action import main  # noqa: E402
+from dbt_cloud_action.action import main
 
 if __name__ == "__main__":
     sys.exit(main())

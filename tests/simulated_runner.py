@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from runner_files import parse_file_command
+from tests.runner_files import parse_file_command
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "fixtures" / "events"

@@ -23,7 +23,7 @@ from dbt_cloud_action.github_reporting import (
     status_description,
     upsert_pr_comment,
 )
-from fake_github import BOT_LOGIN, FakeGitHub
+from tests.fake_github import BOT_LOGIN, FakeGitHub
 
 TOKEN = "ghs_s3cretTokenValue"
 REPO = "octo/repo"

@@ -5,12 +5,11 @@ All I/O of a step lives here; every decision it makes is delegated to a pure fun
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import toolkit
@@ -18,10 +17,17 @@ from .access_url import is_legacy_host
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
 from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError
 from .context import GitHubContext, context_from_env
-from .inputs import ActionInputs, InputError, parse_inputs
+from .github_reporting import (
+    DEFAULT_API_URL,
+    GitHubTarget,
+    comment_marker,
+    set_commit_status,
+    status_context,
+    upsert_pr_comment,
+)
+from .inputs import AUTO, ActionInputs, InputError, parse_inputs
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
-    RetryMode,
     find_reusable_run,
     retry_candidate,
     steps_skipped_by_retry,
@@ -39,8 +45,9 @@ from .reporting import (
     render_pr_comment,
     render_step_log,
     render_summary,
+    step_title,
 )
-from .results import ResultsDigest, digest_run_results
+from .results import ResultsDigest, parse_run_results
 from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
@@ -124,7 +131,7 @@ class RunStep:
         self.run_id: int | None = None
         self.origin = "triggered"
         self.skipped: tuple[str, ...] = ()
-        self.trigger_started: float | None = None
+        self.trigger_started: datetime | None = None
 
     # -- the happy path -------------------------------------------------------------------
     def run(self) -> StepResult:
@@ -140,7 +147,9 @@ class RunStep:
     def _run(self) -> StepResult:
         inputs = self.inputs
         self.job = self.client.get_job(inputs.job_id)
-        toolkit.info(f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}")
+        toolkit.info(
+            f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}"
+        )
         run = self._start_run()
         self.run_id = run.id
         toolkit.save_state(STATE_RUN_ID, str(run.id))
@@ -152,20 +161,17 @@ class RunStep:
             return self._finish(run, run_url, Outcome.TRIGGERED, ended=False)
         watcher = RunWatcher(
             self.client,
-            policy=inputs.poll_policy,
+            policy=_poll_policy(inputs),
             clock=time.monotonic,
             sleep=time.sleep,
             on_event=lambda event: toolkit.info(describe(event)),
         )
         result = watcher.watch(
-            run.id, timeout=inputs.timeout, expected_duration=self._expected_duration()
+            run.id, timeout=inputs.timeout_seconds, expected_duration=self._expected_duration()
         )
         if result.timed_out:
             return self._on_timeout(result.run, run_url)
-        outcome = Outcome.SUCCESS if result.run.status is RunStatus.SUCCESS else (
-            Outcome.CANCELLED if result.run.status is RunStatus.CANCELLED else Outcome.ERROR
-        )
-        return self._finish(result.run, run_url, outcome, ended=True)
+        return self._finish(result.run, run_url, _outcome(result.run), ended=True)
 
     def _start_run(self) -> Run:
         """Attach, retry or trigger: never a second run for the same commit by accident."""
@@ -201,7 +207,7 @@ class RunStep:
                 retried = self._retry(failed)
                 if retried is not None:
                     return retried
-        self.trigger_started = time.time()
+        self.trigger_started = datetime.now(UTC)
         return self.client.trigger_run(inputs.job_id, payload.to_api())
 
     def _retry(self, failed: Run) -> Run | None:
@@ -210,7 +216,7 @@ class RunStep:
             reason = details.retry_not_supported_reason or "dbt Cloud says it cannot be retried"
             toolkit.info(f"Run {failed.id} failed but cannot be retried ({reason}); triggering.")
             return None
-        if self.payload.has_overrides:
+        if self.payload.overrides():
             toolkit.warning(
                 "Overrides do not apply to a retry from the point of failure: dbt Cloud reruns "
                 f"run {failed.id} as it was. Set retry-failed: never to start over with them."
@@ -234,7 +240,7 @@ class RunStep:
     def _on_timeout(self, run: Run, run_url: str) -> StepResult:
         inputs = self.inputs
         if inputs.cancel_on_timeout and inputs.cancel_on_exit:
-            toolkit.info(f"Timed out after {inputs.timeout:.0f}s: cancelling run {run.id}.")
+            toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
             run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
         return self._finish(run, run_url, Outcome.TIMED_OUT, ended=run.is_terminal)
 
@@ -261,12 +267,20 @@ class RunStep:
         elif run_id is not None:
             toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
         if run is None and run_id is not None:
-            run = Run(id=run_id, job_id=self.inputs.job_id, account_id=self.inputs.account_id,
-                      status=None, status_code=None)
+            run = Run(
+                id=run_id,
+                job_id=self.inputs.job_id,
+                account_id=self.inputs.account_id,
+                status=None,
+                status_code=None,
+            )
         report_run = run
         url = self.client.run_url(report_run) if report_run else ""
         result = self._finish(
-            report_run, url, Outcome.CANCELLED, ended=bool(report_run and report_run.is_terminal),
+            report_run,
+            url,
+            Outcome.CANCELLED,
+            ended=bool(report_run and report_run.is_terminal),
             cancelled_by_workflow=True,
         )
         return StepResult(cancel.exit_code, result.report)
@@ -317,9 +331,9 @@ class RunStep:
             git_branch=payload.git_branch or "",
             pull_request=payload.github_pull_request_id,
             schema_override=payload.schema_override or "",
-            overrides=payload.describe_overrides(),
+            overrides=payload.overrides(),
             cancelled_by_workflow=cancelled_by_workflow,
-            timed_out_after=inputs.timeout if outcome is Outcome.TIMED_OUT else None,
+            timed_out_after=inputs.timeout_seconds if outcome is Outcome.TIMED_OUT else None,
             results=results,
             skipped_steps=self.skipped,
             notes=tuple(notes),
@@ -352,7 +366,7 @@ class RunStep:
             except DbtCloudError as exc:
                 return None, f"Could not fetch run_results.json: {exc}"
             try:
-                return digest_run_results(json.loads(raw)), ""
+                return parse_run_results(raw), ""
             except ValueError as exc:
                 return None, f"run_results.json could not be read: {exc}"
 
@@ -379,14 +393,14 @@ class RunStep:
         run = report.run
         if run is not None:
             for step in run.steps:
-                with toolkit.group(f"Step {step.index}: {step.name}"), toolkit.stop_commands():
+                with toolkit.group(step_title(step)), toolkit.stop_commands():
                     for line in render_step_log(step):
                         toolkit.info(line)
             bad = failing_step(run)
             if bad is not None and bad.logs:
-                toolkit.info(f"Last lines of step {bad.index} ({bad.name}):")
+                toolkit.info(f"Last lines of {step_title(bad)}:")
                 with toolkit.stop_commands():
-                    for line in bad.logs.splitlines()[-30:]:
+                    for line in render_step_log(bad, max_lines=30):
                         toolkit.info(line)
         annotation = annotation_for(report)
         if annotation is not None:
@@ -397,11 +411,13 @@ class RunStep:
     def _commit_status(self, state: str, description: str, url: str) -> None:
         if not self.inputs.commit_status or not self.payload.git_sha:
             return
-        from .github_reporting import set_commit_status, status_context
-
         name = self.job.name if self.job else f"job {self.inputs.job_id}"
         result = set_commit_status(
-            self._github_target(), self.payload.git_sha, state, description, url,
+            self._github_target(),
+            self.payload.git_sha,
+            state,
+            description,
+            url,
             status_context(name),
         )
         (toolkit.info if result.ok else toolkit.warning)(result.message)
@@ -416,21 +432,37 @@ class RunStep:
         if state is not None:
             self._commit_status(state, f"dbt Cloud run {report.outcome.value}", report.run_url)
         if self.inputs.comment_on_pr and report.pull_request is not None:
-            from .github_reporting import comment_marker, upsert_pr_comment
-
             marker = comment_marker(report.job_id)
-            body = render_pr_comment(report, marker, self.context.run_url)
+            body = render_pr_comment(report, marker, self._workflow_run_url())
             result = upsert_pr_comment(self._github_target(), report.pull_request, marker, body)
             (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _github_target(self) -> GitHubTarget:
-        from .github_reporting import GitHubTarget
-
         return GitHubTarget(
-            api_url=self.context.api_url,
-            token=self.inputs.github_token,
+            api_url=self.context.api_url or DEFAULT_API_URL,
+            token=self.inputs.github_token or "",
             repository=self.context.repository,
         )
+
+    def _workflow_run_url(self) -> str | None:
+        """The workflow run's page, where the full job summary is."""
+        ctx = self.context
+        if not (ctx.server_url and ctx.repository and ctx.run_id):
+            return None
+        return f"{ctx.server_url}/{ctx.repository}/actions/runs/{ctx.run_id}"
+
+
+def _poll_policy(inputs: ActionInputs) -> PollPolicy:
+    return PollPolicy() if inputs.poll_interval is AUTO else PollPolicy(fixed=inputs.poll_interval)
+
+
+def _outcome(run: Run) -> Outcome:
+    """Only the integer status decides; anything but success fails."""
+    if run.status is RunStatus.SUCCESS:
+        return Outcome.SUCCESS
+    if run.status is RunStatus.CANCELLED:
+        return Outcome.CANCELLED
+    return Outcome.ERROR
 
 
 def _status_word(run: Run) -> str:

@@ -112,6 +112,8 @@ class Run:
     github_pull_request_id: int | None = None
     job_name: str = ""
     steps: tuple[RunStep, ...] = ()
+    project_id: int | None = None
+    blocked_by: tuple[int, ...] = ()  # the runs a queued run waits for
 
     @property
     def is_terminal(self) -> bool:
@@ -155,6 +157,10 @@ class Run:
             github_pull_request_id=_int_or_none(trigger.get("github_pull_request_id")),
             job_name=_str(job.get("name")),
             steps=tuple(RunStep.from_api(s) for s in _list(steps) if isinstance(s, Mapping)),
+            project_id=_int_or_none(data.get("project_id")),
+            blocked_by=tuple(
+                i for i in _list(data.get("blocked_by")) if _int_or_none(i) is not None
+            ),
         )
 
 

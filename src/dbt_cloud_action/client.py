@@ -1,0 +1,786 @@
+"""The dbt Cloud Administrative API v2 client: the only module that talks HTTP to dbt Cloud.
+
+Retries are a small explicit loop rather than urllib3's ``Retry``: ``Retry`` cannot treat a 200
+with an HTML body as a failure, cannot give up after a bounded total time measured on an
+injected clock, cannot sleep through an injected (interruptible) ``sleep``, and has no notion of
+"the trigger's outcome is unknown, look for the run before trying again". One loop that does all
+of that is easier to reason about than ``Retry`` plus exceptions to it.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import math
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NoReturn
+from urllib.parse import quote
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+from dbt_cloud_action import __version__
+from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.models import Job, Run
+
+log = logging.getLogger(__name__)
+
+PROJECT_URL = "https://github.com/dbt-cloud-action/dbt-cloud-action"
+USER_AGENT = f"dbt-cloud-action/{__version__} (+{PROJECT_URL})"
+
+EXAMPLE_ACCESS_URL = "https://ab123.us1.dbt.com"
+
+# Back-off: "full jitter" (delay drawn uniformly from [0, min(cap, base * 2**(n-1))]), the
+# variant that spreads a crowd of clients best (many CI jobs of one account hitting the same
+# rate limit or the same outage). A 1 s base gives fast recovery from a blip; the 20 s cap keeps
+# a retry coming at least every 20 s during a longer outage, well inside the default 60 s budget.
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_CAP_SECONDS = 20.0
+# A server's Retry-After is honoured but capped, so a bogus "Retry-After: 86400" cannot park the
+# action; when even the capped wait does not fit in the remaining budget the client gives up.
+RETRY_AFTER_CAP_SECONDS = 60.0
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
+# A run that was just triggered can 404 for a moment before reads see it.
+FRESH_RUN_NOT_FOUND_SECONDS = 15.0
+# After an ambiguous trigger, wait at least this long before looking for the run, so a run the
+# server was still committing when the connection broke has time to show up in the list.
+TRIGGER_SETTLE_SECONDS = 2.0
+# Runs created up to this long before the first trigger attempt (by the runner's clock) still
+# count as ours: the runner's and dbt Cloud's clocks may disagree a little.
+RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
+RECONCILE_LOOKBACK_RUNS = 10
+
+# Defence in depth for tokens the client was not told about: an auth scheme followed by a long
+# credential-looking word, and dbt Cloud's service/personal token prefixes.
+_AUTH_VALUE = re.compile(r"(?i)\b(token|bearer)([\s=:]+)[A-Za-z0-9_\-.~+/]{16,}=*")
+_DBT_TOKEN = re.compile(r"\bdbt[cu]_[A-Za-z0-9_\-]{8,}")
+_RETRY_AFTER_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """`text` with the secrets (also URL-encoded) and anything token-like masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***").replace(quote(secret, safe=""), "***")
+    text = _AUTH_VALUE.sub(r"\1\2***", text)
+    return _DBT_TOKEN.sub("***", text)
+
+
+class DbtCloudError(Exception):
+    """Any failure talking to dbt Cloud, with what the API said and what the user should do next.
+
+    Every text field is redacted on the way in (the given `secrets`, plus anything that looks
+    like a token), so the exception can be printed, logged and chained anywhere without leaking
+    the API token, even when the server echoes it.
+    """
+
+    def __init__(
+        self,
+        http_status: int | None,
+        user_message: str,
+        developer_message: str = "",
+        field_errors: Mapping[str, Sequence[str]] | None = None,
+        hint: str = "",
+        *,
+        secrets: Sequence[str] = (),
+    ) -> None:
+        def clean(text: str) -> str:
+            return " ".join(redact(text, secrets).split())
+
+        self.http_status = http_status
+        self.user_message = clean(user_message)
+        self.developer_message = clean(developer_message)
+        self.field_errors: dict[str, list[str]] = {
+            clean(name): [clean(msg) for msg in messages]
+            for name, messages in (field_errors or {}).items()
+        }
+        self.hint = clean(hint)
+        super().__init__(self._paragraph())
+
+    def _paragraph(self) -> str:
+        status = f"HTTP {self.http_status}" if self.http_status is not None else "no HTTP answer"
+        parts = [f"dbt Cloud API error ({status}): {self.user_message.rstrip('.')}."]
+        if self.field_errors:
+            rejected = "; ".join(
+                f"{k}: {' '.join(v).rstrip('.')}" for k, v in self.field_errors.items()
+            )
+            parts.append(f"Rejected fields: {rejected}.")
+        if self.developer_message and self.developer_message != self.user_message:
+            parts.append(f"Details: {self.developer_message.rstrip('.')}.")
+        if self.hint:
+            parts.append(f"What to do: {self.hint}")
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(http_status={self.http_status!r}, message={str(self)!r})"
+
+
+class ArtifactNotFound(DbtCloudError):
+    """The artifact does not exist (yet): artifacts can appear after the run ends, or never."""
+
+
+@dataclass(frozen=True)
+class RetryDetails:
+    """What `GET runs/{id}/retry/` says about a failed run: where it failed, what it skipped."""
+
+    failed_step: str
+    skipped_steps: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------- retry policy
+
+
+def backoff_delay(retry_number: int, rand: float) -> float:
+    """Seconds before retry number `retry_number` (1-based), full jitter; `rand` is in [0, 1)."""
+    exponent = min(max(retry_number, 1) - 1, 30)
+    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**exponent) * rand
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as seconds (delta-seconds or an HTTP date), capped; None when absent or bogus."""
+    if value is None:
+        return None
+    text = value.strip()
+    if _RETRY_AFTER_SECONDS.fullmatch(text):
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), RETRY_AFTER_CAP_SECONDS)
+
+
+# ---------------------------------------------------------------------------- error mapping
+
+
+def error_from_response(
+    http_status: int,
+    payload: object,
+    reason: str = "",
+    location: str = "",
+    secrets: Sequence[str] = (),
+) -> DbtCloudError:
+    """The typed error for a definite HTTP answer (a 3xx, a 4xx, a 5xx not worth retrying)."""
+    user_message, developer_message = envelope_messages(payload)
+    data = payload.get("data") if isinstance(payload, Mapping) else None
+    field_errors = _field_errors(data) if 400 <= http_status < 500 else {}
+    if not user_message:
+        user_message = f"{reason or f'HTTP {http_status}'} (no dbt Cloud error message)"
+    hint = _hint_for_status(http_status, field_errors, location)
+    return DbtCloudError(
+        http_status, user_message, developer_message, field_errors, hint, secrets=secrets
+    )
+
+
+def envelope_messages(payload: object) -> tuple[str, str]:
+    """(user_message, developer_message) of a dbt Cloud envelope; empty strings when absent."""
+    status = payload.get("status") if isinstance(payload, Mapping) else None
+    if not isinstance(status, Mapping):
+        return "", ""
+    return _text(status.get("user_message")), _text(status.get("developer_message"))
+
+
+def _hint_for_status(status: int, field_errors: Mapping[str, Any], location: str) -> str:
+    if 300 <= status < 400:
+        target = f" (to {location})" if location else ""
+        return (
+            f"The access URL redirects{target}: use the account's own access URL directly, "
+            f"e.g. {EXAMPLE_ACCESS_URL}."
+        )
+    if status == 400:
+        if field_errors:
+            return (
+                f"Fix the rejected field(s) {', '.join(field_errors)} in the action's inputs "
+                "(cause, git-sha, overrides...) and run again."
+            )
+        return "Check the action's inputs (cause, git-sha, overrides...) and run again."
+    if status == 401:
+        return (
+            "Check api-token (a dbt Cloud service token or personal access token of this "
+            "account) and that access-url is the account's own access URL "
+            f"(e.g. {EXAMPLE_ACCESS_URL}, shown in Account settings): a token is only known "
+            "on its account's host."
+        )
+    if status == 403:
+        return (
+            "The token is valid but lacks permission for this account or job: use a service "
+            "token with the Job Admin or Job Runner permission on this account (and the job's "
+            "project), and check account-id."
+        )
+    if status == 404:
+        return (
+            "Check account-id and job-id (both appear in the job's URL in dbt Cloud: "
+            "/deploy/<account-id>/projects/<project-id>/jobs/<job-id>), and that access-url "
+            f"matches the account's region (e.g. {EXAMPLE_ACCESS_URL})."
+        )
+    if status == 429:
+        return "dbt Cloud is rate-limiting this account: retry later or run fewer jobs at once."
+    if status >= 500:
+        return "dbt Cloud is unavailable: retry later (status: https://status.getdbt.com)."
+    return "dbt Cloud refused the request: read the message above, fix the input and run again."
+
+
+def _field_errors(data: object, prefix: str = "") -> dict[str, list[str]]:
+    if not isinstance(data, Mapping):
+        return {}
+    errors: dict[str, list[str]] = {}
+    for key, value in data.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            errors.update(_field_errors(value, name))
+        elif isinstance(value, list):
+            errors[name] = [v if isinstance(v, str) else json.dumps(v) for v in value]
+        elif value is not None:
+            errors[name] = [value if isinstance(value, str) else json.dumps(value)]
+    return errors
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+# ---------------------------------------------------------------------------- transport
+
+
+_Shape = Literal["object", "list", "raw"]
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """The outcome of one HTTP exchange, classified for the retry loop."""
+
+    status: int | None  # None: no HTTP answer at all
+    payload: Any = None  # the envelope's data (or raw bytes) when usable, else the parsed body
+    problem: str = ""  # empty when the answer is usable; else what went wrong, for logs/errors
+    retry_after: float | None = None
+    reached_server: bool = True  # False only when the request surely never left the runner
+    reason: str = ""
+    location: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+    @property
+    def definite_status(self) -> int | None:
+        """The HTTP status when it settles the matter (a 3xx/4xx/5xx not worth retrying); None
+        when retrying may help (no answer, a retryable status, an unusable 2xx body)."""
+        if self.status is None or self.status in RETRYABLE_STATUSES or self.status < 300:
+            return None
+        return self.status
+
+    @property
+    def may_have_acted(self) -> bool:
+        """The server may have processed the request (it was sent and not refused as 429)."""
+        return self.reached_server and self.status != 429
+
+
+@dataclass
+class _Budget:
+    """One call's total retry time, on the injected monotonic clock."""
+
+    deadline: float
+    started: float
+    attempts: int = 0
+
+
+class _TokenAuth(requests.auth.AuthBase):
+    """Sets `Authorization: Token <t>` per request; as session auth it also stops requests from
+    consulting ~/.netrc, and keeps the token out of `session.headers`."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Token {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_TokenAuth(***)"
+
+
+class DbtCloudClient:
+    """dbt Cloud API v2 for one account, over one `requests.Session`.
+
+    `timeout` is the read timeout (seconds of silence from the server) per request and
+    `connect_timeout` the time to open a connection; `max_retry_seconds` bounds the total time
+    one call spends retrying (the last request may add up to one timeout). `sleep` and `clock`
+    are injected so tests can count and measure, and so the action can make back-off
+    interruptible; `wall_clock` (for Retry-After dates and matching runs' `created_at`) and
+    `jitter` likewise.
+    """
+
+    def __init__(
+        self,
+        access_url: str,
+        token: str,
+        account_id: int,
+        *,
+        timeout: float = 10.0,
+        max_retry_seconds: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        try:
+            self.access_url = normalize_access_url(access_url)
+        except ValueError as exc:  # the message quotes the URL, which might hold the token
+            raise ValueError(redact(str(exc), (token,))) from None
+        self.account_id = account_id
+        self.timeout = (connect_timeout, timeout)
+        self.max_retry_seconds = max_retry_seconds
+        self._secrets = (token,)
+        self._sleep = sleep
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._jitter = jitter
+        self._base = f"{self.access_url}/api/v2/accounts/{account_id}"
+        self._session = requests.Session()
+        self._session.auth = _TokenAuth(token)
+        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+
+    def __repr__(self) -> str:
+        return f"DbtCloudClient(access_url={self.access_url!r}, account_id={self.account_id})"
+
+    def __enter__(self) -> DbtCloudClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------------ endpoints
+
+    def get_job(self, job_id: int) -> Job:
+        return Job.from_api(self._object("GET", f"/jobs/{job_id}/"))
+
+    def get_run(
+        self, run_id: int, include_related: Sequence[str] = (), *, fresh: bool = False
+    ) -> Run:
+        """The run; `fresh=True` (right after a trigger) tolerates a 404 for a short while."""
+        grace = FRESH_RUN_NOT_FOUND_SECONDS if fresh else 0.0
+        params = _related(include_related)
+        return Run.from_api(self._object("GET", f"/runs/{run_id}/", params, not_found_grace=grace))
+
+    def list_runs(
+        self,
+        job_id: int,
+        *,
+        status_in: Sequence[int] = (),
+        order_by: str = "-id",
+        limit: int = 10,
+        offset: int = 0,
+        include_related: Sequence[str] = (),
+    ) -> list[Run]:
+        """The job's runs, newest first by default."""
+        params = list_runs_params(
+            job_id,
+            status_in=status_in,
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+            include_related=include_related,
+        )
+        return self._run_list(params)
+
+    def trigger_run(self, job_id: int, body: Mapping[str, Any]) -> Run:
+        """Trigger the job once, even when an answer is lost.
+
+        The POST is not idempotent: when its outcome is unknown (no answer, a 5xx, an unusable
+        body) the client looks for the run it may have created (the job's newest runs with this
+        `cause`, this `git_sha` when one was sent, created after the first attempt) and triggers
+        again only when there is none. A definite 4xx fails at once.
+        """
+        cause = body.get("cause")
+        if not isinstance(cause, str) or not cause:
+            raise ValueError("trigger_run needs a non-empty 'cause' (dbt Cloud requires one)")
+        git_sha = body.get("git_sha") or None
+        since = self._wall_clock() - RECONCILE_CLOCK_SKEW
+        budget = self._budget()
+        path = f"/jobs/{job_id}/run/"
+        ambiguous = False
+        while True:
+            attempt = self._attempt(budget, "POST", path, json_body=body)
+            if attempt.ok:
+                return Run.from_api(attempt.payload)
+            if attempt.definite_status is not None:
+                raise self._definite_error(attempt.definite_status, attempt)
+            ambiguous = ambiguous or attempt.may_have_acted
+            delay = self._delay(budget, attempt)
+            if attempt.may_have_acted:
+                delay = max(delay, TRIGGER_SETTLE_SECONDS)
+            self._wait_or_give_up(budget, attempt, "POST", path, delay, outcome_unknown=ambiguous)
+            if attempt.may_have_acted:
+                found = self._find_triggered_run(job_id, cause, git_sha, since, budget)
+                if found is not None:
+                    log.info("trigger answer was lost; found the run it created: %d", found.id)
+                    return found
+
+    def cancel_run(self, run_id: int) -> Run:
+        """Cancel the run; safe to repeat, so retried like a GET."""
+        return Run.from_api(self._object("POST", f"/runs/{run_id}/cancel/"))
+
+    def retry_run(self, run_id: int) -> Run:
+        """Retry a failed run from its point of failure (POST, retried only when surely unsent)."""
+        return Run.from_api(self._object("POST", f"/runs/{run_id}/retry/", repeat=False))
+
+    def rerun_job(self, job_id: int) -> Run:
+        """Retry the job's last failed run, or trigger a new one (retried only when unsent)."""
+        return Run.from_api(self._object("POST", f"/jobs/{job_id}/rerun/", repeat=False))
+
+    def get_retry_details(self, run_id: int) -> RetryDetails:
+        data = self._object("GET", f"/runs/{run_id}/retry/")
+        skipped = data.get("skipped_steps")
+        return RetryDetails(
+            failed_step=_text(data.get("failed_step")),
+            skipped_steps=tuple(s for s in skipped if isinstance(s, str))
+            if isinstance(skipped, list)
+            else (),
+        )
+
+    def list_artifacts(self, run_id: int, step: int | None = None) -> list[str]:
+        params = {"step": step} if step is not None else None
+        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", params, shape="list")
+        return [p for p in data if isinstance(p, str)]
+
+    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> bytes:
+        """The artifact's bytes; `ArtifactNotFound` on 404 so callers can poll for late ones."""
+        params = {"step": step} if step is not None else None
+        try:
+            content: bytes = self._request(
+                "GET", f"/runs/{run_id}/artifacts/{quote(path.lstrip('/'))}", params, shape="raw"
+            )
+        except DbtCloudError as exc:
+            if exc.http_status == 404:
+                raise ArtifactNotFound(
+                    404,
+                    f"artifact {path!r} of run {run_id} was not found",
+                    exc.developer_message,
+                    hint="Artifacts can appear a little after a run ends, and some steps "
+                    "produce none: poll again briefly, or continue without it.",
+                    secrets=self._secrets,
+                ) from None
+            raise
+        return content
+
+    def run_url(self, run: Run) -> str:
+        """Deep link to the run in dbt Cloud: the API's `href` when present, else built."""
+        if run.href:
+            return run.href
+        account = run.account_id or self.account_id
+        if run.project_id is not None:
+            return f"{self.access_url}/deploy/{account}/projects/{run.project_id}/runs/{run.id}/"
+        return f"{self.access_url}/deploy/{account}/runs/{run.id}/"
+
+    # ------------------------------------------------------------------ reconciliation
+
+    def _run_list(self, params: Mapping[str, Any], budget: _Budget | None = None) -> list[Run]:
+        data: list[Any] = self._request("GET", "/runs/", params, shape="list", budget=budget)
+        return [Run.from_api(d) for d in data if isinstance(d, Mapping)]
+
+    def find_triggered_run(
+        self, job_id: int, body: Mapping[str, Any], since: datetime
+    ) -> Run | None:
+        """The run a trigger started at `since` may have created though its answer never came
+        (the workflow was cancelled mid-request), matched as `trigger_run` matches it."""
+        git_sha = body.get("git_sha") or None
+        return self._find_triggered_run(
+            job_id,
+            str(body.get("cause", "")),
+            git_sha,
+            since - RECONCILE_CLOCK_SKEW,
+            self._budget(),
+        )
+
+    def _find_triggered_run(
+        self, job_id: int, cause: str, git_sha: str | None, since: datetime, budget: _Budget
+    ) -> Run | None:
+        """Our run among the job's newest runs, or None; never guesses when it cannot look."""
+        params = list_runs_params(
+            job_id, order_by="-id", limit=RECONCILE_LOOKBACK_RUNS, include_related=("trigger",)
+        )
+        try:
+            runs = self._run_list(params, budget)
+        except DbtCloudError as exc:
+            raise DbtCloudError(
+                exc.http_status,
+                "the trigger's answer was lost and the job's runs could not be listed to "
+                f"check whether it created a run ({exc.user_message})",
+                exc.developer_message,
+                hint=_OUTCOME_UNKNOWN,
+                secrets=self._secrets,
+            ) from exc
+        for run in runs:
+            if (
+                run.cause == cause
+                and (git_sha is None or run.git_sha == git_sha)
+                and run.created_at is not None
+                and _aware(run.created_at) >= since
+            ):
+                return run
+        return None
+
+    # ------------------------------------------------------------------ request loop
+
+    def _budget(self) -> _Budget:
+        now = self._clock()
+        return _Budget(deadline=now + self.max_retry_seconds, started=now)
+
+    def _object(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        repeat: bool = True,
+        not_found_grace: float = 0.0,
+    ) -> Mapping[str, Any]:
+        data: Mapping[str, Any] = self._request(
+            method, path, params, repeat=repeat, not_found_grace=not_found_grace
+        )
+        return data
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        shape: _Shape = "object",
+        repeat: bool = True,
+        not_found_grace: float = 0.0,
+        budget: _Budget | None = None,
+    ) -> Any:
+        """One call with retries: the envelope's `data` in the expected `shape` (or the raw bytes).
+
+        `repeat=False` (a POST that creates something) retries only when the request surely had
+        no effect (never sent, or refused with 429).
+        """
+        budget = budget or self._budget()
+        while True:
+            attempt = self._attempt(budget, method, path, params, shape=shape)
+            if attempt.ok:
+                return attempt.payload
+            failed = attempt.definite_status
+            in_grace = failed == 404 and self._clock() - budget.started < not_found_grace
+            if failed is not None and not in_grace:
+                raise self._definite_error(failed, attempt)
+            if not repeat and attempt.may_have_acted:
+                self._give_up(budget, attempt, method, path, outcome_unknown=True)
+            self._wait_or_give_up(budget, attempt, method, path, self._delay(budget, attempt))
+
+    def _attempt(
+        self,
+        budget: _Budget,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        json_body: Mapping[str, Any] | None = None,
+        shape: _Shape = "object",
+    ) -> _Attempt:
+        budget.attempts += 1
+        attempt = self._exchange(method, path, params, json_body, shape)
+        log.debug(
+            "%s %s -> %s (attempt %d)",
+            method,
+            path,
+            attempt.status if attempt.ok else redact(attempt.problem, self._secrets),
+            budget.attempts,
+        )
+        return attempt
+
+    def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json_body: Mapping[str, Any] | None,
+        shape: _Shape,
+    ) -> _Attempt:
+        try:
+            response = self._session.request(
+                method,
+                f"{self._base}{path}",
+                params=params,
+                json=json_body,
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.ConnectTimeout:
+            return _Attempt(None, problem="could not connect in time", reached_server=False)
+        except requests.ReadTimeout:
+            return _Attempt(None, problem=f"no answer within {self.timeout[1]:g} s (read timeout)")
+        except requests.ConnectionError as exc:
+            if _never_sent(exc):
+                return _Attempt(None, problem=_connect_failure(exc), reached_server=False)
+            return _Attempt(None, problem="the connection was dropped before an answer arrived")
+        except requests.RequestException as exc:
+            return _Attempt(None, problem=f"the answer could not be read ({type(exc).__name__})")
+        return self._classify(response, shape)
+
+    def _classify(self, response: requests.Response, shape: _Shape) -> _Attempt:
+        status = response.status_code
+        if 200 <= status < 300 and shape == "raw":
+            return _Attempt(status, response.content)
+        try:
+            payload: Any = response.json()
+        except ValueError:
+            payload = None
+        if 200 <= status < 300:
+            data = payload.get("data") if isinstance(payload, Mapping) else None
+            if isinstance(data, list if shape == "list" else Mapping):
+                return _Attempt(status, data)
+            content_type = response.headers.get("Content-Type", "no content type")
+            what = "a non-JSON body" if payload is None else f"no {shape} in the JSON envelope"
+            return _Attempt(status, payload, f"HTTP {status} with {what} ({content_type})")
+        reason = f"HTTP {status} {response.reason or ''}".strip()
+        return _Attempt(
+            status,
+            payload,
+            problem=reason,
+            retry_after=parse_retry_after(response.headers.get("Retry-After"), self._wall_clock()),
+            reason=reason,
+            location=response.headers.get("Location", ""),
+        )
+
+    def _definite_error(self, status: int, attempt: _Attempt) -> DbtCloudError:
+        return error_from_response(
+            status, attempt.payload, attempt.reason, attempt.location, self._secrets
+        )
+
+    def _delay(self, budget: _Budget, attempt: _Attempt) -> float:
+        if attempt.retry_after is not None:
+            return attempt.retry_after
+        return backoff_delay(budget.attempts, self._jitter())
+
+    def _wait_or_give_up(
+        self,
+        budget: _Budget,
+        attempt: _Attempt,
+        method: str,
+        path: str,
+        delay: float,
+        *,
+        outcome_unknown: bool = False,
+    ) -> None:
+        if self._clock() + delay > budget.deadline:
+            self._give_up(budget, attempt, method, path, outcome_unknown=outcome_unknown)
+        log.debug("%s %s: retrying in %.2f s (attempt %d)", method, path, delay, budget.attempts)
+        self._sleep(delay)
+
+    def _give_up(
+        self, budget: _Budget, last: _Attempt, method: str, path: str, *, outcome_unknown: bool
+    ) -> NoReturn:
+        elapsed = self._clock() - budget.started
+        problem = last.problem
+        dbt_message, _ = envelope_messages(last.payload)
+        tried = f"{budget.attempts} attempt(s) over {elapsed:.0f} s"
+        if outcome_unknown:
+            message = f"{method} {path} may or may not have taken effect: {problem} ({tried})"
+            hint = _OUTCOME_UNKNOWN
+        else:
+            message = f"{method} {path} failed after {tried}: {problem}"
+            hint = _hint_for_failure(last, self.access_url)
+        if dbt_message:
+            message = f"{message} - dbt Cloud said: {dbt_message}"
+        log.debug("%s %s: giving up (%s)", method, path, redact(problem, self._secrets))
+        raise DbtCloudError(last.status, message, hint=hint, secrets=self._secrets)
+
+
+_RETRY_LATER = "dbt Cloud answered unexpectedly: retry later (status: https://status.getdbt.com)."
+_OUTCOME_UNKNOWN = (
+    "Open the job's run history in dbt Cloud: if a run for this commit started, follow it "
+    "there; otherwise re-run the workflow."
+)
+
+
+def _hint_for_failure(last: _Attempt, access_url: str) -> str:
+    if last.status is not None:
+        if last.status < 300:
+            return _RETRY_LATER
+        return _hint_for_status(last.status, {}, "")
+    if not last.reached_server:
+        return (
+            f"Could not reach {access_url}: check access-url (the account's access URL, e.g. "
+            f"{EXAMPLE_ACCESS_URL}) and that the runner can reach it (network, proxy, firewall)."
+        )
+    return (
+        "dbt Cloud did not answer in time: retry later; if it keeps happening, check the "
+        "network or proxy between the runner and dbt Cloud."
+    )
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """True when the connection could not even be opened (refused, DNS failure)."""
+    cause = exc.args[0] if exc.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+
+
+def _connect_failure(exc: requests.ConnectionError) -> str:
+    text = str(exc)
+    if "NameResolution" in text or "resolve" in text:
+        return "the host name could not be resolved (DNS)"
+    if "refused" in text.lower():
+        return "the connection was refused"
+    return "a connection could not be opened"
+
+
+def list_runs_params(
+    job_id: int,
+    *,
+    status_in: Sequence[int] = (),
+    order_by: str = "-id",
+    limit: int = 10,
+    offset: int = 0,
+    include_related: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Query parameters of `GET runs/` for one job.
+
+    `status__in` goes as one JSON-style list (``status__in=[1,2,3]``), which is what dbt Cloud
+    reads (Airflow's provider fixed the repeated-key form in apache/airflow#40048); the spec
+    describes repeated keys, a known spec/server difference the contract test normalises.
+    """
+    if not 1 <= limit <= 100:
+        raise ValueError(f"limit must be between 1 and 100, got {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, got {offset}")
+    params: dict[str, Any] = {
+        "job_definition_id": job_id,
+        "order_by": order_by,
+        "limit": limit,
+        "offset": offset,
+        **_related(include_related),
+    }
+    if status_in:
+        params["status__in"] = json.dumps([int(s) for s in status_in], separators=(",", ":"))
+    return params
+
+
+def _related(include_related: Sequence[str]) -> dict[str, str]:
+    """`include_related` as dbt Cloud reads it: one JSON list, e.g. ``["trigger","job"]``."""
+    if not include_related:
+        return {}
+    return {"include_related": json.dumps(list(include_related), separators=(",", ":"))}
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

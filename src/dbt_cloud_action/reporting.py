@@ -1,0 +1,596 @@
+"""Turn what happened to a run into outputs, a job summary, a PR comment and log lines.
+
+Pure: a `RunReport` in, strings out. Branch names, step names, dbt logs and messages are
+untrusted, so everything that is not ours goes through one of three escapes:
+
+- `escape_markdown` for text in paragraphs and table cells: HTML special characters become
+  entities (so `<script>` renders as text), every other ASCII punctuation character is
+  backslash-escaped (no emphasis, links, headings, lists, quotes or table pipes), `@name` and
+  `#123` get a zero-width joiner (no notification, no cross-reference), line breaks and control
+  characters go.
+- `inline_code` for identifiers (SHA, branch, schema, node ids): a code span whose fence is
+  longer than any backtick run inside.
+- `code_block` for log lines: a fenced block, same fence rule; GitHub renders its content as text.
+
+Every piece is also cut to a length, and the assembled document is checked against its limit
+(1 MiB for the summary, 65,536 characters for a comment), dropping the least useful sections
+first and saying so, so no run, however large, produces a summary GitHub refuses.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from dbt_cloud_action.models import Run, RunStatus, RunStep
+from dbt_cloud_action.results import NodeResult, ResultsDigest, StatusBucket
+
+SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub drops a step summary over 1 MiB
+COMMENT_MAX_CHARS = 65_536  # GitHub rejects a longer comment body
+STEP_LOG_MAX_LINES = 5000  # per ::group::; the full log stays in dbt Cloud
+_STEP_LOG_LINE_CHARS = 4000
+_LOG_TAIL_CHARS = 2_000_000  # error lines come from the end of a log; bound the work
+_FIELD_CHARS = 200  # names, branches, ids
+_ANNOTATION_CHARS = 1000
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed-out"
+    TRIGGERED = "triggered"  # not waited for
+
+
+@dataclass(frozen=True)
+class RunReport:
+    job_id: int
+    job_name: str
+    account_id: int
+    run: Run | None  # final state (with steps) if known
+    run_url: str
+    outcome: Outcome
+    origin: str = "triggered"  # "triggered" | "attached" | "retried"
+    git_sha: str = ""
+    git_branch: str = ""
+    pull_request: int | None = None
+    schema_override: str = ""
+    overrides: tuple[tuple[str, str], ...] = ()  # e.g. (("threads", "8"),)
+    cancelled_by_workflow: bool = False
+    timed_out_after: float | None = None  # seconds waited before giving up
+    results: ResultsDigest | None = None
+    skipped_steps: tuple[str, ...] = ()  # steps a retry skipped
+    notes: tuple[str, ...] = ()  # e.g. "run_results.json not available: ..."
+    artifacts: tuple[str, ...] = ()  # saved artifact paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Text hygiene and escaping
+
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]")
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+# Controls, bidi overrides (they can make text read differently than it is), BOM, surrogates.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
+)
+_HTML_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+_ASCII_PUNCTUATION = frozenset("!#$%'()*+,-./:;=?@[\\]^_`{|}~")
+# GitHub links @user and @org/team (notifying them) and #123 (cross-referencing the issue).
+_MENTION_OR_REFERENCE = re.compile(r"(?<=[@#])(?=[A-Za-z0-9])")
+_ZWJ = "\u200d"
+_URL_SAFE = ":/?#[]@!$&'*+,;=%~"  # everything else, parentheses and spaces included, encoded
+
+
+def plain_text(text: str) -> str:
+    """Text without ANSI codes or invisible characters, with every line break a `\\n`."""
+    text = _LINE_BREAK.sub("\n", _ANSI.sub("", text)).replace("\t", "    ")
+    return _INVISIBLE.sub("", text)
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most `limit` characters, an ellipsis marking a cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
+def _single_line(text: str, limit: int) -> str:
+    return truncate(" ".join(plain_text(text).split()), limit)
+
+
+def escape_markdown(text: str) -> str:
+    """One line of literal text, safe in a paragraph or a table cell."""
+    text = _MENTION_OR_REFERENCE.sub(_ZWJ, " ".join(plain_text(text).split()))
+    return "".join(
+        _HTML_ENTITIES.get(ch) or (f"\\{ch}" if ch in _ASCII_PUNCTUATION else ch) for ch in text
+    )
+
+
+def escape_html(text: str) -> str:
+    """One line of literal text inside an HTML element (`<summary>`), where markdown is off."""
+    return html.escape(_MENTION_OR_REFERENCE.sub(_ZWJ, " ".join(plain_text(text).split())))
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def inline_code(text: str, *, in_table: bool = False) -> str:
+    """A code span showing `text` literally (cut to a field's length); '' for empty text."""
+    text = _single_line(text, _FIELD_CHARS)
+    if not text:
+        return ""
+    if in_table:  # GFM splits cells before parsing code spans, so even here a pipe ends a cell
+        text = text.replace("|", "\\|")
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{padding}{text}{padding}{fence}"
+
+
+def code_block(lines: Sequence[str], *, language: str = "text") -> str:
+    """A fenced block showing `lines` literally; no line can close the fence."""
+    body = "\n".join(plain_text(line).replace("\n", " ") for line in lines)
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)
+    return f"{fence}{language}\n{body}\n{fence}"
+
+
+def markdown_link(text_markdown: str, url: str) -> str:
+    """A link when `url` is http(s), else just the (already escaped) text."""
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        return text_markdown
+    if scheme not in {"http", "https"}:
+        return text_markdown
+    return f"[{text_markdown}]({quote(plain_text(url), safe=_URL_SAFE)})"
+
+
+def _cell(text: str, limit: int) -> str:
+    """Multi-line text in one table cell: lines escaped, joined with <br>, cut to `limit`."""
+    lines = [line.strip() for line in plain_text(truncate(text, limit)).split("\n")]
+    return "<br>".join(escape_markdown(line) for line in lines if line)
+
+
+def format_duration(seconds: float | None) -> str:
+    """`0.4s`, `42s`, `3m 07s`, `2h 05m`; an em dash when unknown."""
+    if seconds is None:
+        return "—"
+    if round(seconds, 1) < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs
+
+
+def _whole_seconds(seconds: float | None) -> str:
+    return "" if seconds is None else str(round(seconds))
+
+
+def _git_sha(report: RunReport) -> str:
+    return report.git_sha or (report.run.git_sha if report.run else "")
+
+
+def _git_branch(report: RunReport) -> str:
+    return report.git_branch or (report.run.git_branch if report.run else "")
+
+
+def outputs_for(report: RunReport) -> dict[str, str]:
+    """The step outputs (durations in whole seconds; `artifacts` one path per line)."""
+    run = report.run
+    return {
+        "run-id": str(run.id) if run and run.id else "",
+        "run-url": report.run_url,
+        "status": report.outcome.value,
+        "status-code": "" if run is None or run.status_code is None else str(run.status_code),
+        "duration-seconds": _whole_seconds(run.run_seconds if run else None),
+        "queued-seconds": _whole_seconds(run.queued_seconds if run else None),
+        "git-sha": _git_sha(report),
+        "git-branch": _git_branch(report),
+        "pull-request": "" if report.pull_request is None else str(report.pull_request),
+        "schema-override": report.schema_override,
+        "job-name": report.job_name,
+        "origin": report.origin,
+        "artifacts": "\n".join(report.artifacts),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs and annotations
+
+# dbt prefixes each log line with a time ("12:00:05  "); dbt Cloud sometimes with a full date.
+_TIMESTAMP = re.compile(
+    r"^\s*(?:\d{4}-\d{2}-\d{2}[T ])?\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?"
+    r"(?:Z|[+-]\d{2}:?\d{2})?(?: {1,2}|$)"
+)
+# Case-sensitive on purpose: dbt's "Done. PASS=3 ERROR=1" line is a tally, not an error.
+# ("Database Error", "Compilation Error", "Runtime Error" all contain "Error".)
+_ERROR_MARKERS = ("Error", "Failure in")
+
+
+def _is_error_line(line: str) -> bool:
+    return any(marker in line for marker in _ERROR_MARKERS)
+
+
+def _meaningful_lines(logs: str) -> list[str]:
+    lines = []
+    for raw in plain_text(logs[-_LOG_TAIL_CHARS:]).split("\n"):
+        line = _TIMESTAMP.sub("", raw, count=1).rstrip()
+        if line.strip():
+            lines.append(line)
+    return lines
+
+
+def error_lines(logs: str, limit: int) -> list[str]:
+    """The lines of a dbt log that say what went wrong, at most `limit`, timestamps removed.
+
+    dbt ends a failed invocation with `Completed with N errors` followed by one paragraph
+    per failing node; we return that section from its first error line. Without it (a crash,
+    a failed `dbt deps`, a clone error) the last meaningful lines are the best we have.
+    """
+    if limit <= 0:
+        return []
+    lines = _meaningful_lines(logs)
+    completed = [i for i, line in enumerate(lines) if line.lstrip().startswith("Completed with")]
+    section = lines[completed[-1] + 1 :] if completed else []
+    first_error = next((i for i, line in enumerate(section) if _is_error_line(line)), None)
+    if first_error is None:
+        return lines[-limit:]
+    return section[first_error : first_error + limit]
+
+
+def _last_error_line(logs: str) -> str:
+    """The last error line with its first detail line, e.g. `Database Error in model x: ...`."""
+    lines = error_lines(logs, 200)
+    marked = [i for i, line in enumerate(lines) if _is_error_line(line)]
+    if not marked:
+        return lines[-1].strip() if lines else ""
+    i = marked[-1]
+    detail = lines[i + 1] if i + 1 < len(lines) and lines[i + 1][:1].isspace() else ""
+    return f"{lines[i].strip()}: {detail.strip()}" if detail else lines[i].strip()
+
+
+def failing_step(run: Run | None) -> RunStep | None:
+    """The step that errored, else the one that was cancelled; None when no step is to blame."""
+    if run is None:
+        return None
+    for status in (RunStatus.ERROR, RunStatus.CANCELLED):
+        step = next((s for s in run.steps if s.status is status), None)
+        if step is not None:
+            return step
+    return None
+
+
+def _run_label(report: RunReport) -> str:
+    return f"run #{report.run.id}" if report.run and report.run.id else "the run"
+
+
+def _step_label(step: RunStep) -> str:
+    return f'step {step.index} "{_single_line(step.name, _FIELD_CHARS)}"'
+
+
+def annotation_for(report: RunReport) -> tuple[str, str] | None:
+    """(title, message) of the ::error:: for a run that did not succeed; None otherwise."""
+    job = _single_line(report.job_name, _FIELD_CHARS) or f"job {report.job_id}"
+    run = _run_label(report)
+    step = failing_step(report.run)
+    if report.outcome is Outcome.ERROR:
+        title = f"dbt Cloud job {job} failed"
+        if step is not None:
+            line = _last_error_line(step.logs)
+            message = f"{run} failed at {_step_label(step)}" + (f": {line}" if line else "")
+        else:
+            reason = report.run.status_message if report.run else ""
+            message = f"{run} ended in error" + (f": {reason}" if reason else "")
+    elif report.outcome is Outcome.CANCELLED:
+        title = f"dbt Cloud job {job} was cancelled"
+        who = "by this workflow" if report.cancelled_by_workflow else "in dbt Cloud"
+        message = f"{run} was cancelled {who}" + (f" during {_step_label(step)}" if step else "")
+    elif report.outcome is Outcome.TIMED_OUT:
+        title = f"dbt Cloud job {job} timed out"
+        message = f"Stopped waiting for {run} after {format_duration(report.timed_out_after)}; " + (
+            "the action cancelled it."
+            if report.cancelled_by_workflow
+            else "it may still be running in dbt Cloud."
+        )
+    else:
+        return None
+    link = f" {_single_line(report.run_url, 500)}" if report.run_url else ""
+    message = _single_line(message, _ANNOTATION_CHARS - len(link)) + link
+    return _single_line(title, _FIELD_CHARS), message
+
+
+def step_title(step: RunStep) -> str:
+    """A step's one-line title, for its log group."""
+    status = step.status.name.lower() if step.status else "unknown"
+    return (
+        f"Step {step.index}: {_single_line(step.name, _FIELD_CHARS)} "
+        f"({status}, {format_duration(step.duration_seconds)})"
+    )
+
+
+def render_step_log(step: RunStep, max_lines: int = STEP_LOG_MAX_LINES) -> list[str]:
+    """A step's log lines (the last `max_lines`), to print inside stop_commands()."""
+    budget = max_lines * _STEP_LOG_LINE_CHARS
+    sliced = len(step.logs) > budget
+    lines = step.logs[-budget:].splitlines()
+    kept = [truncate(line, _STEP_LOG_LINE_CHARS) for line in lines[-max_lines:]]
+    if not step.logs:
+        return ["(this step has no logs)"]
+    if not sliced and len(kept) == len(lines):
+        return kept
+    hidden = "earlier output" if sliced else f"{len(lines) - len(kept)} earlier lines"
+    return [f"… {hidden} not shown; the whole log is in dbt Cloud", *kept]
+
+
+# ---------------------------------------------------------------------------------------------
+# Summary and PR comment
+
+
+@dataclass(frozen=True)
+class _Limits:
+    problem_rows: int
+    message_chars: int
+    error_lines: int
+    slowest_rows: int
+    step_rows: int
+    list_items: int  # notes, overrides, skipped steps, artifacts
+
+
+_SUMMARY_LIMITS = _Limits(100, 400, 40, 10, 100, 20)
+# Tried in turn until the comment fits.
+_COMMENT_LIMITS = (
+    _Limits(30, 300, 30, 5, 40, 10),
+    _Limits(10, 150, 10, 3, 20, 5),
+    _Limits(3, 80, 5, 0, 10, 3),
+)
+
+_OUTCOME_HEADLINE = {
+    Outcome.SUCCESS: ("✅", "succeeded"),
+    Outcome.ERROR: ("❌", "failed"),
+    Outcome.CANCELLED: ("🚫", "was cancelled"),
+    Outcome.TIMED_OUT: ("⏱️", "timed out"),
+    Outcome.TRIGGERED: ("🚀", "was triggered (not waited for)"),
+}
+_STEP_STATUS = {
+    RunStatus.QUEUED: "⏳ queued",
+    RunStatus.STARTING: "⏳ starting",
+    RunStatus.RUNNING: "⏳ running",
+    RunStatus.SUCCESS: "✅ success",
+    RunStatus.ERROR: "❌ error",
+    RunStatus.CANCELLED: "🚫 cancelled",
+}
+_BUCKET_LABEL = {
+    StatusBucket.PASS: "✅ pass",
+    StatusBucket.ERROR: "❌ error",
+    StatusBucket.FAIL: "🔴 fail",
+    StatusBucket.WARN: "⚠️ warn",
+    StatusBucket.SKIP: "⏭️ skip",
+    StatusBucket.OTHER: "❔ other",
+}
+_ORIGIN = {
+    "triggered": "triggered by this workflow",
+    "attached": "attached to a run already in progress for this commit (not triggered again)",
+    "retried": "retried from the point of failure of the previous run",
+}
+
+
+def _headline(report: RunReport) -> str:
+    emoji, verb = _OUTCOME_HEADLINE[report.outcome]
+    job = escape_markdown(truncate(report.job_name, _FIELD_CHARS)) or f"job {report.job_id}"
+    run = markdown_link(_run_label(report), report.run_url)  # ours; a link is never a reference
+    return f"## {emoji} dbt Cloud {run} of **{job}** {verb}"
+
+
+def _more(shown: int, total: int, what: str) -> str:
+    return f"… and {total - shown:,} more {what} not shown." if total > shown else ""
+
+
+def _facts(report: RunReport, limits: _Limits) -> str:
+    run = report.run
+    rows: list[tuple[str, str]] = []
+    status = f"**{report.outcome.value}**"
+    if run is not None and run.status_code is not None:
+        status += f" (dbt Cloud status {run.status_code})"
+    rows.append(("Status", status))
+    job = escape_markdown(truncate(report.job_name, _FIELD_CHARS))
+    rows.append(("Job", f"{job} (id {report.job_id}, account {report.account_id})"))
+    rows.append(("Origin", escape_markdown(_ORIGIN.get(report.origin, report.origin))))
+    code_facts = (
+        ("Commit", _git_sha(report)),
+        ("Branch", _git_branch(report)),
+        ("Schema", report.schema_override),
+    )
+    rows += [(name, inline_code(value, in_table=True)) for name, value in code_facts if value]
+    if report.pull_request is not None:
+        rows.append(("Pull request", f"#{report.pull_request}"))
+    if report.overrides:
+        shown = report.overrides[: limits.list_items]
+        overrides = [
+            f"{inline_code(name, in_table=True)}: {_code_lines(value, limits.list_items)}"
+            for name, value in shown
+        ]
+        more = _more(len(shown), len(report.overrides), "overrides")
+        rows.append(("Overrides", "<br>".join([*overrides, *([more] if more else [])])))
+    if run is not None and run.cause:
+        rows.append(("Cause", escape_markdown(truncate(run.cause, 255))))
+    if run is not None:
+        rows.append(("Queued", format_duration(run.queued_seconds)))
+        rows.append(("Ran", format_duration(run.run_seconds)))
+    return "\n".join(["| | |", "|---|---|", *(f"| **{k}** | {v} |" for k, v in rows)])
+
+
+def _code_lines(value: str, limit: int) -> str:
+    """A multi-line value (e.g. steps-override) as code spans, one per line, at most `limit`."""
+    lines = [inline_code(line, in_table=True) for line in value.splitlines() if line.strip()]
+    return " ".join(lines[:limit]) + (" …" if len(lines) > limit else "")
+
+
+def _notes(report: RunReport, limits: _Limits) -> str:
+    notes: list[str] = []
+    if report.origin == "attached":
+        notes.append("Attached to a run of this job already in progress for this commit.")
+    if report.origin == "retried":
+        notes.append("Retried from the point of failure; overrides do not apply to a retry.")
+        if report.skipped_steps:
+            shown = report.skipped_steps[: limits.list_items]
+            more = _more(len(shown), len(report.skipped_steps), "steps")
+            listed = "; ".join(_single_line(step, _FIELD_CHARS) for step in shown)
+            notes.append(f"Skipped steps that had already succeeded: {listed}. {more}".strip())
+    if report.outcome is Outcome.TIMED_OUT:
+        waited = format_duration(report.timed_out_after)
+        notes.append(
+            f"Timed out after {waited}: "
+            + (
+                "the action cancelled the run."
+                if report.cancelled_by_workflow
+                else "the run may still be going in dbt Cloud."
+            )
+        )
+    elif report.cancelled_by_workflow:
+        notes.append("Cancelled by the workflow: the action cancelled the run in dbt Cloud.")
+    status_message = report.run.status_message if report.run else ""
+    if status_message and report.outcome is not Outcome.SUCCESS:
+        notes.append(f"dbt Cloud says: {truncate(status_message, 500)}")
+    notes += [truncate(note, 500) for note in report.notes[: limits.list_items]]
+    more = _more(min(len(report.notes), limits.list_items), len(report.notes), "notes")
+    lines = [f"- {escape_markdown(note)}" for note in notes] + ([f"- {more}"] if more else [])
+    return "\n".join(lines)
+
+
+def _steps(run: Run | None, limits: _Limits) -> str:
+    if run is None or not run.steps:
+        return ""
+    shown = run.steps[: limits.step_rows]
+    rows = [
+        f"| {step.index} | {escape_markdown(truncate(step.name, _FIELD_CHARS))} "
+        f"| {_STEP_STATUS[step.status] if step.status else '❔ unknown'} "
+        f"| {format_duration(step.duration_seconds)} |"
+        for step in shown
+    ]
+    more = _more(len(shown), len(run.steps), "steps")
+    table = "\n".join(["### Steps", "", "| # | Step | Status | Duration |", "|--:|---|---|--:|"])
+    return "\n".join([table, *rows]) + (f"\n\n{more}" if more else "")
+
+
+def _error_details(report: RunReport, limits: _Limits) -> str:
+    step = failing_step(report.run)
+    if step is None or step.status is not RunStatus.ERROR:
+        return ""
+    lines = [truncate(line, 500) for line in error_lines(step.logs, limits.error_lines)]
+    if not lines:
+        return ""
+    title = escape_html(f"Error lines of step {step.index}: {truncate(step.name, _FIELD_CHARS)}")
+    return f"<details open><summary>{title}</summary>\n\n{code_block(lines)}\n\n</details>"
+
+
+def _results(digest: ResultsDigest | None, limits: _Limits) -> str:
+    if digest is None or digest.is_empty:
+        return ""
+    counts = " · ".join(
+        f"{_BUCKET_LABEL[bucket]} **{count:,}**"
+        for bucket, count in digest.counts.by_bucket()
+        if count or bucket is not StatusBucket.OTHER
+    )
+    about = [f"dbt {escape_markdown(digest.dbt_version)}"] if digest.dbt_version else []
+    if digest.elapsed_seconds is not None:
+        about.append(f"{format_duration(digest.elapsed_seconds)} in dbt")
+    parts = ["### Models and tests", "", counts + (f" ({', '.join(about)})" if about else "")]
+    if digest.problems_total:
+        shown = digest.problems[: limits.problem_rows]
+        parts += ["", "| Node | Status | Failures | Message |", "|---|---|--:|---|"]
+        parts += [_problem_row(node, limits) for node in shown]
+        more = _more(len(shown), digest.problems_total, "failing or erroring nodes")
+        parts += ["", more] if more else []
+    return "\n".join(parts)
+
+
+def _problem_row(node: NodeResult, limits: _Limits) -> str:
+    failures = "" if node.failures is None else f"{node.failures:,}"
+    status = _BUCKET_LABEL[node.bucket]
+    if node.status != node.bucket.value:
+        status += f" ({escape_markdown(truncate(node.status, 40))})"
+    return (
+        f"| {inline_code(node.unique_id, in_table=True)} | {status} | {failures} "
+        f"| {_cell(node.message, limits.message_chars)} |"
+    )
+
+
+def _slowest(digest: ResultsDigest | None, limits: _Limits) -> str:
+    if digest is None or not digest.slowest_models or limits.slowest_rows <= 0:
+        return ""
+    rows = [
+        f"| {inline_code(node.unique_id, in_table=True)} | {format_duration(node.execution_time)} |"
+        for node in digest.slowest_models[: limits.slowest_rows]
+    ]
+    return "\n".join(["### Slowest models", "", "| Model | Time |", "|---|--:|", *rows])
+
+
+def _artifacts(report: RunReport, limits: _Limits) -> str:
+    if not report.artifacts:
+        return ""
+    shown = report.artifacts[: limits.list_items]
+    listed = ", ".join(inline_code(path) for path in shown)
+    more = _more(len(shown), len(report.artifacts), "artifacts")
+    return f"**Artifacts saved:** {listed}" + (f" {more}" if more else "")
+
+
+def _sections(report: RunReport, limits: _Limits) -> list[str]:
+    """The report's blocks, most important first."""
+    blocks = [
+        _headline(report),
+        _notes(report, limits),
+        _facts(report, limits),
+        _error_details(report, limits),
+        _results(report.results, limits),
+        _steps(report.run, limits),
+        _slowest(report.results, limits),
+        _artifacts(report, limits),
+    ]
+    return [block for block in blocks if block]
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _fit(blocks: Sequence[str], limit: int, size: Callable[[str], int], cut_note: str) -> str:
+    """All blocks when they fit under `limit`; else those that fit, in order, then the note."""
+    whole = "\n\n".join(blocks) + "\n"
+    if size(whole) <= limit:
+        return whole
+    kept: list[str] = []
+    for block in blocks:
+        if size("\n\n".join([*kept, block, cut_note]) + "\n") <= limit:
+            kept.append(block)
+    return "\n\n".join([*kept, cut_note]) + "\n"
+
+
+def render_summary(report: RunReport) -> str:
+    """The job summary: GitHub-flavoured markdown, always under SUMMARY_MAX_BYTES."""
+    note = "_Some sections were left out to keep this summary under GitHub's 1 MiB limit._"
+    return _fit(_sections(report, _SUMMARY_LIMITS), SUMMARY_MAX_BYTES - 1024, _utf8_size, note)
+
+
+def render_pr_comment(report: RunReport, marker: str, summary_url: str | None) -> str:
+    """The sticky PR comment: `marker` (an HTML comment) first, under COMMENT_MAX_CHARS."""
+    if not re.fullmatch(r"<!--(?:(?!-->)[^\n])*-->", marker):
+        raise ValueError(f"marker must be a one-line HTML comment like <!-- x -->, got {marker!r}")
+    where = markdown_link("job summary", summary_url) if summary_url else "job summary"
+    footer = f"<sub>Full report: the workflow run's {where}.</sub>"
+    shortened = f"_Shortened to fit a comment; see the workflow run's {where} for everything._"
+    budget = COMMENT_MAX_CHARS - 512
+    for attempt, limits in enumerate(_COMMENT_LIMITS):
+        body = "\n\n".join([marker, *_sections(report, limits), shortened if attempt else footer])
+        if len(body) < budget:
+            return body + "\n"
+    return _fit([marker, *_sections(report, _COMMENT_LIMITS[-1])], budget, len, shortened)

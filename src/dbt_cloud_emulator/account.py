@@ -1,0 +1,439 @@
+"""The emulated account: its jobs and runs, and what each API operation does to them.
+
+All state sits behind one lock. Runs are stored as records; their status at any moment comes
+from schedules (see timeline.py), recomputed only when a run is added or cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from typing import Any
+
+from dbt_cloud_emulator.clock import EmulatedTime
+from dbt_cloud_emulator.config import ERROR, SUCCESS, EmulatorConfig, JobScript, StepScript
+from dbt_cloud_emulator.dbt_output import catalog, manifest, run_results
+from dbt_cloud_emulator.envelope import ApiError, not_found
+from dbt_cloud_emulator.queries import (
+    JOB_ORDERINGS,
+    RUN_ORDERINGS,
+    ListQuery,
+    Query,
+    parse_include,
+    parse_list_query,
+)
+from dbt_cloud_emulator.resources import (
+    PROJECT_ID,
+    RunRecord,
+    RunView,
+    job_json,
+    run_json,
+)
+from dbt_cloud_emulator.timeline import CANCELLED, QUEUED, PlannedStep, Schedule, plan_run
+
+FIRST_RUN_ID = 10_001
+ALL_RELATED = frozenset({"trigger", "job", "run_steps", "environment", "debug_logs"})
+_RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "pk")
+_JOB_FILTERS = ("environment_id", "project_id", "pk")
+_HISTORY_SPACING = 3600.0
+_DOCS_STEP = StepScript("Generate docs", "dbt docs generate", duration=10.0)
+_RETRY_MESSAGES = {
+    "RETRY_NOT_FAILED_RUN": "it did not fail. Only failed runs can be retried; trigger a new "
+    "run instead.",
+    "RETRY_UNSUPPORTED_CMD": "its job runs commands that do not support retrying from the "
+    "point of failure. Trigger a new run instead.",
+    "RETRY_NOT_LATEST_RUN": "it is not the latest run of its job. Retry the latest run, or "
+    "trigger a new run.",
+    "RETRY_NO_RUN_RESULTS": "it has no run_results.json to retry from. Trigger a new run instead.",
+}
+
+
+class Account:
+    def __init__(self, config: EmulatorConfig, time: EmulatedTime, url: str) -> None:
+        self.config = config
+        self.time = time
+        self.url = url
+        self._lock = threading.RLock()
+        self._runs: dict[int, RunRecord] = {}
+        self._created: list[int] = []
+        self._schedules: dict[int, tuple[Schedule, tuple[int, float] | None]] | None = None
+        self._latest: dict[int, int] = {}  # job id -> its newest run id
+        self._add_history()
+
+    # ----- jobs ------------------------------------------------------------------------------
+
+    def get_job(self, job_id: int, query: Query) -> dict[str, Any]:
+        with self._lock:
+            job = self._job(job_id)
+            data = self._job_json(job)
+            include = parse_include(query)
+            now = self.time.now()
+            for related, statuses in (
+                ("most_recent_run", None),
+                ("most_recent_completed_run", (SUCCESS, ERROR, CANCELLED)),
+            ):
+                if related in include:
+                    runs = [
+                        v
+                        for v in self._views(now)
+                        if v.record.job.id == job_id and (statuses is None or v.status in statuses)
+                    ]
+                    data[related] = self._run_json(runs[-1], frozenset()) if runs else None
+            return data
+
+    def list_jobs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        spec = parse_list_query(query, _JOB_FILTERS, JOB_ORDERINGS)
+        with self._lock:
+            jobs = [self._job_json(job) for job in self.config.jobs]
+            rows = [
+                (job, {name: job[name.replace("pk", "id")] for name in _JOB_FILTERS})
+                for job in jobs
+            ]
+            return self._page(rows, spec)
+
+    # ----- runs ------------------------------------------------------------------------------
+
+    def get_run(self, run_id: int, query: Query) -> dict[str, Any]:
+        with self._lock:
+            return self._run_json(self._view(run_id, self.time.now()), parse_include(query))
+
+    def list_runs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
+        with self._lock:
+            rows = [
+                (
+                    self._run_json(view, spec.include),
+                    {
+                        "job_definition_id": view.record.job.id,
+                        "status": view.status,
+                        "environment_id": view.record.environment_id,
+                        "project_id": PROJECT_ID,
+                        "pk": view.record.id,
+                    },
+                )
+                for view in self._views(self.time.now())
+            ]
+            return self._page(rows, spec)
+
+    def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            job = self._job(job_id)
+            trigger = {**fields, "cause_category": "api"}
+            return self._create(job, trigger, _steps_for(job, fields))
+
+    def rerun(self, job_id: int) -> dict[str, Any]:
+        """Retry the job's latest run when that run failed and can be retried, else run anew."""
+        with self._lock:
+            job = self._job(job_id)
+            now = self.time.now()
+            latest = [v for v in self._views(now) if v.record.job.id == job_id]
+            if latest and latest[-1].retry_refusal is None:
+                return self._retry(latest[-1])
+            trigger = {"cause": "Rerun via the API", "cause_category": "rerun"}
+            return self._create(job, trigger, job.steps)
+
+    def cancel(self, run_id: int) -> dict[str, Any]:
+        """Cancel a queued or running run; a finished run comes back unchanged, as in dbt Cloud."""
+        with self._lock:
+            now = self.time.now()
+            view = self._view(run_id, now)
+            if view.status < SUCCESS:
+                self._runs[run_id] = replace(view.record, cancelled_at=now)
+                self._schedules = None
+                view = self._view(run_id, now)
+            return self._run_json(view, frozenset({"trigger", "run_steps"}))
+
+    def retry(self, run_id: int) -> dict[str, Any]:
+        with self._lock:
+            view = self._view(run_id, self.time.now())
+            return self._retry(view)
+
+    def failure_details(self, run_id: int) -> dict[str, Any]:
+        """GET retry/: the step the run failed at and the later steps that never ran."""
+        with self._lock:
+            view = self._view(run_id, self.time.now())
+            failed = self._retryable_failure(view)
+            return {
+                "failed_step": failed.script.name,
+                "skipped_steps": [s.name for s in view.record.steps[failed.index :]],
+                "run_id": run_id,
+                "failed_step_index": failed.index,
+            }
+
+    # ----- artifacts ---------------------------------------------------------------------------
+
+    def list_artifacts(self, run_id: int) -> list[str]:
+        with self._lock:
+            view = self._view(run_id, self.time.now())
+            step = self._artifact_step(view, None)
+            return [] if isinstance(step, str) else sorted(step.script.artifact_names)
+
+    def artifact(self, run_id: int, path: str, step_index: int | None) -> bytes:
+        with self._lock:
+            view = self._view(run_id, self.time.now())
+            step = self._artifact_step(view, step_index)
+            if isinstance(step, str):
+                raise not_found(step)
+            if path not in step.script.artifact_names:
+                raise not_found(
+                    f"Run {run_id} step {step.index} ({step.script.name}) produced no {path}; "
+                    f"it has: {', '.join(step.script.artifact_names) or 'no artifacts'}."
+                )
+            ctx = view.record.context()
+            started, finished = self.time.wall(step.start), self.time.wall(step.end)
+            project = tuple(r for s in view.record.job.steps for r in s.results)
+            if path == "run_results.json":
+                content = run_results(step.script, ctx, step.index, started, finished)
+            elif path == "manifest.json":
+                content = manifest(project, ctx, step.index, finished)
+            else:
+                content = catalog(project, ctx, step.index, finished)
+            return json.dumps(content).encode()
+
+    def _artifact_step(self, view: RunView, step_index: int | None) -> PlannedStep | str:
+        """The step whose artifacts are wanted (default: the run's last), or why there are none."""
+        run_id, job, steps = view.record.id, view.record.job, view.schedule.steps
+        if not job.saves_artifacts:
+            return f"Job {job.id} does not save artifacts for its runs."
+        if view.status < SUCCESS:
+            return f"Run {run_id} has not finished yet; artifacts are saved when it ends."
+        if self.time.now() < view.schedule.finished + job.artifact_delay:
+            return f"Artifacts of run {run_id} are still being uploaded; try again shortly."
+        if not steps:
+            return f"Run {run_id} ran no steps, so it has no artifacts."
+        if step_index is not None and not 1 <= step_index <= len(steps):
+            return f"Run {run_id} has no step {step_index}; it ran {len(steps)} steps."
+        step = steps[(step_index or len(steps)) - 1]
+        if step.status == CANCELLED:
+            return f"Step {step.index} of run {run_id} was cancelled and saved no artifacts."
+        return step
+
+    # ----- for the Emulator facade ---------------------------------------------------------
+
+    def created_runs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            now = self.time.now()
+            return [self._run_json(self._view(i, now), ALL_RELATED) for i in self._created]
+
+    # ----- internals ---------------------------------------------------------------------------
+
+    def _job(self, job_id: int) -> JobScript:
+        job = self.config.job(job_id)
+        if job is None:
+            raise not_found(
+                f"Job definition {job_id} does not exist in account {self.config.account_id}."
+            )
+        return job
+
+    def _job_json(self, job: JobScript) -> dict[str, Any]:
+        now = self.time.now()
+        failures = sum(
+            1 for v in self._views(now) if v.record.job.id == job.id and v.status == ERROR
+        )
+        return job_json(job, self.config.account_id, self.time, failure_count=failures)
+
+    def _run_json(self, view: RunView, include: frozenset[str]) -> dict[str, Any]:
+        job = job_json(view.record.job, self.config.account_id, self.time, internal=True)
+        return run_json(
+            view,
+            account_id=self.config.account_id,
+            time=self.time,
+            url=self.url,
+            include=include,
+            job=job,
+        )
+
+    def _create(
+        self,
+        job: JobScript,
+        trigger: dict[str, Any],
+        steps: tuple[StepScript, ...],
+        retrying: int | None = None,
+    ) -> dict[str, Any]:
+        now = self.time.now()
+        run_id = self._next_id()
+        self._runs[run_id] = RunRecord(run_id, job, trigger, now, steps, retrying_run_id=retrying)
+        self._created.append(run_id)
+        self._schedules = None
+        return self._run_json(self._view(run_id, now), frozenset({"trigger"}))
+
+    def _next_id(self) -> int:
+        return max(self._runs, default=FIRST_RUN_ID - 1) + 1
+
+    def _retry(self, failed_view: RunView) -> dict[str, Any]:
+        record = failed_view.record
+        failed = self._retryable_failure(failed_view)
+        trigger = {**record.trigger, "cause_category": "rerun"}
+        return self._create(record.job, trigger, _retry_steps(record, failed.index), record.id)
+
+    def _retryable_failure(self, view: RunView) -> PlannedStep:
+        """The step a retry starts from; a 400 saying why when the run cannot be retried."""
+        failed = view.schedule.failed_step()
+        if view.retry_refusal is not None or failed is None:
+            reason = view.retry_refusal or "RETRY_NOT_FAILED_RUN"
+            raise ApiError(
+                400,
+                f"Run {view.record.id} cannot be retried: {_RETRY_MESSAGES[reason]}",
+                reason,
+            )
+        return failed
+
+    def _view(self, run_id: int, now: float) -> RunView:
+        if run_id not in self._runs:
+            raise not_found(f"Run {run_id} does not exist in account {self.config.account_id}.")
+        return self._make_view(self._runs[run_id], now)
+
+    def _views(self, now: float) -> list[RunView]:
+        return [self._make_view(self._runs[i], now) for i in sorted(self._runs)]
+
+    def _make_view(self, record: RunRecord, now: float) -> RunView:
+        schedule, blocker = self._plan()[record.id]
+        status = schedule.status_at(now)
+        blocked_by = (blocker[0],) if blocker and status == QUEUED and now < blocker[1] else ()
+        return RunView(
+            record, schedule, now, self._retry_refusal(record, schedule, status), blocked_by
+        )
+
+    def _retry_refusal(self, record: RunRecord, schedule: Schedule, status: int) -> str | None:
+        if status != ERROR:
+            return "RETRY_NOT_FAILED_RUN"
+        if not record.job.can_retry:
+            return "RETRY_UNSUPPORTED_CMD"
+        if self._latest.get(record.job.id) != record.id:
+            return "RETRY_NOT_LATEST_RUN"
+        failed = schedule.failed_step()
+        if (
+            failed is None
+            or not record.job.saves_artifacts
+            or "run_results.json" not in failed.script.artifact_names
+        ):
+            return "RETRY_NO_RUN_RESULTS"
+        return None
+
+    def _plan(self) -> dict[int, tuple[Schedule, tuple[int, float] | None]]:
+        """Every run's schedule; a deploy run starts only once the job's previous run ended."""
+        if self._schedules is None:
+            plans: dict[int, tuple[Schedule, tuple[int, float] | None]] = {}
+            last: dict[int, tuple[int, float]] = {}  # job id -> (run id, end) it must wait for
+            for run_id in sorted(self._runs):
+                record = self._runs[run_id]
+                blocker = last.get(record.job.id) if record.job.is_deploy else None
+                schedule = plan_run(
+                    record.created,
+                    record.job.queue_seconds,
+                    record.steps,
+                    not_before=blocker[1] if blocker else float("-inf"),
+                    cancelled_at=record.cancelled_at,
+                    timeout_seconds=record.trigger.get("timeout_seconds_override"),
+                )
+                plans[run_id] = (schedule, blocker)
+                self._latest[record.job.id] = run_id
+                if blocker is None or schedule.finished > blocker[1]:
+                    last[record.job.id] = (run_id, schedule.finished)
+            self._schedules = plans
+        return self._schedules
+
+    def _add_history(self) -> None:
+        """Earlier successful runs, finished before the emulator started, oldest first."""
+        pending = []
+        for job in self.config.jobs:
+            spacing = max(_HISTORY_SPACING, max(job.history, default=0.0) + job.queue_seconds + 60)
+            for age, duration in enumerate(reversed(job.history), start=1):
+                pending.append((-age * spacing, job, duration))
+        for created, job, duration in sorted(pending, key=lambda p: p[0]):
+            run_id = self._next_id()
+            trigger = {
+                "cause": "Scheduled run" if job.job_type == "scheduled" else "Triggered via API",
+                "cause_category": "scheduled" if job.job_type == "scheduled" else "api",
+            }
+            steps = _successful_steps(job.steps, duration)
+            self._runs[run_id] = RunRecord(run_id, job, trigger, created, steps)
+
+    def _page(
+        self, rows: list[tuple[dict[str, Any], dict[str, Any]]], spec: ListQuery
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Filter, order (Postgres-like: NULLs last ascending, first descending) and slice."""
+        matching = [data for data, fields in rows if _matches(fields, spec.filters)]
+        key = spec.order_by.removeprefix("-")
+        descending = spec.order_by.startswith("-")
+        present = sorted(
+            (d for d in matching if d.get(key) is not None),
+            key=lambda d: (d[key], d["id"]),
+            reverse=descending,
+        )
+        missing = sorted(
+            (d for d in matching if d.get(key) is None), key=lambda d: d["id"], reverse=descending
+        )
+        ordered = missing + present if descending else present + missing
+        page = ordered[spec.offset : spec.offset + spec.limit]
+        return page, spec.envelope_extra(self.config.account_id, len(page), len(matching))
+
+
+def _matches(fields: dict[str, Any], filters: dict[str, Any]) -> bool:
+    for name, wanted in filters.items():
+        if name.endswith("__in"):
+            if fields[name.removesuffix("__in")] not in wanted:
+                return False
+        elif fields[name] != wanted:
+            return False
+    return True
+
+
+def _steps_for(job: JobScript, fields: dict[str, Any]) -> tuple[StepScript, ...]:
+    """The job's steps, with `steps_override` and `generate_docs_override` applied."""
+    steps = job.steps
+    override = fields.get("steps_override")
+    if override is not None:
+        by_command = {s.command: s for s in job.steps if s.command}
+        fixed = tuple(s for s in job.steps if s.command is None or s.dbt_subcommand == "deps")
+        steps = fixed + tuple(
+            by_command.get(cmd) or StepScript(f"Invoke dbt with `{cmd}`", cmd) for cmd in override
+        )
+    docs = fields.get("generate_docs_override")
+    if docs is False:
+        steps = tuple(s for s in steps if s.dbt_subcommand != "docs generate")
+    elif docs is True and not any(s.dbt_subcommand == "docs generate" for s in steps):
+        steps = (*steps, _DOCS_STEP)
+    return steps
+
+
+def _retry_steps(record: RunRecord, failed_index: int) -> tuple[StepScript, ...]:
+    """Skip the dbt steps that succeeded; rerun the failed step's failed and skipped nodes."""
+    steps = []
+    for index, step in enumerate(record.steps, start=1):
+        if index < failed_index and step.command and step.dbt_subcommand != "deps":
+            steps.append(
+                replace(
+                    step,
+                    command=None,
+                    duration=0.0,
+                    results=(),
+                    logs=f"Skipped: this step succeeded in run #{record.id}; "
+                    "retrying from the point of failure.",
+                )
+            )
+        elif index == failed_index and step.results:
+            retried = tuple(r for r in step.results if r.status not in ("success", "pass"))
+            steps.append(replace(step, results=retried))
+        else:
+            steps.append(step)
+    return tuple(steps)
+
+
+def _successful_steps(steps: tuple[StepScript, ...], duration: float) -> tuple[StepScript, ...]:
+    """A past successful run of the job that took `duration` seconds in all."""
+    scripted = sum(s.duration for s in steps) or 1.0
+    factor = duration / scripted
+    return tuple(
+        replace(
+            step,
+            duration=step.duration * factor,
+            outcome=SUCCESS,
+            results=tuple(
+                replace(r, status="pass" if r.resource_type == "test" else "success", message=None)
+                for r in step.results
+            ),
+        )
+        for step in steps
+    )

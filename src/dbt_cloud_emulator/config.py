@@ -1,0 +1,377 @@
+"""What the emulated account contains: its jobs and how each job's runs play out.
+
+A job is a script: a queue time and steps with durations, logs, outcomes and node results.
+Runs follow the script, so a test or demo knows exactly what it will see.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SUCCESS = 10
+ERROR = 20
+JOB_TYPES = ("ci", "scheduled", "other")
+# Node statuses in run_results.json: models success/error/skipped, tests pass/fail/warn.
+NODE_STATUSES = ("success", "error", "skipped", "pass", "fail", "warn", "runtime error")
+_LATE = re.compile(r"late:(\d+(?:\.\d+)?)")
+
+
+class ConfigError(ValueError):
+    """A config value the emulator cannot play; the message names the field."""
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    """One node in a dbt step's run_results.json (and its line in the step log)."""
+
+    unique_id: str
+    status: str
+    execution_time: float = 1.0
+    message: str | None = None
+    resource_type: str = "model"
+
+    def __post_init__(self) -> None:
+        if self.unique_id.count(".") < 2:
+            raise ConfigError(
+                f"result unique_id must look like 'model.project.name', got {self.unique_id!r}"
+            )
+        if self.status not in NODE_STATUSES:
+            raise ConfigError(
+                f"result {self.unique_id}: status must be one of {', '.join(NODE_STATUSES)}, "
+                f"got {self.status!r}"
+            )
+
+    @property
+    def name(self) -> str:
+        return self.unique_id.split(".")[-1]
+
+    @property
+    def package(self) -> str:
+        return self.unique_id.split(".")[1]
+
+
+@dataclass(frozen=True)
+class StepScript:
+    """One run step: `command` None is a dbt Cloud system step (clone, profile)."""
+
+    name: str
+    command: str | None = None
+    duration: float = 5.0
+    outcome: int = SUCCESS
+    logs: str = ""
+    results: tuple[NodeResult, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.outcome not in (SUCCESS, ERROR):
+            raise ConfigError(f"step {self.name!r}: outcome must be 10 or 20, got {self.outcome}")
+        if self.duration < 0:
+            raise ConfigError(f"step {self.name!r}: duration must be >= 0, got {self.duration}")
+        if self.command is not None and not self.command.startswith("dbt "):
+            raise ConfigError(
+                f"step {self.name!r}: command must be a dbt command ('dbt ...'), "
+                f"got {self.command!r}"
+            )
+
+    @property
+    def dbt_subcommand(self) -> str:
+        """'build', 'docs generate', ... or '' for a system step."""
+        if self.command is None:
+            return ""
+        words = [w for w in self.command.split()[1:] if not w.startswith("-")]
+        if words[:2] == ["docs", "generate"]:
+            return "docs generate"
+        return words[0] if words else ""
+
+    @property
+    def artifact_names(self) -> tuple[str, ...]:
+        """The artifacts dbt writes for this step (dbt Cloud saves them per step)."""
+        sub = self.dbt_subcommand
+        if sub in ("build", "run", "test", "seed", "snapshot"):
+            return ("manifest.json", "run_results.json")
+        if sub == "docs generate":
+            return ("catalog.json", "manifest.json", "run_results.json")
+        return ()
+
+
+@dataclass(frozen=True)
+class JobScript:
+    """A job and the script every run of it follows.
+
+    job_type "scheduled" and "other" are deploy jobs: their runs go one at a time (a new run
+    waits, blocked, behind the job's previous one). "ci" runs may run side by side, as
+    dbt Cloud's CI jobs do.
+    """
+
+    id: int
+    name: str
+    steps: tuple[StepScript, ...]
+    queue_seconds: float = 2.0
+    job_type: str = "ci"
+    history: tuple[float, ...] = ()
+    artifacts: str = "normal"
+    can_retry: bool = True
+
+    def __post_init__(self) -> None:
+        if self.id < 1:
+            raise ConfigError(f"job id must be a positive integer, got {self.id}")
+        if not self.steps:
+            raise ConfigError(f"job {self.id}: needs at least one step")
+        if self.job_type not in JOB_TYPES:
+            raise ConfigError(
+                f"job {self.id}: job_type must be one of {', '.join(JOB_TYPES)}, "
+                f"got {self.job_type!r}"
+            )
+        if self.queue_seconds < 0 or any(d <= 0 for d in self.history):
+            raise ConfigError(f"job {self.id}: queue_seconds and history must be positive")
+        if self.artifacts not in ("normal", "none") and not _LATE.fullmatch(self.artifacts):
+            raise ConfigError(
+                f"job {self.id}: artifacts must be 'normal', 'none' or 'late:<seconds>', "
+                f"got {self.artifacts!r}"
+            )
+
+    @property
+    def is_deploy(self) -> bool:
+        return self.job_type != "ci"
+
+    @property
+    def saves_artifacts(self) -> bool:
+        return self.artifacts != "none"
+
+    @property
+    def artifact_delay(self) -> float:
+        """Emulated seconds after the run ends before its artifacts can be fetched."""
+        late = _LATE.fullmatch(self.artifacts)
+        return float(late.group(1)) if late else 0.0
+
+    @property
+    def generates_docs(self) -> bool:
+        return any(s.dbt_subcommand == "docs generate" for s in self.steps)
+
+
+def _ok(unique_id: str, seconds: float, resource_type: str = "model") -> NodeResult:
+    status = "pass" if resource_type == "test" else "success"
+    message = None if resource_type == "test" else "SUCCESS 1"
+    return NodeResult(unique_id, status, seconds, message, resource_type)
+
+
+_CLONE = StepScript("Clone git repository", duration=2.0)
+_PROFILE = StepScript("Create profile from connection Snowflake", duration=1.0)
+_DEPS = StepScript("Invoke dbt with `dbt deps`", "dbt deps", duration=4.0)
+
+
+def _dbt_step(command: str, duration: float, *results: NodeResult, outcome: int = 10) -> StepScript:
+    return StepScript(
+        f"Invoke dbt with `{command}`", command, duration, outcome, results=tuple(results)
+    )
+
+
+def default_jobs() -> tuple[JobScript, ...]:
+    """A small jaffle-shop account: good for the demo and for trying the action by hand."""
+    ci_build = _dbt_step(
+        "dbt build --select state:modified+",
+        20.0,
+        _ok("model.jaffle_shop.stg_orders", 1.8),
+        _ok("model.jaffle_shop.orders", 3.4),
+        _ok("test.jaffle_shop.not_null_orders_order_id", 0.9, "test"),
+        _ok("test.jaffle_shop.unique_orders_order_id", 1.1, "test"),
+        _ok("model.jaffle_shop.customers", 4.2),
+    )
+    failing_build = _dbt_step(
+        "dbt build --select state:modified+",
+        25.0,
+        _ok("model.jaffle_shop.stg_customers", 1.5),
+        _ok("model.jaffle_shop.stg_orders", 1.7),
+        NodeResult(
+            "test.jaffle_shop.not_null_orders_order_id",
+            "fail",
+            0.8,
+            "Got 3 results, configured to fail if != 0",
+            "test",
+        ),
+        NodeResult(
+            "test.jaffle_shop.accepted_values_orders_status",
+            "fail",
+            0.9,
+            "Got 1 result, configured to fail if != 0",
+            "test",
+        ),
+        NodeResult(
+            "model.jaffle_shop.customers",
+            "error",
+            2.3,
+            "Database Error in model customers (models/customers.sql)\n"
+            "  002003 (42S02): SQL compilation error:\n"
+            "  Object 'ANALYTICS.DBT_CI.STG_PAYMENTS' does not exist or not authorized.",
+        ),
+        NodeResult("model.jaffle_shop.customer_lifetime_value", "skipped", 0.0),
+        NodeResult("test.jaffle_shop.unique_customers_customer_id", "skipped", 0.0, None, "test"),
+        outcome=ERROR,
+    )
+    nightly = (
+        _CLONE,
+        _PROFILE,
+        _DEPS,
+        _dbt_step(
+            "dbt seed",
+            40.0,
+            _ok("seed.jaffle_shop.raw_customers", 6.0, "seed"),
+            _ok("seed.jaffle_shop.raw_orders", 9.5, "seed"),
+        ),
+        _dbt_step(
+            "dbt run",
+            380.0,
+            _ok("model.jaffle_shop.stg_customers", 21.0),
+            _ok("model.jaffle_shop.stg_orders", 34.0),
+            _ok("model.jaffle_shop.orders", 141.0),
+            _ok("model.jaffle_shop.customers", 162.0),
+        ),
+        _dbt_step(
+            "dbt test",
+            120.0,
+            _ok("test.jaffle_shop.not_null_orders_order_id", 12.0, "test"),
+            _ok("test.jaffle_shop.unique_orders_order_id", 14.0, "test"),
+            _ok("test.jaffle_shop.unique_customers_customer_id", 11.0, "test"),
+        ),
+        _dbt_step("dbt docs generate", 50.0),
+    )
+    return (
+        JobScript(
+            101,
+            "CI - pull requests",
+            (_CLONE, _PROFILE, _DEPS, ci_build),
+            2.0,
+            "ci",
+            history=(38.0, 41.0, 35.0),
+        ),
+        JobScript(102, "CI - failing tests", (_CLONE, _PROFILE, _DEPS, failing_build), 2.0, "ci"),
+        JobScript(
+            103,
+            "Nightly deploy",
+            nightly,
+            5.0,
+            "scheduled",
+            history=(612.0, 598.0, 641.0, 605.0, 590.0),
+        ),
+        JobScript(
+            104,
+            "Docs job with no artifacts",
+            (_CLONE, _PROFILE, _DEPS, _dbt_step("dbt docs generate", 15.0)),
+            2.0,
+            "other",
+            artifacts="none",
+        ),
+        JobScript(
+            105,
+            "Deploy - long queue",
+            (
+                _CLONE,
+                _PROFILE,
+                _DEPS,
+                _dbt_step("dbt run", 30.0, _ok("model.jaffle_shop.orders", 12.0)),
+            ),
+            300.0,
+            "scheduled",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    account_id: int = 1
+    token: str = "emulator-token"  # noqa: S105 - the emulator's well-known demo token
+    jobs: tuple[JobScript, ...] = field(default_factory=default_jobs)
+
+    def __post_init__(self) -> None:
+        if self.account_id < 1:
+            raise ConfigError(f"account_id must be a positive integer, got {self.account_id}")
+        if not self.token:
+            raise ConfigError("token must not be empty")
+        ids = [job.id for job in self.jobs]
+        if len(ids) != len(set(ids)):
+            raise ConfigError(f"job ids must be unique, got {ids}")
+
+    def job(self, job_id: int) -> JobScript | None:
+        return next((job for job in self.jobs if job.id == job_id), None)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EmulatorConfig:
+        """Build from JSON-shaped data with the same field names as the dataclasses."""
+        config: EmulatorConfig = _build(cls, data, "config")
+        return config
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> EmulatorConfig:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read emulator config {path}: {exc}") from exc
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"emulator config {path} must hold a JSON object")
+        return cls.from_dict(data)
+
+
+_NESTED: dict[str, type[Any]] = {"jobs": JobScript, "steps": StepScript, "results": NodeResult}
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "id": (int,),
+    "account_id": (int,),
+    "outcome": (int,),
+    "token": (str,),
+    "name": (str,),
+    "job_type": (str,),
+    "artifacts": (str,),
+    "logs": (str,),
+    "unique_id": (str,),
+    "status": (str,),
+    "resource_type": (str,),
+    "command": (str, type(None)),
+    "message": (str, type(None)),
+    "duration": (int, float),
+    "queue_seconds": (int, float),
+    "execution_time": (int, float),
+    "can_retry": (bool,),
+}
+
+
+def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
+    """Type-check JSON data field by field so a bad config names the exact field."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        here = f"{where}.{key}"
+        if key in _NESTED:
+            if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+                raise ConfigError(f"{here}: must be a list of objects")
+            kwargs[key] = tuple(
+                _build(_NESTED[key], v, f"{here}[{i}]") for i, v in enumerate(value)
+            )
+        elif key == "history":
+            if not isinstance(value, list) or not all(_is_number(v) for v in value):
+                raise ConfigError(f"{here}: must be a list of durations in seconds")
+            kwargs[key] = tuple(float(v) for v in value)
+        else:
+            allowed = _SCALARS[key]
+            if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+                raise ConfigError(
+                    f"{here}: must be {' or '.join(t.__name__ for t in allowed)}, got {value!r}"
+                )
+            kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def default_config() -> EmulatorConfig:
+    return EmulatorConfig()

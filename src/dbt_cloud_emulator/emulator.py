@@ -1,0 +1,128 @@
+"""The emulator as tests and the demo use it: a context manager around a loopback server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from dbt_cloud_emulator.account import ALL_RELATED, Account
+from dbt_cloud_emulator.clock import EmulatedTime
+from dbt_cloud_emulator.config import EmulatorConfig
+from dbt_cloud_emulator.faults import FaultBook
+from dbt_cloud_emulator.server import ApiApp, EmulatorHTTPServer, LoggedRequest
+
+
+class Emulator:
+    """A dbt Cloud API v2 account on http://127.0.0.1:PORT (port 0 picks a free port).
+
+    Emulated time is `(clock() - clock at start) * time_scale` seconds; with a ManualClock's
+    `now` as the clock, runs move only when the test advances it.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.faults = FaultBook()
+        self._time_scale = time_scale
+        self._clock = clock or time.monotonic
+        self._address = (host, port)
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._app: ApiApp | None = None
+
+    # ----- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        emulated = EmulatedTime(self._clock, self._time_scale)
+        server = EmulatorHTTPServer(*self._address)
+        host, port = server.server_address[:2]
+        url = f"http://{host!s}:{port}"
+        self._app = ApiApp(Account(self.config, emulated, url), self.config.token, self.faults)
+        server.app = self._app
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            daemon=True,
+            name=f"dbt-cloud-emulator:{port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # ----- what clients and tests need --------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The access URL a client uses, e.g. http://127.0.0.1:54321."""
+        return self._running().account.url
+
+    @property
+    def token(self) -> str:
+        return self.config.token
+
+    @property
+    def account_id(self) -> int:
+        return self.config.account_id
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """Every request so far, in arrival order, without credentials."""
+        return self._running().requests
+
+    def calls(self, endpoint: str) -> int:
+        """How many requests reached `endpoint` (a Fault endpoint name, or "unknown")."""
+        return self._running().calls(endpoint)
+
+    def created_runs(self) -> list[dict[str, Any]]:
+        """Runs created by trigger, rerun or retry (not history), oldest first, as API JSON."""
+        return self._running().account.created_runs()
+
+    @property
+    def runs(self) -> dict[int, dict[str, Any]]:
+        """The runs this emulator created, by id."""
+        return {run["id"]: run for run in self.created_runs()}
+
+    def run(self, run_id: int) -> dict[str, Any]:
+        """A run's current API JSON with steps, trigger and job included."""
+        query = {"include_related": [",".join(sorted(ALL_RELATED))]}
+        return self._running().account.get_run(run_id, query)
+
+    def clock_now(self) -> float:
+        """Emulated seconds since the emulator started."""
+        return self._running().account.time.now()
+
+    def _running(self) -> ApiApp:
+        if self._app is None:
+            raise RuntimeError("the emulator is not started; use `with Emulator(...) as emu:`")
+        return self._app

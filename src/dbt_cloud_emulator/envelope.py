@@ -1,0 +1,61 @@
+"""dbt Cloud's reply envelope, `{"status": {...}, "data": ...}`, for successes and errors."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+INVALID_REQUEST = "The request was invalid. Please double check the provided data and try again."
+
+
+class ApiError(Exception):
+    """An error reply: HTTP status plus the envelope's messages (and per-field errors in data)."""
+
+    def __init__(
+        self, status: int, user_message: str, developer_message: str = "", data: Any = None
+    ) -> None:
+        super().__init__(f"{status}: {user_message}")
+        self.status = status
+        self.user_message = user_message
+        self.developer_message = developer_message
+        self.data = data
+
+    def envelope(self) -> dict[str, Any]:
+        return envelope(self.data, self.status, self.user_message, self.developer_message)
+
+
+def envelope(
+    data: Any,
+    code: int = 200,
+    user_message: str = "Success!",
+    developer_message: str = "",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": {
+            "code": code,
+            "is_success": code < 400,
+            "user_message": user_message,
+            "developer_message": developer_message,
+        },
+        "data": data,
+    }
+    if extra is not None:
+        body["extra"] = extra
+    return body
+
+
+def not_found(developer_message: str) -> ApiError:
+    return ApiError(404, "The requested resource was not found.", developer_message)
+
+
+def invalid(field_errors: dict[str, list[str]], developer_message: str = "") -> ApiError:
+    """A 400 with per-field errors in `data`, as dbt Cloud reports validation errors."""
+    return ApiError(400, INVALID_REQUEST, developer_message, field_errors)
+
+
+def status_phrase(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "Error"

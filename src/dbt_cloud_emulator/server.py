@@ -1,0 +1,321 @@
+"""The HTTP side: routing, auth, envelopes, faults and the request log, on a stdlib server."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from dbt_cloud_emulator.account import Account
+from dbt_cloud_emulator.envelope import ApiError, envelope, invalid, not_found, status_phrase
+from dbt_cloud_emulator.faults import Fault, FaultBook
+from dbt_cloud_emulator.queries import WHOLE_NUMBER, Query
+from dbt_cloud_emulator.validation import parse_json_body, validate_trigger
+
+log = logging.getLogger(__name__)
+
+_PREFIX = r"/api/v2/accounts/(?P<account>\d+)/"
+_ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(_PREFIX + pattern + "$"), endpoint)
+    for method, pattern, endpoint in (
+        ("GET", r"jobs/", "list_jobs"),
+        ("GET", r"jobs/(?P<job>\d+)/", "get_job"),
+        ("POST", r"jobs/(?P<job>\d+)/run/", "trigger"),
+        ("POST", r"jobs/(?P<job>\d+)/rerun/", "rerun"),
+        ("GET", r"runs/", "list_runs"),
+        ("GET", r"runs/(?P<run>\d+)/", "get_run"),
+        ("POST", r"runs/(?P<run>\d+)/cancel/", "cancel"),
+        ("GET", r"runs/(?P<run>\d+)/retry/", "retry_get"),
+        ("POST", r"runs/(?P<run>\d+)/retry/", "retry_post"),
+        ("GET", r"runs/(?P<run>\d+)/artifacts/", "list_artifacts"),
+        ("GET", r"runs/(?P<run>\d+)/artifacts/(?P<path>[^?]+)", "get_artifact"),
+    )
+)
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_HTML_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>{code} {phrase}</title></head>\n"
+    "<body><center><h1>{code} {phrase}</h1></center><hr><center>cloudflare</center></body></html>\n"
+)
+_FAULT_MESSAGES = {
+    429: "Too many requests. Please slow down and retry later.",
+    500: "An unexpected error occurred. Please try again later.",
+    502: "Bad gateway. Please try again later.",
+    503: "The service is temporarily unavailable. Please try again later.",
+    504: "The gateway timed out. Please try again later.",
+}
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request as the emulator saw it; `status` 0 means no reply was sent (dropped)."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any  # parsed JSON, the raw text when not JSON, None when empty
+    headers: dict[str, str]  # without Authorization (and other credentials)
+    endpoint: str  # a fault endpoint name, or "unknown"
+    status: int
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection instead of sending this reply
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: str
+    params: dict[str, str]
+    error: ApiError | None = None
+
+
+def route(method: str, path: str) -> Route:
+    allowed = []
+    for route_method, pattern, endpoint in _ROUTES:
+        match = pattern.match(path)
+        if match:
+            if route_method == method:
+                return Route(endpoint, match.groupdict())
+            allowed.append(route_method)
+    if allowed:
+        return Route(
+            "unknown",
+            {},
+            ApiError(
+                405, f'Method "{method}" not allowed.', f"Use {' or '.join(allowed)} on {path}."
+            ),
+        )
+    hint = " dbt Cloud API paths end in '/'." if not path.endswith("/") else ""
+    return Route("unknown", {}, not_found(f"No API endpoint at {path}.{hint}"))
+
+
+def json_reply(
+    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Reply:
+    return Reply(status, json.dumps(body).encode(), headers=headers or {})
+
+
+class ApiApp:
+    """Everything between a parsed request and its reply; no sockets here."""
+
+    def __init__(self, account: Account, token: str, faults: FaultBook) -> None:
+        self.account = account
+        self.token = token
+        self.faults = faults
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._log: list[LoggedRequest] = []
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    def calls(self, endpoint: str) -> int:
+        with self._lock:
+            return self._calls[endpoint]
+
+    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Reply:
+        parts = urlsplit(target)
+        query = parse_qs(parts.query, keep_blank_values=True)
+        found = route(method, parts.path)
+        with self._lock:
+            self._calls[found.endpoint] += 1
+            call = self._calls[found.endpoint]
+        fault = self.faults.for_call(found.endpoint, call)
+        reply = self._faulty(fault, found) if fault else None
+        if reply is None:
+            reply = self._answer(method, found, query, headers, raw)
+        if fault and fault.kind == "delay":
+            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
+        if fault and fault.kind == "lose_response":
+            reply = Reply(0, drop=True)
+        entry = LoggedRequest(
+            method,
+            parts.path,
+            query,
+            _logged_body(raw),
+            _without_secrets(headers),
+            found.endpoint,
+            reply.status,
+        )
+        with self._lock:
+            self._log.append(entry)
+        return reply
+
+    def _faulty(self, fault: Fault, found: Route) -> Reply | None:
+        """The fault's reply, or None when the request should go on to be answered."""
+        if fault.kind in ("delay", "lose_response"):
+            return None
+        if fault.kind == "drop":
+            return Reply(0, drop=True)
+        if fault.kind == "html":
+            page = _HTML_PAGE.format(code=fault.status, phrase=status_phrase(fault.status))
+            return Reply(fault.status, page.encode(), "text/html; charset=utf-8")
+        if fault.kind == "not_found_after_trigger":
+            return json_reply(
+                not_found(
+                    f"Run {found.params.get('run')} does not exist in "
+                    f"account {found.params.get('account')}."
+                ).envelope(),
+                404,
+            )
+        headers = {"Retry-After": fault.retry_after_header} if fault.retry_after_header else {}
+        message = _FAULT_MESSAGES.get(fault.status, status_phrase(fault.status))
+        error = ApiError(fault.status, message, f"Emulated fault: HTTP {fault.status}.")
+        return json_reply(error.envelope(), fault.status, headers)
+
+    def _answer(
+        self, method: str, found: Route, query: Query, headers: dict[str, str], raw: bytes
+    ) -> Reply:
+        try:
+            if found.error:
+                raise found.error
+            self._authorize(headers, int(found.params["account"]))
+            return self._dispatch(found, query, headers, raw)
+        except ApiError as error:
+            return json_reply(error.envelope(), error.status)
+
+    def _authorize(self, headers: dict[str, str], account_id: int) -> None:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = value.strip().partition(" ")
+        if not value:
+            raise ApiError(
+                401,
+                "Authentication credentials were not provided.",
+                "Send the header `Authorization: Token <API token>`.",
+            )
+        if scheme.lower() not in ("token", "bearer") or not hmac.compare_digest(
+            token.strip().encode(), self.token.encode()
+        ):
+            raise ApiError(
+                401,
+                "Invalid token.",
+                "The token was not accepted. Check the API token, and that the access "
+                "URL is the account's own.",
+            )
+        if account_id != self.account.config.account_id:
+            raise ApiError(
+                403,
+                "You do not have permission to perform this action.",
+                f"This token does not grant access to account {account_id}.",
+            )
+
+    def _dispatch(self, found: Route, query: Query, headers: dict[str, str], raw: bytes) -> Reply:
+        account, params, endpoint = self.account, found.params, found.endpoint
+        run_id = int(params["run"]) if "run" in params else 0
+        job_id = int(params["job"]) if "job" in params else 0
+        if endpoint == "list_jobs":
+            data, extra = account.list_jobs(query)
+            return json_reply(envelope(data, extra=extra))
+        if endpoint == "list_runs":
+            data, extra = account.list_runs(query)
+            return json_reply(envelope(data, extra=extra))
+        if endpoint == "trigger":
+            account.get_job(job_id, {})  # an unknown job is a 404 before the body is looked at
+            fields = validate_trigger(_json_body(headers, raw))
+            return json_reply(envelope(account.trigger(job_id, fields)))
+        if endpoint == "get_artifact":
+            content = account.artifact(run_id, unquote(params["path"]), _step(query))
+            return Reply(200, content)
+        handlers: dict[str, Callable[[], Any]] = {
+            "get_job": lambda: account.get_job(job_id, query),
+            "rerun": lambda: account.rerun(job_id),
+            "get_run": lambda: account.get_run(run_id, query),
+            "cancel": lambda: account.cancel(run_id),
+            "retry_get": lambda: account.failure_details(run_id),
+            "retry_post": lambda: account.retry(run_id),
+            "list_artifacts": lambda: account.list_artifacts(run_id),
+        }
+        return json_reply(envelope(handlers[endpoint]()))
+
+
+def _logged_body(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw.strip() else None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return raw.decode("utf-8", "replace")
+
+
+def _without_secrets(headers: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() not in _SECRET_HEADERS}
+
+
+def _json_body(headers: dict[str, str], raw: bytes) -> Any:
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if raw.strip() and content_type and "json" not in content_type.lower():
+        raise ApiError(
+            415,
+            f'Unsupported media type "{content_type}" in request.',
+            "Send the body as JSON with `Content-Type: application/json`.",
+        )
+    return parse_json_body(raw)
+
+
+def _step(query: Query) -> int | None:
+    if "step" not in query:
+        return None
+    text = query["step"][-1].strip()
+    if not text.isdigit():
+        raise invalid({"step": [WHOLE_NUMBER]}, "step must be a step index (1 = first step).")
+    return int(text)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "dbt-cloud-emulator"
+    sys_version = ""
+    timeout = 30  # an idle keep-alive connection frees its thread after this long
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
+    server: EmulatorHTTPServer
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = dict(self.headers.items())
+        reply = self.server.app.handle(self.command, self.path, headers, raw)
+        if reply.drop:
+            self.close_connection = True
+            return
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s - %s", self.address_string(), format % args)
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (timed out, gave up) is routine here, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            log.debug("client %s went away before the reply was sent", client_address)
+            return
+        super().handle_error(request, client_address)
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__((host, port), _Handler)
+        self.app: ApiApp

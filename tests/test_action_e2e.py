@@ -1,0 +1,246 @@
+"""The real entrypoint, as a subprocess in a simulated runner, against the emulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
+from tests.simulated_runner import SimulatedRunner, load_event
+
+TOKEN = "dbtc_e2eSecretToken_0123456789abcdef"
+CLONE = StepScript("Clone git repository", duration=2)
+BUILD = StepScript(
+    "Invoke dbt with `dbt build`",
+    command="dbt build",
+    duration=20,
+    results=(
+        NodeResult("model.shop.orders", "success", 3.5),
+        NodeResult("test.shop.not_null_orders_id", "pass", 0.4, resource_type="test"),
+    ),
+)
+FAILING_BUILD = StepScript(
+    "Invoke dbt with `dbt build`",
+    command="dbt build",
+    duration=20,
+    outcome=20,
+    results=(
+        NodeResult("model.shop.orders", "success", 3.5),
+        NodeResult(
+            "test.shop.unique_orders_id",
+            "fail",
+            0.4,
+            message="Got 3 results, configured to fail if != 0",
+            resource_type="test",
+        ),
+    ),
+)
+JOBS = (
+    JobScript(11, "CI build", (CLONE, BUILD), queue_seconds=2),
+    JobScript(12, "CI failing", (CLONE, FAILING_BUILD), queue_seconds=2),
+    JobScript(
+        13,
+        "Slow deploy",
+        (CLONE, StepScript("Invoke dbt with `dbt run`", "dbt run", 600)),
+        queue_seconds=1,
+        job_type="scheduled",
+    ),
+)
+PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=100.0) as emulator:
+        yield emulator
+
+
+def action_inputs(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
+    return {
+        "access-url": emu.url,
+        "api-token": TOKEN,
+        "account-id": str(emu.account_id),
+        "job-id": str(job_id),
+        "poll-interval": "1",
+        **extra,
+    }
+
+
+def pr_runner(tmp_path: Path, name: str = "pull_request.opened.json") -> SimulatedRunner:
+    return SimulatedRunner(tmp_path, event_name="pull_request", event=load_event(name))
+
+
+def trigger_bodies(emu: Emulator) -> list[Any]:
+    return [r.body for r in emu.requests if r.endpoint == "trigger"]
+
+
+def test_pull_request_success(emu: Emulator, tmp_path: Path) -> None:
+    result = pr_runner(tmp_path).run(
+        action_inputs(emu, 11, **{"schema-override": "dbt_cloud_pr_{job_id}_{pr}"})
+    )
+    assert result.exit_code == 0, result.log
+    [body] = trigger_bodies(emu)
+    assert body == {
+        "cause": "GitHub Actions: dbt CI #42 (pull_request) in Codertocat/Hello-World",
+        "git_sha": PR_SHA,
+        "git_branch": "changes",
+        "github_pull_request_id": 2,
+        "schema_override": "dbt_cloud_pr_11_2",
+    }
+    run_id = emu.created_runs()[0]["id"]
+    assert result.outputs["run-id"] == str(run_id)
+    assert result.outputs["status"] == "success"
+    assert result.outputs["status-code"] == "10"
+    assert result.outputs["git-sha"] == PR_SHA
+    assert result.outputs["pull-request"] == "2"
+    assert result.outputs["schema-override"] == "dbt_cloud_pr_11_2"
+    assert result.outputs["job-name"] == "CI build"
+    assert result.outputs["origin"] == "triggered"
+    assert result.outputs["run-url"].startswith(emu.url)
+    assert "CI build" in result.summary and "succeeded" in result.summary.lower()
+    assert "::group::" in result.stdout and "::stop-commands::" in result.stdout
+    assert result.state["run_id"] == str(run_id) and result.state["run_ended"] == "true"
+    assert "Traceback" not in result.log and TOKEN not in result.stdout.replace(
+        f"::add-mask::{TOKEN}", ""
+    )
+
+
+def test_failed_run_fails_the_step_and_names_the_failure(emu: Emulator, tmp_path: Path) -> None:
+    result = pr_runner(tmp_path).run(action_inputs(emu, 12))
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "error"
+    assert result.outputs["status-code"] == "20"
+    assert "::error title=" in result.stdout
+    assert "unique_orders_id" in result.summary
+    assert "Got 3 results" in result.summary
+
+
+def test_fail_on_error_false_reports_only(emu: Emulator, tmp_path: Path) -> None:
+    result = pr_runner(tmp_path).run(action_inputs(emu, 12, **{"fail-on-error": "false"}))
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "error"
+
+
+def test_run_cancelled_in_dbt_cloud_fails_the_step(emu: Emulator, tmp_path: Path) -> None:
+    runner = pr_runner(tmp_path)
+    import time
+
+    started = time.monotonic()
+    proc, env = runner.start(action_inputs(emu, 13))
+    while not emu.created_runs():
+        assert time.monotonic() - started < 20
+        time.sleep(0.05)
+    run_id = emu.created_runs()[0]["id"]
+    reply = requests.post(
+        f"{emu.url}/api/v2/accounts/{emu.account_id}/runs/{run_id}/cancel/",
+        headers={"Authorization": f"Token {TOKEN}"},
+        timeout=5,
+    )
+    assert reply.status_code == 200
+    result = runner.finish(proc, env, started, timeout=30)
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "cancelled"
+    assert result.outputs["status-code"] == "30"
+
+
+def test_wait_false_returns_after_trigger(emu: Emulator, tmp_path: Path) -> None:
+    result = pr_runner(tmp_path).run(action_inputs(emu, 13, wait="false"))
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "triggered"
+    assert emu.calls("trigger") == 1
+    run = emu.run(int(result.outputs["run-id"]))
+    assert run["status"] in (1, 2, 3)
+    assert "run_ended" not in result.state
+
+
+def test_timeout_cancels_the_run(emu: Emulator, tmp_path: Path) -> None:
+    result = pr_runner(tmp_path).run(action_inputs(emu, 13, timeout="2s"))
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out"
+    assert emu.run(int(result.outputs["run-id"]))["status"] == 30
+    assert emu.calls("cancel") == 1
+
+
+def test_timeout_without_cancel(emu: Emulator, tmp_path: Path) -> None:
+    inputs = action_inputs(emu, 13, timeout="2s", **{"cancel-on-timeout": "false"})
+    result = pr_runner(tmp_path).run(inputs)
+    assert result.outputs["status"] == "timed-out"
+    assert emu.calls("cancel") == 0
+    assert emu.run(int(result.outputs["run-id"]))["status"] in (1, 2, 3)
+
+
+@pytest.mark.parametrize(
+    ("event_name", "fixture", "expected"),
+    [
+        (
+            "push",
+            "push.json",
+            {"git_sha_from": "after", "git_branch": "simple-tag", "pr": None},
+        ),
+        ("pull_request", "pull_request.fork.json", {"git_branch": None, "pr": 2}),
+        ("merge_group", "merge_group.checks_requested.json", {"pr": None}),
+        ("workflow_dispatch", "workflow_dispatch.json", {"pr": None, "git_branch": "main"}),
+    ],
+)
+def test_trigger_body_per_event(
+    emu: Emulator, tmp_path: Path, event_name: str, fixture: str, expected: dict[str, Any]
+) -> None:
+    event = load_event(fixture)
+    runner = SimulatedRunner(tmp_path, event_name=event_name, event=event)
+    result = runner.run(action_inputs(emu, 11, wait="false"))
+    assert result.exit_code == 0, result.log
+    [body] = trigger_bodies(emu)
+    assert body.get("github_pull_request_id") == expected["pr"]
+    if "git_branch" in expected:
+        assert body.get("git_branch") == expected["git_branch"]
+    assert f"({event_name})" in body["cause"]
+    assert len(body.get("git_sha", "")) == 40
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("job-id", "abc", "positive integer"),
+        ("account-id", "-3", "positive integer"),
+        ("access-url", "", "access-url"),
+        ("access-url", "http://example.com", "https"),
+        ("git-sha", "xyz", "hex"),
+        ("timeout", "forever", "timeout"),
+        ("poll-interval", "0", "poll-interval"),
+        ("wait", "maybe", "wait"),
+        ("schema-override", "pr_{nope}", "nope"),
+        ("steps-override", "rm -rf /", "dbt"),
+        ("retry-failed", "sometimes", "retry-failed"),
+        ("api-token", "", "api-token"),
+    ],
+)
+def test_bad_input_fails_clearly_without_calling_the_api(
+    emu: Emulator, tmp_path: Path, name: str, value: str, fragment: str
+) -> None:
+    inputs = action_inputs(emu, 11)
+    inputs[name] = value
+    result = pr_runner(tmp_path).run(inputs)
+    assert result.exit_code == 1
+    error_lines = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert error_lines, result.log
+    assert f"'{name}'" in error_lines[0]
+    assert fragment.lower() in error_lines[0].lower()
+    assert "Traceback" not in result.log
+    assert emu.requests == []
+
+
+def test_outputs_survive_hostile_branch_names(emu: Emulator, tmp_path: Path) -> None:
+    event = load_event("pull_request.opened.json")
+    hostile = "evil\nstatus=success\n::set-output name=status::success"
+    result = SimulatedRunner(tmp_path, event_name="pull_request", event=event).run(
+        action_inputs(emu, 12, wait="false", **{"git-branch": "none", "cause": hostile})
+    )
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "triggered"
+    assert set(result.outputs) >= {"run-id", "status"}
+    assert json.dumps(trigger_bodies(emu)[0]["cause"]).count("\\n") == 0

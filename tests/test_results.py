@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dbt_cloud_action.results import (
+    MESSAGE_CHARS,
+    MESSAGE_LINES,
+    StatusBucket,
+    StatusCounts,
+    digest_run_results,
+    parse_run_results,
+)
+
+
+def result(unique_id: str, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "unique_id": unique_id,
+        "status": status,
+        "timing": [],
+        "thread_id": "Thread-1",
+        "adapter_response": {},
+        "message": None,
+        "failures": None,
+        "execution_time": 0.5,
+        **extra,
+    }
+
+
+def run_results(version: int, results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "dbt_schema_version": f"https://schemas.getdbt.com/dbt/run-results/v{version}.json",
+            "dbt_version": "1.8.3",
+            "generated_at": "2026-11-01T10:01:00Z",
+        },
+        "results": results,
+        "elapsed_time": 61.5,
+        "args": {"which": "build"},
+    }
+
+
+BUILD = [
+    result("model.shop.stg_orders", "success", message="SELECT 10", execution_time=3.0),
+    result("model.shop.orders", "error", message="Database Error in model orders\n  boom"),
+    result("model.shop.customers", "success", execution_time=12.25),
+    result("seed.shop.raw", "success", execution_time=30.0),
+    result("test.shop.not_null_orders_id", "fail", failures=3, message="Got 3 results"),
+    result("test.shop.unique_orders_id", "pass", failures=0),
+    result("test.shop.accepted_values", "warn", failures=1),
+    result("model.shop.downstream", "skipped", execution_time=0),
+    result("test.shop.stale", "runtime error", message="Runtime Error\n  x"),
+    result("model.shop.micro", "partial success"),
+]
+
+
+@pytest.mark.parametrize("version", [4, 5, 6])
+def test_counts_problems_and_slowest_models(version: int) -> None:
+    digest = digest_run_results(run_results(version, BUILD), slowest=2)
+    assert digest.counts == StatusCounts(passed=4, errored=3, failed=1, warned=1, skipped=1)
+    assert digest.total == 10
+    assert [n.unique_id for n in digest.problems] == [
+        "model.shop.orders",
+        "test.shop.stale",
+        "model.shop.micro",
+        "test.shop.not_null_orders_id",
+    ]
+    assert digest.problems_total == 4
+    failing_test = digest.problems[3]
+    assert (failing_test.resource_type, failing_test.status, failing_test.failures) == (
+        "test",
+        "fail",
+        3,
+    )
+    assert failing_test.bucket is StatusBucket.FAIL
+    assert digest.problems[1].status == "runtime error"
+    # Seeds are not models; a skipped model with 0 s is not "slow".
+    assert [n.unique_id for n in digest.slowest_models] == [
+        "model.shop.customers",
+        "model.shop.stg_orders",
+    ]
+    assert digest.elapsed_seconds == 61.5
+    assert digest.dbt_version == "1.8.3"
+
+
+def test_minimal_entries_and_unknown_statuses_are_tolerated() -> None:
+    digest = digest_run_results(
+        {
+            "results": [
+                {"unique_id": "model.a.b"},
+                {"unique_id": "model.a.c", "status": "Reticulating"},
+                {"unique_id": "snapshot", "status": "SUCCESS", "execution_time": "fast"},
+                {"status": "error"},
+                "garbage",
+                None,
+            ]
+        }
+    )
+    assert digest.counts == StatusCounts(passed=1, other=2)
+    assert digest.unreadable_results == 3
+    assert digest.problems == ()
+    assert digest.elapsed_seconds is None
+    assert digest.dbt_version == ""
+
+
+def test_messages_keep_first_lines_only() -> None:
+    message = "\n".join(f"line {i}" for i in range(50))
+    digest = digest_run_results({"results": [result("model.a.b", "error", message=message)]})
+    assert digest.problems[0].message.splitlines() == [f"line {i}" for i in range(MESSAGE_LINES)]
+    huge = digest_run_results({"results": [result("model.a.b", "error", message="x" * 10**6)]})
+    assert len(huge.problems[0].message) == MESSAGE_CHARS
+    assert huge.problems[0].message.endswith("…")
+
+
+def test_only_messages_worth_showing_are_kept() -> None:
+    digest = digest_run_results(run_results(6, BUILD))
+    slowest = {n.unique_id: n for n in digest.slowest_models}
+    assert slowest["model.shop.stg_orders"].message == ""  # "SELECT 10" is noise
+    assert digest.problems[0].message == "Database Error in model orders\n  boom"
+    padded = digest_run_results({"results": [result("t.a.b", "fail", message="\n  x  \n\n\n")]})
+    assert padded.problems[0].message == "x"
+
+
+def test_problems_are_capped_but_counted() -> None:
+    many = [result(f"test.a.t{i}", "fail", failures=i) for i in range(2500)]
+    digest = digest_run_results({"results": many}, max_problems=100)
+    assert len(digest.problems) == 100
+    assert digest.problems_total == 2500
+    assert digest.counts.failed == 2500
+
+
+def test_an_empty_run_is_an_empty_digest() -> None:
+    digest = digest_run_results(run_results(6, []))
+    assert digest.is_empty
+    assert digest.elapsed_seconds == 61.5
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([], "not a JSON object"),
+        ({}, "no 'results' list"),
+        ({"results": {"a": 1}}, "no 'results' list"),
+        (
+            {
+                "metadata": {
+                    "dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json"
+                }
+            },
+            "not a run_results.json",
+        ),
+    ],
+)
+def test_garbage_is_a_clear_value_error(data: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        digest_run_results(data)
+
+
+def test_parse_run_results_from_bytes() -> None:
+    raw = json.dumps(run_results(5, BUILD)).encode()
+    assert parse_run_results(raw).counts.failed == 1
+    for bad in (b"\xff\xfe", b"<html>502 Bad Gateway</html>", b"[" * 100_000, b""):
+        with pytest.raises(ValueError, match=r"run_results\.json"):
+            parse_run_results(bad)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+result_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "unique_id": st.text(max_size=30) | json_values,
+        "status": st.sampled_from(["success", "error", "fail", "pass", "warn"]) | json_values,
+        "message": st.text() | json_values,
+        "failures": json_values,
+        "execution_time": st.floats() | json_values,
+    },
+)
+
+
+@settings(max_examples=300)
+@given(
+    data=json_values
+    | st.fixed_dictionaries(
+        {"results": st.lists(result_like | json_values, max_size=8)},
+        optional={"metadata": json_values, "elapsed_time": json_values},
+    )
+)
+def test_any_json_gives_a_digest_or_a_value_error(data: Any) -> None:
+    try:
+        digest = digest_run_results(data)
+    except ValueError:
+        return
+    assert digest.total + digest.unreadable_results == len(data["results"])
+    assert digest.problems_total == digest.counts.errored + digest.counts.failed
+    assert all(n.execution_time is None or n.execution_time >= 0 for n in digest.slowest_models)

@@ -1,0 +1,144 @@
+"""The watcher over real HTTP: the real client against the emulator on 127.0.0.1.
+
+The emulator runs `SCALE` times faster than real time; the watcher and the client get a clock
+and a sleep in the same emulated seconds, so the adaptive policy sees the durations it would
+see in production while the whole run takes about a real second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dbt_cloud_action.client import DbtCloudClient
+from dbt_cloud_action.models import RunStatus
+from dbt_cloud_action.watcher import (
+    EventKind,
+    PollPolicy,
+    RunEvent,
+    RunWatcher,
+    WatchResult,
+    describe,
+    expected_duration,
+)
+from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, StepScript
+
+SCALE = 40.0
+STEPS = (
+    StepScript("Clone git repository", duration=4.0),
+    StepScript("Invoke dbt with `dbt deps`", "dbt deps", duration=5.0),
+)
+GOOD = JobScript(
+    1,
+    "Nightly",
+    (*STEPS, StepScript("Invoke dbt with `dbt build`", "dbt build", duration=10.0)),
+    queue_seconds=5.0,
+    history=(18.0, 20.0, 25.0),
+)
+FAILING = JobScript(
+    2,
+    "CI",
+    (*STEPS, StepScript("Invoke dbt with `dbt build`", "dbt build", duration=6.0, outcome=20)),
+    queue_seconds=5.0,
+)
+LONG = JobScript(
+    3, "Slow", (StepScript("Invoke dbt with `dbt run`", "dbt run", duration=3600.0),), 1.0
+)
+
+
+def emulated_clock() -> float:
+    return time.monotonic() * SCALE
+
+
+def emulated_sleep(seconds: float) -> None:
+    time.sleep(seconds / SCALE)
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    config = EmulatorConfig(jobs=(GOOD, FAILING, LONG))
+    with Emulator(config, time_scale=SCALE) as emu:
+        yield emu
+
+
+@pytest.fixture
+def client(emulator: Emulator) -> Iterator[DbtCloudClient]:
+    with DbtCloudClient(
+        emulator.url,
+        emulator.token,
+        emulator.account_id,
+        sleep=emulated_sleep,
+        clock=emulated_clock,
+        jitter=lambda: 0.5,
+    ) as dbt_cloud:
+        yield dbt_cloud
+
+
+def trigger_and_watch(
+    client: DbtCloudClient, job_id: int, *, timeout: float | None = None
+) -> tuple[WatchResult, list[RunEvent]]:
+    expected = expected_duration(client.list_runs(job_id, status_in=(10,)))
+    run = client.trigger_run(job_id, {"cause": "watcher test"})
+    events: list[RunEvent] = []
+    watcher = RunWatcher(
+        client,
+        policy=PollPolicy(),
+        clock=emulated_clock,
+        sleep=emulated_sleep,
+        on_event=events.append,
+    )
+    return watcher.watch(run.id, timeout=timeout, expected_duration=expected), events
+
+
+def without_starting(events: list[RunEvent]) -> list[EventKind]:
+    """Event kinds; "starting" lasts one emulated second and a poll may fall either side."""
+    return [e.kind for e in events if e.kind is not EventKind.STARTING]
+
+
+def test_follows_a_successful_run_to_its_end(emulator: Emulator, client: DbtCloudClient) -> None:
+    assert expected_duration(client.list_runs(1, status_in=(10,))) == 20.0
+    result, events = trigger_and_watch(client, 1)
+    assert not result.timed_out
+    assert result.run.status is RunStatus.SUCCESS
+    assert result.run.job_name == "Nightly"  # the final fetch includes the job
+    assert [s.name for s in result.run.steps] == [s.name for s in GOOD.steps]
+    assert without_starting(events) == [
+        EventKind.QUEUED,
+        EventKind.STARTED,
+        *[EventKind.STEP_STARTED, EventKind.STEP_FINISHED] * 3,
+        EventKind.FINISHED,
+    ]
+    assert describe(events[-2]) == "Step 3 'Invoke dbt with `dbt build`' succeeded in 10s"
+    assert describe(events[-1]) == f"Run {result.run.id} succeeded in 19s (queued 6s)"
+    polls = [r for r in emulator.requests if r.endpoint == "get_run"]
+    assert "job" in str(polls[-1].query)  # only the final fetch asks for the job
+    assert all("run_steps" in str(r.query) and "job" not in str(r.query) for r in polls[:-1])
+
+
+def test_a_failed_step_and_run_are_reported_from_the_integer_status(
+    client: DbtCloudClient,
+) -> None:
+    result, events = trigger_and_watch(client, 2)
+    assert result.run.status is RunStatus.ERROR
+    lines = [describe(e) for e in events]
+    assert "Step 3 'Invoke dbt with `dbt build`' failed after 6s" in lines
+    assert lines[-1].startswith(f"Run {result.run.id} failed after 15s (queued 6s)")
+
+
+def test_the_first_get_after_the_trigger_may_404(
+    emulator: Emulator, client: DbtCloudClient
+) -> None:
+    emulator.faults.add(Fault("get_run", calls=(1,), kind="not_found_after_trigger"))
+    result, events = trigger_and_watch(client, 1)
+    assert result.run.status is RunStatus.SUCCESS
+    assert events[-1].kind is EventKind.FINISHED
+
+
+def test_timeout_leaves_the_run_going(emulator: Emulator, client: DbtCloudClient) -> None:
+    result, events = trigger_and_watch(client, 3, timeout=30)
+    assert result.timed_out
+    assert result.run.status is RunStatus.RUNNING
+    assert events[-1].kind is EventKind.TIMED_OUT
+    assert emulator.run(result.run.id)["status"] == 3
