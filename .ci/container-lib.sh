@@ -77,6 +77,9 @@ build_action_image() {
   step "built $image in $((SECONDS - t))s, $(pm image inspect --format '{{.Size}}' "$image") bytes"
 }
 
+# .ci/runner_sim.py (it reuses the tests' runner simulation, so the repository root is its path).
+runner_sim() { PYTHONPATH="$REPO" "$REPO/.venv/bin/python" "$REPO/.ci/runner_sim.py" "$@"; }
+
 # A port nothing listens on (for addresses that must fail fast).
 free_port() {
   "$REPO/.venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -94,7 +97,7 @@ start_emulator() {
   EMULATOR_ACCOUNT=$("$REPO/.venv/bin/python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["account_id"])' "$config")
   for _ in $(seq 100); do
     EMULATOR_URL=$(sed -n 's/^dbt Cloud emulator listening on //p' "$log")
-    [ -n "$EMULATOR_URL" ] && "$REPO/.venv/bin/python" "$REPO/.ci/runner_sim.py" latest-run 1 >/dev/null && return
+    [ -n "$EMULATOR_URL" ] && runner_sim latest-run 1 >/dev/null && return
     kill -0 "$EMULATOR_PID" 2>/dev/null || break
     sleep 0.1
   done

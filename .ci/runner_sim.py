@@ -1,12 +1,11 @@
-"""What the container checks need of GitHub's runner and of a dbt Cloud user's view.
+"""What .ci/container-check needs of GitHub's runner, and a user's view of an emulated run.
 
 The runner gives a container action every declared input as INPUT_<NAME> (upper-cased, hyphens
-kept, default or empty), reads GITHUB_OUTPUT and GITHUB_STATE back as `name=value` lines or
-`name<<DELIMITER` heredocs, and hands saved state to the post step as STATE_<name>. The checks
-read the outcome of an emulated run over the public API, as a user would.
+kept, default or empty), reads GITHUB_OUTPUT and GITHUB_STATE back, and hands saved state to the
+post step as STATE_<name>. The checks read the outcome of a run over the public API.
 
 Usage (values go out NUL-separated so they survive newlines and spaces):
-  runner_sim.py inputs ACTION_YML [name=value ...]   INPUT_* assignments for `podman run -e`
+  runner_sim.py inputs [name=value ...]               INPUT_* assignments for `podman run -e`
   runner_sim.py state FILE                            STATE_* assignments from a GITHUB_STATE file
   runner_sim.py get FILE NAME                         one value of a GITHUB_OUTPUT/STATE file
   runner_sim.py latest-run JOB_ID                     "<run id> <status>" of the job's newest run,
@@ -20,65 +19,20 @@ import sys
 from pathlib import Path
 
 import requests
-import yaml
 
-# What `${{ github.token }}` evaluates to in the simulated job: a token-shaped dummy, never sent
-# anywhere real (GITHUB_API_URL points at a closed loopback port).
-DUMMY_GITHUB_TOKEN = "ghs_containercheck0000000000000000000000"  # noqa: S105
-
-
-class FileCommandError(ValueError):
-    """A file command the runner would reject (it fails the step)."""
+# The tests' simulated runner already reads action.yml and file commands exactly as the runner
+# does; run with the repository root on PYTHONPATH.
+from tests.runner_files import read_file_command
+from tests.simulated_runner import declared_inputs
 
 
-def input_environment(action_yml: Path, overrides: dict[str, str]) -> dict[str, str]:
+def input_environment(overrides: dict[str, str]) -> dict[str, str]:
     """Every declared input as the runner sets it: the override, else the default, else empty."""
-    declared = yaml.safe_load(action_yml.read_text(encoding="utf-8")).get("inputs") or {}
+    declared = declared_inputs()
     unknown = sorted(set(overrides) - set(declared))
     if unknown:
-        raise SystemExit(f"not inputs of {action_yml}: {', '.join(unknown)}")
-    env = {}
-    for name, spec in declared.items():
-        value = overrides.get(name, str((spec or {}).get("default", "")))
-        if value == "${{ github.token }}":
-            value = DUMMY_GITHUB_TOKEN
-        elif "${{" in value:
-            raise SystemExit(f"input {name}: cannot evaluate the default {value!r} here")
-        env[f"INPUT_{name.upper()}"] = value
-    return env
-
-
-def parse_file_commands(text: str) -> dict[str, str]:
-    """Parse GITHUB_OUTPUT/GITHUB_STATE as the runner does; a later value wins."""
-    values: dict[str, str] = {}
-    lines = text.split("\n")
-    index = 0
-    while index < len(lines):
-        line = lines[index].removesuffix("\r")
-        index += 1
-        if not line:
-            continue
-        equals, heredoc = line.find("="), line.find("<<")
-        if equals >= 0 and (heredoc < 0 or equals < heredoc):
-            name, value = line[:equals], line[equals + 1 :]
-        elif heredoc >= 0:
-            name, delimiter = line[:heredoc], line[heredoc + 2 :]
-            if not delimiter:
-                raise FileCommandError(f"{name}: empty heredoc delimiter")
-            body: list[str] = []
-            while index < len(lines) and lines[index].removesuffix("\r") != delimiter:
-                body.append(lines[index].removesuffix("\r"))
-                index += 1
-            if index == len(lines):
-                raise FileCommandError(f"{name}: heredoc delimiter {delimiter!r} never closed")
-            index += 1
-            value = "\n".join(body)
-        else:
-            raise FileCommandError(f"invalid line {line!r}")
-        if not name:
-            raise FileCommandError(f"empty name in line {line!r}")
-        values[name] = value
-    return values
+        raise SystemExit(f"not inputs of action.yml: {', '.join(unknown)}")
+    return {f"INPUT_{name.upper()}": overrides.get(name, value) for name, value in declared.items()}
 
 
 def latest_run(job_id: int) -> str:
@@ -102,17 +56,15 @@ def write_assignments(env: dict[str, str]) -> None:
 
 def main(argv: list[str]) -> int:
     match argv:
-        case ["inputs", action_yml, *pairs]:
+        case ["inputs", *pairs]:
             if any("=" not in pair for pair in pairs):
                 raise SystemExit("overrides must be name=value")
-            write_assignments(
-                input_environment(Path(action_yml), dict(p.split("=", 1) for p in pairs))
-            )
+            write_assignments(input_environment(dict(p.split("=", 1) for p in pairs)))
         case ["state", path]:
-            state = parse_file_commands(Path(path).read_text(encoding="utf-8"))
+            state = read_file_command(Path(path))
             write_assignments({f"STATE_{name}": value for name, value in state.items()})
         case ["get", path, name]:
-            values = parse_file_commands(Path(path).read_text(encoding="utf-8"))
+            values = read_file_command(Path(path))
             if name not in values:
                 return 1
             sys.stdout.write(values[name])
