@@ -179,11 +179,19 @@ def test_timeout_without_cancel(emu: Emulator, tmp_path: Path) -> None:
     [
         (
             "push",
-            "push.json",
-            {"git_sha_from": "after", "git_branch": "simple-tag", "pr": None},
+            "push.branch.json",
+            {"git_branch": "master", "pr": None},
         ),
-        ("pull_request", "pull_request.fork.json", {"git_branch": None, "pr": 2}),
-        ("merge_group", "merge_group.checks_requested.json", {"pr": None}),
+        ("pull_request", "pull_request.synchronize.fork.json", {"git_branch": None, "pr": 2}),
+        (
+            "merge_group",
+            "merge_group.checks_requested.json",
+            {
+                "pr": None,
+                "git_branch": "gh-readonly-queue/main/pr-104-"
+                "929f8209d40f77f4abc622a499c93a83babdbe64",
+            },
+        ),
         ("workflow_dispatch", "workflow_dispatch.json", {"pr": None, "git_branch": "main"}),
     ],
 )

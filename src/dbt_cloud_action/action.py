@@ -313,7 +313,7 @@ class RunStep:
         results: ResultsDigest | None = None
         notes: list[str] = []
         saved: tuple[str, ...] = ()
-        if run is not None and ended and not cancelled_by_workflow:
+        if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR):
             results, note = self._fetch_results(run)
             if note:
                 notes.append(note)

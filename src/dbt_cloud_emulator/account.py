@@ -1,15 +1,16 @@
 """The emulated account: its jobs and runs, and what each API operation does to them.
 
 All state sits behind one lock. Runs are stored as records; their status at any moment comes
-from schedules (see timeline.py), recomputed only when a run is added or cancelled.
+from schedules (see timeline.py): a new run is scheduled once, a cancel reschedules them all.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from dbt_cloud_emulator.clock import EmulatedTime
 from dbt_cloud_emulator.config import ERROR, SUCCESS, EmulatorConfig, JobScript, StepScript
@@ -27,11 +28,13 @@ from dbt_cloud_emulator.resources import (
     PROJECT_ID,
     RunRecord,
     RunView,
+    environment_of,
     job_json,
     run_json,
 )
 from dbt_cloud_emulator.timeline import CANCELLED, QUEUED, PlannedStep, Schedule, plan_run
 
+Item = TypeVar("Item")
 FIRST_RUN_ID = 10_001
 ALL_RELATED = frozenset({"trigger", "job", "run_steps", "environment", "debug_logs"})
 _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "pk")
@@ -57,7 +60,9 @@ class Account:
         self._lock = threading.RLock()
         self._runs: dict[int, RunRecord] = {}
         self._created: list[int] = []
-        self._schedules: dict[int, tuple[Schedule, tuple[int, float] | None]] | None = None
+        # Each run's schedule and the (run id, end) of the deploy run it waits behind.
+        self._plans: dict[int, tuple[Schedule, tuple[int, float] | None]] = {}
+        self._tail: dict[int, tuple[int, float]] = {}  # job id -> the run that ends last so far
         self._latest: dict[int, int] = {}  # job id -> its newest run id
         self._add_history()
 
@@ -65,7 +70,7 @@ class Account:
 
     def get_job(self, job_id: int, query: Query) -> dict[str, Any]:
         with self._lock:
-            job = self._job(job_id)
+            job = self.require_job(job_id)
             data = self._job_json(job)
             include = parse_include(query)
             now = self.time.now()
@@ -85,12 +90,8 @@ class Account:
     def list_jobs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         spec = parse_list_query(query, _JOB_FILTERS, JOB_ORDERINGS)
         with self._lock:
-            jobs = [self._job_json(job) for job in self.config.jobs]
-            rows = [
-                (job, {name: job[name.replace("pk", "id")] for name in _JOB_FILTERS})
-                for job in jobs
-            ]
-            return self._page(rows, spec)
+            rows = [(_job_fields(job), job) for job in self.config.jobs]
+            return self._page(rows, spec, self._job_json)
 
     # ----- runs ------------------------------------------------------------------------------
 
@@ -101,31 +102,19 @@ class Account:
     def list_runs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
         with self._lock:
-            rows = [
-                (
-                    self._run_json(view, spec.include),
-                    {
-                        "job_definition_id": view.record.job.id,
-                        "status": view.status,
-                        "environment_id": view.record.environment_id,
-                        "project_id": PROJECT_ID,
-                        "pk": view.record.id,
-                    },
-                )
-                for view in self._views(self.time.now())
-            ]
-            return self._page(rows, spec)
+            rows = [(_run_fields(view), view) for view in self._views(self.time.now())]
+            return self._page(rows, spec, lambda view: self._run_json(view, spec.include))
 
     def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
-            job = self._job(job_id)
+            job = self.require_job(job_id)
             trigger = {**fields, "cause_category": "api"}
             return self._create(job, trigger, _steps_for(job, fields))
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         """Retry the job's latest run when that run failed and can be retried, else run anew."""
         with self._lock:
-            job = self._job(job_id)
+            job = self.require_job(job_id)
             now = self.time.now()
             latest = [v for v in self._views(now) if v.record.job.id == job_id]
             if latest and latest[-1].retry_refusal is None:
@@ -140,7 +129,7 @@ class Account:
             view = self._view(run_id, now)
             if view.status < SUCCESS:
                 self._runs[run_id] = replace(view.record, cancelled_at=now)
-                self._schedules = None
+                self._replan()  # later deploy runs of the job may now start earlier
                 view = self._view(run_id, now)
             return self._run_json(view, frozenset({"trigger", "run_steps"}))
 
@@ -218,7 +207,8 @@ class Account:
 
     # ----- internals ---------------------------------------------------------------------------
 
-    def _job(self, job_id: int) -> JobScript:
+    def require_job(self, job_id: int) -> JobScript:
+        """The job, or the 404 dbt Cloud gives for a job the account does not have."""
         job = self.config.job(job_id)
         if job is None:
             raise not_found(
@@ -234,7 +224,11 @@ class Account:
         return job_json(job, self.config.account_id, self.time, failure_count=failures)
 
     def _run_json(self, view: RunView, include: frozenset[str]) -> dict[str, Any]:
-        job = job_json(view.record.job, self.config.account_id, self.time, internal=True)
+        job = (
+            job_json(view.record.job, self.config.account_id, self.time, internal=True)
+            if "job" in include
+            else None
+        )
         return run_json(
             view,
             account_id=self.config.account_id,
@@ -253,13 +247,14 @@ class Account:
     ) -> dict[str, Any]:
         now = self.time.now()
         run_id = self._next_id()
-        self._runs[run_id] = RunRecord(run_id, job, trigger, now, steps, retrying_run_id=retrying)
+        record = RunRecord(run_id, job, trigger, now, steps, retrying_run_id=retrying)
+        self._runs[run_id] = record
         self._created.append(run_id)
-        self._schedules = None
+        self._plan(record)
         return self._run_json(self._view(run_id, now), frozenset({"trigger"}))
 
     def _next_id(self) -> int:
-        return max(self._runs, default=FIRST_RUN_ID - 1) + 1
+        return FIRST_RUN_ID + len(self._runs)
 
     def _retry(self, failed_view: RunView) -> dict[str, Any]:
         record = failed_view.record
@@ -288,7 +283,7 @@ class Account:
         return [self._make_view(self._runs[i], now) for i in sorted(self._runs)]
 
     def _make_view(self, record: RunRecord, now: float) -> RunView:
-        schedule, blocker = self._plan()[record.id]
+        schedule, blocker = self._plans[record.id]
         status = schedule.status_at(now)
         blocked_by = (blocker[0],) if blocker and status == QUEUED and now < blocker[1] else ()
         return RunView(
@@ -311,28 +306,27 @@ class Account:
             return "RETRY_NO_RUN_RESULTS"
         return None
 
-    def _plan(self) -> dict[int, tuple[Schedule, tuple[int, float] | None]]:
-        """Every run's schedule; a deploy run starts only once the job's previous run ended."""
-        if self._schedules is None:
-            plans: dict[int, tuple[Schedule, tuple[int, float] | None]] = {}
-            last: dict[int, tuple[int, float]] = {}  # job id -> (run id, end) it must wait for
-            for run_id in sorted(self._runs):
-                record = self._runs[run_id]
-                blocker = last.get(record.job.id) if record.job.is_deploy else None
-                schedule = plan_run(
-                    record.created,
-                    record.job.queue_seconds,
-                    record.steps,
-                    not_before=blocker[1] if blocker else float("-inf"),
-                    cancelled_at=record.cancelled_at,
-                    timeout_seconds=record.trigger.get("timeout_seconds_override"),
-                )
-                plans[run_id] = (schedule, blocker)
-                self._latest[record.job.id] = run_id
-                if blocker is None or schedule.finished > blocker[1]:
-                    last[record.job.id] = (run_id, schedule.finished)
-            self._schedules = plans
-        return self._schedules
+    def _plan(self, record: RunRecord) -> None:
+        """Schedule a run created after all others; a deploy run starts only once the job's
+        previous run ended."""
+        blocker = self._tail.get(record.job.id) if record.job.is_deploy else None
+        schedule = plan_run(
+            record.created,
+            record.job.queue_seconds,
+            record.steps,
+            not_before=blocker[1] if blocker else float("-inf"),
+            cancelled_at=record.cancelled_at,
+            timeout_seconds=record.trigger.get("timeout_seconds_override"),
+        )
+        self._plans[record.id] = (schedule, blocker)
+        self._latest[record.job.id] = record.id
+        if blocker is None or schedule.finished > blocker[1]:
+            self._tail[record.job.id] = (record.id, schedule.finished)
+
+    def _replan(self) -> None:
+        self._plans, self._tail, self._latest = {}, {}, {}
+        for run_id in sorted(self._runs):
+            self._plan(self._runs[run_id])
 
     def _add_history(self) -> None:
         """Earlier successful runs, finished before the emulator started, oldest first."""
@@ -349,25 +343,59 @@ class Account:
             }
             steps = _successful_steps(job.steps, duration)
             self._runs[run_id] = RunRecord(run_id, job, trigger, created, steps)
+        self._replan()
 
     def _page(
-        self, rows: list[tuple[dict[str, Any], dict[str, Any]]], spec: ListQuery
+        self,
+        rows: list[tuple[dict[str, Any], Item]],
+        spec: ListQuery,
+        render: Callable[[Item], dict[str, Any]],
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        """Filter, order (Postgres-like: NULLs last ascending, first descending) and slice."""
-        matching = [data for data, fields in rows if _matches(fields, spec.filters)]
+        """Filter, order (as Postgres does: NULLs last ascending, first descending), slice, and
+        render only the page."""
+        matching = [(fields, item) for fields, item in rows if _matches(fields, spec.filters)]
         key = spec.order_by.removeprefix("-")
         descending = spec.order_by.startswith("-")
         present = sorted(
-            (d for d in matching if d.get(key) is not None),
-            key=lambda d: (d[key], d["id"]),
+            (row for row in matching if row[0][key] is not None),
+            key=lambda row: (row[0][key], row[0]["id"]),
             reverse=descending,
         )
         missing = sorted(
-            (d for d in matching if d.get(key) is None), key=lambda d: d["id"], reverse=descending
+            (row for row in matching if row[0][key] is None),
+            key=lambda row: row[0]["id"],
+            reverse=descending,
         )
         ordered = missing + present if descending else present + missing
-        page = ordered[spec.offset : spec.offset + spec.limit]
+        page = [render(item) for _, item in ordered[spec.offset : spec.offset + spec.limit]]
         return page, spec.envelope_extra(self.config.account_id, len(page), len(matching))
+
+
+def _run_fields(view: RunView) -> dict[str, Any]:
+    """What runs are filtered and ordered on."""
+    schedule = view.schedule
+    return {
+        "id": view.record.id,
+        "pk": view.record.id,
+        "job_definition_id": view.record.job.id,
+        "status": view.status,
+        "environment_id": view.record.environment_id,
+        "project_id": PROJECT_ID,
+        "created_at": schedule.created,
+        "finished_at": schedule.finished if view.now >= schedule.finished else None,
+    }
+
+
+def _job_fields(job: JobScript) -> dict[str, Any]:
+    """What jobs are filtered and ordered on (all jobs were created at the same moment)."""
+    return {
+        "id": job.id,
+        "pk": job.id,
+        "name": job.name,
+        "created_at": 0.0,
+        "environment_id": environment_of(job),
+        "project_id": PROJECT_ID,
+    }
 
 
 def _matches(fields: dict[str, Any], filters: dict[str, Any]) -> bool:

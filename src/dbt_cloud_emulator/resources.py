@@ -33,6 +33,11 @@ STATUS_HUMANIZED = {
 _JOB_AGE = timedelta(days=90)
 
 
+def environment_of(job: JobScript) -> int:
+    """CI jobs run in the CI environment, deploy jobs in Production."""
+    return CI_ENVIRONMENT_ID if job.job_type == "ci" else PROD_ENVIRONMENT_ID
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """What the emulator stores about a run; everything else is derived from its schedule."""
@@ -51,7 +56,7 @@ class RunRecord:
 
     @property
     def environment_id(self) -> int:
-        return CI_ENVIRONMENT_ID if self.job.job_type == "ci" else PROD_ENVIRONMENT_ID
+        return environment_of(self.job)
 
     def context(self) -> StepContext:
         """Schema, target and git details the run's logs and artifacts show."""
@@ -136,7 +141,7 @@ def job_json(
     """A job definition; `internal` gives the shape embedded in a run (`include_related=job`)."""
     is_ci = job.job_type == "ci"
     cron = "0 * * * *" if is_ci else "0 6 * * *"
-    environment_id = CI_ENVIRONMENT_ID if is_ci else PROD_ENVIRONMENT_ID
+    environment_id = environment_of(job)
     created = time.iso(-_JOB_AGE.total_seconds())
     return {
         "id": job.id,
@@ -205,7 +210,8 @@ def run_json(
     include: frozenset[str],
     job: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A run as GET runs/{id}/ returns it; related objects only when `include` asks for them."""
+    """A run as GET runs/{id}/ returns it; related objects only when `include` asks for them
+    (`job` is the job's JSON, passed in when asked for)."""
     record, schedule, now = view.record, view.schedule, view.now
     status = view.status
     done = status in (SUCCESS, ERROR, CANCELLED)
@@ -253,7 +259,7 @@ def run_json(
         "last_heartbeat_at": time.iso(min(now, schedule.finished)) if started is not None else None,
         "should_start_at": None,
         "trigger": trigger_json(record, time) if "trigger" in include else None,
-        "job": job if "job" in include else None,
+        "job": job,
         "environment": environment_json(account_id, record.environment_id)
         if "environment" in include
         else None,

@@ -227,7 +227,7 @@ class ApiApp:
             data, extra = account.list_runs(query)
             return json_reply(envelope(data, extra=extra))
         if endpoint == "trigger":
-            account.get_job(job_id, {})  # an unknown job is a 404 before the body is looked at
+            account.require_job(job_id)  # an unknown job is a 404 before the body is looked at
             fields = validate_trigger(_json_body(headers, raw))
             return json_reply(envelope(account.trigger(job_id, fields)))
         if endpoint == "get_artifact":

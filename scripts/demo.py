@@ -1,0 +1,64 @@
+"""Run the action for a pull request against the emulator and show what a user would see.
+
+Two steps of one simulated job: the CI job that passes (101) and the one whose tests fail (102).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
+
+from tests.simulated_runner import SimulatedRunner, load_event  # noqa: E402
+
+from dbt_cloud_emulator import Emulator, default_config  # noqa: E402
+
+
+def banner(title: str) -> None:
+    print(f"\n{'=' * 30} {title} {'=' * (60 - len(title))}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", default="101,102", help="emulated job ids to run, in order")
+    parser.add_argument("--time-scale", type=float, default=30.0, help="emulated s per real s")
+    args = parser.parse_args()
+    expected = {101: 0, 102: 1}
+    ok = True
+    with (
+        Emulator(config=default_config(), time_scale=args.time_scale) as emu,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        print(f"dbt Cloud emulator at {emu.url} (account {emu.account_id})")
+        for job in (int(j) for j in args.jobs.split(",")):
+            runner = SimulatedRunner(
+                Path(tmp) / f"job{job}",
+                event_name="pull_request",
+                event=load_event("pull_request.opened.json"),
+            )
+            inputs = {
+                "access-url": emu.url,
+                "api-token": emu.token,
+                "account-id": str(emu.account_id),
+                "job-id": str(job),
+                "schema-override": "dbt_cloud_pr_{job_id}_{pr}",
+            }
+            banner(f"job {job}: step log")
+            result = runner.run(inputs, timeout=600)
+            print(result.stdout, end="")
+            print(result.stderr, end="", file=sys.stderr)
+            banner(f"job {job}: exit code {result.exit_code}, outputs")
+            for name, value in result.outputs.items():
+                print(f"{name}={value}")
+            banner(f"job {job}: job summary (markdown)")
+            print(result.summary)
+            ok = ok and result.exit_code == expected.get(job, result.exit_code)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
