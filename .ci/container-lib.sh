@@ -61,9 +61,9 @@ ensure_base_image() {
   ln -sf python3 "$rootfs/usr/bin/python"
   # the host may trust extra CAs (a TLS-inspecting proxy): builds in the image must trust them too
   cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/" 2>/dev/null || true
-  TMPDIR=/tmp chroot "$rootfs" update-ca-certificates >/dev/null
+  TMPDIR=/tmp chroot "$rootfs" update-ca-certificates >>"$WORK/debootstrap.log" 2>&1
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
-  tar -C "$rootfs" -c . | pm import \
+  tar -C "$rootfs" -c . | pm import --quiet \
     --change 'CMD ["python3"]' --change 'ENV LANG=C.UTF-8' \
     --change 'LABEL org.opencontainers.image.description="CI stand-in made from Debian packages"' \
     - "$ref" >/dev/null
