@@ -14,7 +14,7 @@ RUN python -m pip install --no-cache-dir --disable-pip-version-check --root-user
         --require-hashes --no-deps --only-binary=:all: -r /tmp/runtime.txt \
     && rm /tmp/runtime.txt
 
-COPY src/ /action/src/
+COPY src/dbt_cloud_action/ /action/src/dbt_cloud_action/
 COPY entrypoint.py post_entrypoint.py /action/
 # Bytecode made once here (each run starts from a fresh container and PYTHONDONTWRITEBYTECODE
 # stops it being cached); unchecked-hash skips the per-import source stat and keeps the layer
