@@ -174,40 +174,60 @@ def test_timeout_without_cancel(emu: Emulator, tmp_path: Path) -> None:
     assert emu.run(int(result.outputs["run-id"]))["status"] in (1, 2, 3)
 
 
+RUNNER_SHA = "f" * 40  # GITHUB_SHA of the simulated runner
+PUSH_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+QUEUE_SHA = "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"
+QUEUE_BRANCH = "gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
+
+
 @pytest.mark.parametrize(
     ("event_name", "fixture", "expected"),
     [
+        ("push", "push.branch.json", {"git_sha": PUSH_SHA, "git_branch": "master"}),
+        ("push", "push.tag.json", {"git_sha": PUSH_SHA}),
         (
-            "push",
-            "push.branch.json",
-            {"git_branch": "master", "pr": None},
+            "pull_request",
+            "pull_request.synchronize.json",
+            {"git_sha": PR_SHA, "git_branch": "changes", "github_pull_request_id": 2},
         ),
-        ("pull_request", "pull_request.synchronize.fork.json", {"git_branch": None, "pr": 2}),
+        (
+            "pull_request_target",
+            "pull_request.opened.json",
+            {"git_sha": PR_SHA, "git_branch": "changes", "github_pull_request_id": 2},
+        ),
+        (
+            "pull_request",
+            "pull_request.synchronize.fork.json",
+            {"git_sha": PR_SHA, "github_pull_request_id": 2},
+        ),
         (
             "merge_group",
             "merge_group.checks_requested.json",
-            {
-                "pr": None,
-                "git_branch": "gh-readonly-queue/main/pr-104-"
-                "929f8209d40f77f4abc622a499c93a83babdbe64",
-            },
+            {"git_sha": QUEUE_SHA, "git_branch": QUEUE_BRANCH},
         ),
-        ("workflow_dispatch", "workflow_dispatch.json", {"pr": None, "git_branch": "main"}),
+        (
+            "workflow_dispatch",
+            "workflow_dispatch.json",
+            {"git_sha": RUNNER_SHA, "git_branch": "main"},
+        ),
+        ("schedule", "schedule.json", {"git_sha": RUNNER_SHA, "git_branch": "main"}),
+        (
+            "workflow_run",
+            "workflow_run.completed.json",
+            {"git_sha": RUNNER_SHA, "git_branch": "main"},
+        ),
     ],
+    ids=lambda value: value if isinstance(value, str) else "",
 )
-def test_trigger_body_per_event(
+def test_exact_trigger_body_per_event(
     emu: Emulator, tmp_path: Path, event_name: str, fixture: str, expected: dict[str, Any]
 ) -> None:
-    event = load_event(fixture)
-    runner = SimulatedRunner(tmp_path, event_name=event_name, event=event)
+    runner = SimulatedRunner(tmp_path, event_name=event_name, event=load_event(fixture))
     result = runner.run(action_inputs(emu, 11, wait="false"))
     assert result.exit_code == 0, result.log
     [body] = trigger_bodies(emu)
-    assert body.get("github_pull_request_id") == expected["pr"]
-    if "git_branch" in expected:
-        assert body.get("git_branch") == expected["git_branch"]
-    assert f"({event_name})" in body["cause"]
-    assert len(body.get("git_sha", "")) == 40
+    cause = f"GitHub Actions: dbt CI #42 ({event_name}) in Codertocat/Hello-World"
+    assert body == {"cause": cause, **expected}
 
 
 @pytest.mark.parametrize(
