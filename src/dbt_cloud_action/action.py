@@ -156,9 +156,15 @@ class RunStep:
         run_url = self.client.run_url(run)
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
-        self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
         if not inputs.wait:
+            if inputs.commit_status:
+                toolkit.notice(
+                    "No commit status was set: with wait: false this step does not see the run "
+                    "end, so a pending status would never be resolved. Set wait: true to gate "
+                    "the commit on the run."
+                )
             return self._finish(run, run_url, Outcome.TRIGGERED, ended=False)
+        self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
         watcher = RunWatcher(
             self.client,
             policy=_poll_policy(inputs),
