@@ -417,3 +417,16 @@ def test_a_job_without_artifacts_gets_a_notice_not_a_failure(
     fetches = artifact_requests(emu, "run_results.json")
     assert 2 <= len(fetches) <= 15 and set(fetches) == {404}
     assert artifact_requests(emu, "manifest.json") == [404]
+
+
+def test_no_commit_status_without_waiting_as_it_would_stay_pending(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    inputs = inputs_for(emu, PASSING, wait="false", **reporting(commit_status=True))
+    result = runner(tmp_path, github).run(inputs)
+
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "triggered"
+    assert github.statuses(PR_SHA) == []
+    [notice] = commands(result, "notice")
+    assert "No commit status was set" in notice and "wait: true" in notice
