@@ -53,7 +53,7 @@ from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
-# run_results.json can 404 for a while after a run ends; how long it is worth waiting for it.
+# Artifacts can 404 for a while after a run ends; how long it is worth waiting for them in all.
 ARTIFACT_WAIT_SECONDS = 20.0
 ARTIFACT_POLL_SECONDS = 2.0
 
@@ -186,9 +186,15 @@ class ActionStep:
         run_url = self.client.run_url(run)
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
-        self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
         if not inputs.wait:
+            if inputs.commit_status:
+                toolkit.notice(
+                    "No commit status was set: with wait: false this step does not see the run "
+                    "end, so a pending status would never be resolved. Set wait: true to gate "
+                    "the commit on the run."
+                )
             return self._finish(run, run_url, Outcome.TRIGGERED, ended=False)
+        self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
         watcher = RunWatcher(
             self.client,
             policy=_poll_policy(inputs),
@@ -344,11 +350,12 @@ class ActionStep:
         notes: list[str] = []
         saved: tuple[str, ...] = ()
         if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR):
-            results, note = self._fetch_results(run)
+            deadline = time.monotonic() + ARTIFACT_WAIT_SECONDS
+            results, note = self._fetch_results(run, deadline)
             if note:
                 notes.append(note)
                 toolkit.notice(note)
-            saved = self._download_artifacts(run, notes)
+            saved = self._download_artifacts(run, deadline, notes)
         report = RunReport(
             job_id=inputs.job_id,
             job_name=(self.job.name if self.job else "") or (run.job_name if run else ""),
@@ -380,27 +387,22 @@ class ActionStep:
         failed = outcome in (Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT)
         return StepResult(1 if failed and inputs.fail_on_error else 0, report)
 
-    def _fetch_results(self, run: Run) -> tuple[ResultsDigest | None, str]:
-        deadline = time.monotonic() + ARTIFACT_WAIT_SECONDS
-        while True:
-            try:
-                raw = self.client.get_artifact(run.id, "run_results.json")
-            except ArtifactNotFound:
-                if time.monotonic() >= deadline:
-                    return None, (
-                        "run_results.json is not available for this run (the job may produce "
-                        "no artifacts); model and test results are not shown."
-                    )
-                time.sleep(ARTIFACT_POLL_SECONDS)
-                continue
-            except DbtCloudError as exc:
-                return None, f"Could not fetch run_results.json: {exc}"
-            try:
-                return parse_run_results(raw), ""
-            except ValueError as exc:
-                return None, f"run_results.json could not be read: {exc}"
+    def _fetch_results(self, run: Run, deadline: float) -> tuple[ResultsDigest | None, str]:
+        try:
+            raw = self._get_artifact(run, "run_results.json", None, deadline)
+        except ArtifactNotFound:
+            return None, (
+                "run_results.json is not available for this run (the job may produce "
+                "no artifacts); model and test results are not shown."
+            )
+        except DbtCloudError as exc:
+            return None, f"Could not fetch run_results.json: {exc}"
+        try:
+            return parse_run_results(raw), ""
+        except ValueError as exc:
+            return None, f"run_results.json could not be read: {exc}"
 
-    def _download_artifacts(self, run: Run, notes: list[str]) -> tuple[str, ...]:
+    def _download_artifacts(self, run: Run, deadline: float, notes: list[str]) -> tuple[str, ...]:
         inputs = self.inputs
         if not inputs.artifacts:
             return ()
@@ -408,15 +410,31 @@ class ActionStep:
         saved: list[str] = []
         for path in inputs.artifacts:
             try:
-                data = self.client.get_artifact(run.id, path, step=inputs.artifacts_step)
+                data = self._get_artifact(run, path, inputs.artifacts_step, deadline)
             except DbtCloudError as exc:
-                notes.append(f"Artifact {path} was not saved: {exc}")
+                note = f"Artifact {path} was not saved: {exc}"
+                notes.append(note)
+                toolkit.notice(note)
                 continue
             target = root / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
             saved.append(str(Path(inputs.artifacts_dir) / path))
         return tuple(saved)
+
+    def _get_artifact(self, run: Run, path: str, step: int | None, deadline: float) -> bytes:
+        """The artifact, polling while it 404s; ArtifactNotFound once `deadline` has passed.
+
+        One deadline is shared by all of a run's artifacts, so the whole wait stays bounded.
+        """
+        while True:
+            try:
+                return self.client.get_artifact(run.id, path, step=step)
+            except ArtifactNotFound:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise
+                time.sleep(min(ARTIFACT_POLL_SECONDS, remaining))
 
     # -- reporting --------------------------------------------------------------------------
     def _log(self, report: RunReport) -> None:
