@@ -5,6 +5,7 @@ All I/O of a step lives here; every decision it makes is delegated to a pure fun
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -55,6 +56,18 @@ STATE_RUN_ENDED = "run_ended"
 # run_results.json can 404 for a while after a run ends; how long it is worth waiting for it.
 ARTIFACT_WAIT_SECONDS = 20.0
 ARTIFACT_POLL_SECONDS = 2.0
+# Runner environment variables that tune the HTTP client: seconds to wait for each dbt Cloud
+# answer, and how long one API call keeps retrying. A runner behind a slow proxy may raise them;
+# the fault tests lower them to stay fast. Unset means the client's defaults (10 s and 60 s).
+HTTP_TIMEOUT_VARIABLE = "DBT_CLOUD_ACTION_HTTP_TIMEOUT"
+RETRY_SECONDS_VARIABLE = "DBT_CLOUD_ACTION_RETRY_SECONDS"
+MAX_TUNING_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class HttpTuning:
+    timeout: float = 10.0
+    retry_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,11 @@ def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResu
         inputs = parse_inputs(get_input)
     except InputError as exc:
         return _fail_input(exc)
+    try:
+        tuning = http_tuning_from_env(env)
+    except ValueError as exc:
+        toolkit.error(str(exc), title="Invalid runner environment variable")
+        return StepResult(1)
     context = context_from_env(env)
     for warning in context.warnings:
         toolkit.warning(warning)
@@ -108,8 +126,33 @@ def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResu
         )
     signals = CancelSignals()
     with signals.installed():
-        step = RunStep(inputs, context, payload, signals)
+        step = RunStep(inputs, context, payload, signals, tuning=tuning)
         return step.run()
+
+
+def http_tuning_from_env(env: Mapping[str, str]) -> HttpTuning:
+    """The client's timeout and retry budget, from the runner's environment."""
+    default = HttpTuning()
+    return HttpTuning(
+        timeout=_seconds_from_env(env, HTTP_TIMEOUT_VARIABLE, default.timeout),
+        retry_seconds=_seconds_from_env(env, RETRY_SECONDS_VARIABLE, default.retry_seconds),
+    )
+
+
+def _seconds_from_env(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_TUNING_SECONDS:
+        raise ValueError(
+            f"{name} must be a number of seconds above 0 and at most {MAX_TUNING_SECONDS:g} "
+            f"(got {text[:32]!r}); unset it to use {default:g}."
+        )
+    return seconds
 
 
 class RunStep:
@@ -121,12 +164,20 @@ class RunStep:
         context: GitHubContext,
         payload: TriggerPayload,
         signals: CancelSignals,
+        *,
+        tuning: HttpTuning = HttpTuning(),
     ) -> None:
         self.inputs = inputs
         self.context = context
         self.payload = payload
         self.signals = signals
-        self.client = DbtCloudClient(inputs.access_url, inputs.api_token, inputs.account_id)
+        self.client = DbtCloudClient(
+            inputs.access_url,
+            inputs.api_token,
+            inputs.account_id,
+            timeout=tuning.timeout,
+            max_retry_seconds=tuning.retry_seconds,
+        )
         self.job: Job | None = None
         self.run_id: int | None = None
         self.origin = "triggered"
