@@ -53,21 +53,22 @@ from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
-# run_results.json can 404 for a while after a run ends; how long it is worth waiting for it.
-ARTIFACT_WAIT_SECONDS = 20.0
 ARTIFACT_POLL_SECONDS = 2.0
-# Runner environment variables that tune the HTTP client: seconds to wait for each dbt Cloud
-# answer, and how long one API call keeps retrying. A runner behind a slow proxy may raise them;
-# the fault tests lower them to stay fast. Unset means the client's defaults (10 s and 60 s).
+# Runner environment variables that tune waits, in seconds: for each dbt Cloud answer, for one
+# API call's retries, and for run_results.json after a run ends (it can 404 for a while; some
+# jobs have none, so 0 skips the wait). A runner behind a slow proxy may raise the first two;
+# the fault tests lower all three to stay fast.
 HTTP_TIMEOUT_VARIABLE = "DBT_CLOUD_ACTION_HTTP_TIMEOUT"
 RETRY_SECONDS_VARIABLE = "DBT_CLOUD_ACTION_RETRY_SECONDS"
+ARTIFACT_WAIT_VARIABLE = "DBT_CLOUD_ACTION_ARTIFACT_WAIT"
 MAX_TUNING_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
-class HttpTuning:
-    timeout: float = 10.0
+class Tuning:
+    http_timeout: float = 10.0
     retry_seconds: float = 60.0
+    artifact_wait: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResu
     except InputError as exc:
         return _fail_input(exc)
     try:
-        tuning = http_tuning_from_env(env)
+        tuning = tuning_from_env(env)
     except ValueError as exc:
         toolkit.error(str(exc), title="Invalid runner environment variable")
         return StepResult(1)
@@ -130,16 +131,21 @@ def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResu
         return step.run()
 
 
-def http_tuning_from_env(env: Mapping[str, str]) -> HttpTuning:
-    """The client's timeout and retry budget, from the runner's environment."""
-    default = HttpTuning()
-    return HttpTuning(
-        timeout=_seconds_from_env(env, HTTP_TIMEOUT_VARIABLE, default.timeout),
+def tuning_from_env(env: Mapping[str, str]) -> Tuning:
+    """The waits set by the runner's environment; ValueError names a bad variable."""
+    default = Tuning()
+    return Tuning(
+        http_timeout=_seconds_from_env(env, HTTP_TIMEOUT_VARIABLE, default.http_timeout),
         retry_seconds=_seconds_from_env(env, RETRY_SECONDS_VARIABLE, default.retry_seconds),
+        artifact_wait=_seconds_from_env(
+            env, ARTIFACT_WAIT_VARIABLE, default.artifact_wait, zero_allowed=True
+        ),
     )
 
 
-def _seconds_from_env(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds_from_env(
+    env: Mapping[str, str], name: str, default: float, *, zero_allowed: bool = False
+) -> float:
     text = env.get(name, "").strip()
     if not text:
         return default
@@ -147,9 +153,11 @@ def _seconds_from_env(env: Mapping[str, str], name: str, default: float) -> floa
         seconds = float(text)
     except ValueError:
         seconds = math.nan
-    if not 0 < seconds <= MAX_TUNING_SECONDS:
+    lowest_ok = seconds >= 0 if zero_allowed else seconds > 0
+    if not (lowest_ok and seconds <= MAX_TUNING_SECONDS):  # NaN fails both
+        lowest = "0" if zero_allowed else "above 0"
         raise ValueError(
-            f"{name} must be a number of seconds above 0 and at most {MAX_TUNING_SECONDS:g} "
+            f"{name} must be a number of seconds from {lowest} to {MAX_TUNING_SECONDS:g} "
             f"(got {text[:32]!r}); unset it to use {default:g}."
         )
     return seconds
@@ -165,17 +173,18 @@ class RunStep:
         payload: TriggerPayload,
         signals: CancelSignals,
         *,
-        tuning: HttpTuning = HttpTuning(),
+        tuning: Tuning = Tuning(),
     ) -> None:
         self.inputs = inputs
         self.context = context
         self.payload = payload
         self.signals = signals
+        self.tuning = tuning
         self.client = DbtCloudClient(
             inputs.access_url,
             inputs.api_token,
             inputs.account_id,
-            timeout=tuning.timeout,
+            timeout=tuning.http_timeout,
             max_retry_seconds=tuning.retry_seconds,
         )
         self.job: Job | None = None
@@ -408,7 +417,7 @@ class RunStep:
         return StepResult(1 if failed and inputs.fail_on_error else 0, report)
 
     def _fetch_results(self, run: Run) -> tuple[ResultsDigest | None, str]:
-        deadline = time.monotonic() + ARTIFACT_WAIT_SECONDS
+        deadline = time.monotonic() + self.tuning.artifact_wait
         while True:
             try:
                 raw = self.client.get_artifact(run.id, "run_results.json")
