@@ -364,7 +364,7 @@ def endpoint_calls(emu: Emulator) -> dict[str, int]:
     return dict(Counter(request.endpoint for request in emu.requests))
 
 
-def annotations(result: StepResult, kind: str) -> list[str]:
+def annotations_of(result: StepResult, kind: str) -> list[str]:
     commands = parse_workflow_commands(result.stdout).named(kind)
     return [f"{c.properties.get('title', '')}: {c.data}" for c in commands]
 
@@ -372,7 +372,7 @@ def annotations(result: StepResult, kind: str) -> list[str]:
 def assert_user_facing(result: StepResult) -> None:
     """No traceback, and every error tells the user what to do."""
     assert "Traceback" not in result.log, result.log
-    for error in annotations(result, "error"):
+    for error in annotations_of(result, "error"):
         assert any(word in error for word in ("What to do", "Check", "check", "Set", "Raise")), (
             error
         )
@@ -393,7 +393,7 @@ def test_fault(case: Case, emu: Emulator, tmp_path: Path) -> None:
     assert result.exit_code == case.exit_code, result.log
     assert result.outputs.get("status") == case.status, result.log
     assert_user_facing(result)
-    errors = annotations(result, "error")
+    errors = annotations_of(result, "error")
     if case.error:
         assert any(case.error in error for error in errors), errors
     else:
@@ -425,7 +425,7 @@ def test_outage_while_following_leaves_no_run_going(emu: Emulator, tmp_path: Pat
     result = run_action(emu, tmp_path, SLOW_JOB, env=runner_env)
     assert result.exit_code == 1, result.log
     assert_user_facing(result)
-    [error] = annotations(result, "error")
+    [error] = annotations_of(result, "error")
     assert "HTTP 503" in error and "What to do" in error
     [run] = emu.created_runs()
     assert result.state == {"run_id": str(run["id"])}  # not ended: the post step must act
@@ -525,6 +525,6 @@ def test_tuning_rejects_bad_values_naming_the_variable(value: str) -> None:
 def test_bad_tuning_variable_fails_the_step_before_any_call(emu: Emulator, tmp_path: Path) -> None:
     result = run_action(emu, tmp_path, CI_JOB, env={"DBT_CLOUD_ACTION_HTTP_TIMEOUT": "soon"})
     assert result.exit_code == 1
-    [error] = annotations(result, "error")
+    [error] = annotations_of(result, "error")
     assert "DBT_CLOUD_ACTION_HTTP_TIMEOUT must be a number of seconds" in error
     assert emu.requests == []
