@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from tests.runner_files import parse_file_command
+from tests.token_scan import SESSION as TOKEN_SCAN
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "fixtures" / "events"
@@ -147,6 +148,7 @@ class SimulatedRunner:
         self, proc: subprocess.Popen[str], env: Mapping[str, str], started: float, timeout: float
     ) -> StepResult:
         stdout, stderr = proc.communicate(timeout=timeout)
+        TOKEN_SCAN.record(str(self.workdir), env, stdout, stderr, self.workdir)
         return StepResult(
             exit_code=proc.returncode,
             stdout=stdout,

@@ -367,8 +367,8 @@ def test_annotation_for_each_outcome() -> None:
     timed_out = make_report(Outcome.TIMED_OUT, run=make_run(3, ()), timed_out_after=900)
     assert annotation_for(timed_out) == (
         "dbt Cloud job CI build timed out",
-        f"Stopped waiting for run #4242 after 15m 00s; it may still be running in dbt Cloud. "
-        f"{RUN_URL}",
+        "Stopped waiting for run #4242 after 15m 00s; it may still be running in dbt Cloud. "
+        f"Raise the timeout input if the job needs longer. {RUN_URL}",
     )
 
 

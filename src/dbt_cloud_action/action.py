@@ -5,6 +5,7 @@ All I/O of a step lives here; every decision it makes is delegated to a pure fun
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import traceback
@@ -53,9 +54,22 @@ from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
-# Artifacts can 404 for a while after a run ends; how long it is worth waiting for them in all.
-ARTIFACT_WAIT_SECONDS = 20.0
 ARTIFACT_POLL_SECONDS = 2.0
+# Runner environment variables that tune waits, in seconds: for each dbt Cloud answer, for one
+# API call's retries, and for run_results.json after a run ends (it can 404 for a while; some
+# jobs have none, so 0 skips the wait). A runner behind a slow proxy may raise the first two;
+# the fault tests lower all three to stay fast.
+HTTP_TIMEOUT_VARIABLE = "DBT_CLOUD_ACTION_HTTP_TIMEOUT"
+RETRY_SECONDS_VARIABLE = "DBT_CLOUD_ACTION_RETRY_SECONDS"
+ARTIFACT_WAIT_VARIABLE = "DBT_CLOUD_ACTION_ARTIFACT_WAIT"
+MAX_TUNING_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Tuning:
+    http_timeout: float = 10.0
+    retry_seconds: float = 60.0
+    artifact_wait: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -127,6 +141,11 @@ def _execute(
         inputs = parse_inputs(get_input)
     except InputError as exc:
         return _fail_input(exc)
+    try:
+        tuning = tuning_from_env(env)
+    except ValueError as exc:
+        toolkit.error(str(exc), title="Invalid runner environment variable")
+        return StepResult(1)
     context = context_from_env(env)
     for warning in context.warnings:
         toolkit.warning(warning)
@@ -139,7 +158,39 @@ def _execute(
             f"{inputs.access_url} stopped serving integrations on 2026-11-01. Set access-url to "
             "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
         )
-    return ActionStep(inputs, context, payload, signals).run()
+    return ActionStep(inputs, context, payload, signals, tuning=tuning).run()
+
+
+def tuning_from_env(env: Mapping[str, str]) -> Tuning:
+    """The waits set by the runner's environment; ValueError names a bad variable."""
+    default = Tuning()
+    return Tuning(
+        http_timeout=_seconds_from_env(env, HTTP_TIMEOUT_VARIABLE, default.http_timeout),
+        retry_seconds=_seconds_from_env(env, RETRY_SECONDS_VARIABLE, default.retry_seconds),
+        artifact_wait=_seconds_from_env(
+            env, ARTIFACT_WAIT_VARIABLE, default.artifact_wait, zero_allowed=True
+        ),
+    )
+
+
+def _seconds_from_env(
+    env: Mapping[str, str], name: str, default: float, *, zero_allowed: bool = False
+) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    lowest_ok = seconds >= 0 if zero_allowed else seconds > 0
+    if not (lowest_ok and seconds <= MAX_TUNING_SECONDS):  # NaN fails both
+        lowest = "0" if zero_allowed else "above 0"
+        raise ValueError(
+            f"{name} must be a number of seconds from {lowest} to {MAX_TUNING_SECONDS:g} "
+            f"(got {text[:32]!r}); unset it to use {default:g}."
+        )
+    return seconds
 
 
 class ActionStep:
@@ -151,12 +202,21 @@ class ActionStep:
         context: GitHubContext,
         payload: TriggerPayload,
         signals: CancelSignals,
+        *,
+        tuning: Tuning = Tuning(),
     ) -> None:
         self.inputs = inputs
         self.context = context
         self.payload = payload
         self.signals = signals
-        self.client = DbtCloudClient(inputs.access_url, inputs.api_token, inputs.account_id)
+        self.tuning = tuning
+        self.client = DbtCloudClient(
+            inputs.access_url,
+            inputs.api_token,
+            inputs.account_id,
+            timeout=tuning.http_timeout,
+            max_retry_seconds=tuning.retry_seconds,
+        )
         self.job: Job | None = None
         self.run_id: int | None = None
         self.origin = "triggered"
@@ -278,7 +338,13 @@ class ActionStep:
         if inputs.cancel_on_timeout and inputs.cancel_on_exit:
             toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
             run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
-        return self._finish(run, run_url, Outcome.TIMED_OUT, ended=run.is_terminal)
+        return self._finish(
+            run,
+            run_url,
+            Outcome.TIMED_OUT,
+            ended=run.is_terminal,
+            cancelled_by_workflow=run.status is RunStatus.CANCELLED,
+        )
 
     def _on_cancel(self, cancel: WorkflowCancelled) -> StepResult:
         deadline = cancel.received_at + CLEANUP_BUDGET_SECONDS
@@ -350,7 +416,7 @@ class ActionStep:
         notes: list[str] = []
         saved: tuple[str, ...] = ()
         if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR):
-            deadline = time.monotonic() + ARTIFACT_WAIT_SECONDS
+            deadline = time.monotonic() + self.tuning.artifact_wait
             results, note = self._fetch_results(run, deadline)
             if note:
                 notes.append(note)

@@ -297,10 +297,14 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
         message = f"{run} was cancelled {who}" + (f" during {_step_label(step)}" if step else "")
     elif report.outcome is Outcome.TIMED_OUT:
         title = f"dbt Cloud job {job} timed out"
-        message = f"Stopped waiting for {run} after {format_duration(report.timed_out_after)}; " + (
-            "the action cancelled it."
-            if report.cancelled_by_workflow
-            else "it may still be running in dbt Cloud."
+        message = (
+            f"Stopped waiting for {run} after {format_duration(report.timed_out_after)}; "
+            + (
+                "the action cancelled it."
+                if report.cancelled_by_workflow
+                else "it may still be running in dbt Cloud."
+            )
+            + " Raise the timeout input if the job needs longer."
         )
     else:
         return None
