@@ -265,7 +265,8 @@ CASES = [
         runs=0,
         error="could not be resolved",
         access_url="https://ab123.us1.dbt.com",
-        env=FAST_HTTP,
+        # default retry budget (60 s): a host that does not exist must fail at once, not retry
+        env={"DBT_CLOUD_ACTION_HTTP_TIMEOUT": "0.4"},
     ),
     Case(
         "wrong-token",
@@ -415,6 +416,8 @@ def test_fault(case: Case, emu: Emulator, tmp_path: Path) -> None:
     if case.access_url == "https://ab123.us1.dbt.com":
         lookups = (tmp_path / "lookups.log").read_text().split()
         assert lookups and set(lookups) == {"ab123.us1.dbt.com"}
+        # a host that does not exist is not retried for the whole budget: one lookup, at once
+        assert len(lookups) == 1, lookups
 
 
 def test_outage_while_following_leaves_no_run_going(emu: Emulator, tmp_path: Path) -> None:

@@ -268,6 +268,7 @@ class _Attempt:
     problem: str = ""  # empty when the answer is usable; else what went wrong, for logs/errors
     retry_after: float | None = None
     reached_server: bool = True  # False only when the request surely never left the runner
+    host_unknown: bool = False  # DNS says the host does not exist: retrying cannot help
     reason: str = ""
     location: str = ""
 
@@ -631,7 +632,12 @@ class DbtCloudClient:
             return _Attempt(None, problem=f"no answer within {self.timeout[1]:g} s (read timeout)")
         except requests.ConnectionError as exc:
             if _never_sent(exc):
-                return _Attempt(None, problem=_connect_failure(exc), reached_server=False)
+                return _Attempt(
+                    None,
+                    problem=_connect_failure(exc),
+                    reached_server=False,
+                    host_unknown=_host_unknown(exc),
+                )
             return _Attempt(None, problem="the connection was dropped before an answer arrived")
         except requests.RequestException as exc:
             return _Attempt(None, problem=f"the answer could not be read ({type(exc).__name__})")
@@ -682,7 +688,7 @@ class DbtCloudClient:
         *,
         outcome_unknown: bool = False,
     ) -> None:
-        if self._clock() + delay > budget.deadline:
+        if attempt.host_unknown or self._clock() + delay > budget.deadline:
             self._give_up(budget, attempt, method, path, outcome_unknown=outcome_unknown)
         log.debug("%s %s: retrying in %.2f s (attempt %d)", method, path, delay, budget.attempts)
         self._sleep(delay)
@@ -733,6 +739,12 @@ def _never_sent(exc: requests.ConnectionError) -> bool:
     """True when the connection could not even be opened (refused, DNS failure)."""
     cause = exc.args[0] if exc.args else None
     return isinstance(cause, MaxRetryError) and isinstance(cause.reason, NewConnectionError)
+
+
+def _host_unknown(exc: requests.ConnectionError) -> bool:
+    """A definite "no such host" (a typo in access-url), not a temporary DNS failure."""
+    text = str(exc)
+    return "Name or service not known" in text or "nodename nor servname" in text
 
 
 def _connect_failure(exc: requests.ConnectionError) -> str:
