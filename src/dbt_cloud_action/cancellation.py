@@ -56,8 +56,11 @@ class CancelSignals:
             yield self
         finally:
             self._armed = False
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+            # After a cancel the process is on its way out: a later signal (the runner's SIGTERM)
+            # must stay recorded, not kill it before it exits with the first signal's code.
+            if not self.received:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
 
     def disarm(self) -> None:
         """From now on signals are recorded, not raised: clean-up is running."""
