@@ -242,7 +242,13 @@ class RunStep:
         if inputs.cancel_on_timeout and inputs.cancel_on_exit:
             toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
             run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
-        return self._finish(run, run_url, Outcome.TIMED_OUT, ended=run.is_terminal)
+        return self._finish(
+            run,
+            run_url,
+            Outcome.TIMED_OUT,
+            ended=run.is_terminal,
+            cancelled_by_workflow=run.status is RunStatus.CANCELLED,
+        )
 
     def _on_cancel(self, cancel: WorkflowCancelled) -> StepResult:
         deadline = cancel.received_at + CLEANUP_BUDGET_SECONDS
