@@ -264,10 +264,7 @@ class RunStep:
         run: Run | None = None
         run_id = self.run_id
         if run_id is None and self.trigger_started is not None:
-            found = self.client.find_triggered_run(
-                self.inputs.job_id, self.payload.to_api(), since=self.trigger_started
-            )
-            run_id = found.id if found else None
+            run_id = self._run_created_by_cut_trigger(self.trigger_started)
         if run_id is not None and self.inputs.cancel_on_exit:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
@@ -290,6 +287,24 @@ class RunStep:
             cancelled_by_workflow=True,
         )
         return StepResult(cancel.exit_code, result.report)
+
+    def _run_created_by_cut_trigger(self, since: datetime) -> int | None:
+        """The run a trigger interrupted by the cancel may have created, remembered for the post
+        step too; None when there is none or the job's runs cannot be listed in time."""
+        try:
+            found = self.client.find_triggered_run(
+                self.inputs.job_id, self.payload.to_api(), since=since
+            )
+        except DbtCloudError as exc:
+            toolkit.warning(
+                f"The workflow was cancelled while triggering job {self.inputs.job_id}; whether "
+                f"a run was created could not be checked: {exc}"
+            )
+            return None
+        if found is None:
+            return None
+        toolkit.save_state(STATE_RUN_ID, str(found.id))
+        return found.id
 
     def _cancel_and_confirm(self, run_id: int, deadline: float) -> Run | None:
         try:
