@@ -269,6 +269,7 @@ class RunStep:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
             toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
+            run = self._current_run(run_id)
         if run is None and run_id is not None:
             run = Run(
                 id=run_id,
@@ -305,6 +306,12 @@ class RunStep:
             return None
         toolkit.save_state(STATE_RUN_ID, str(found.id))
         return found.id
+
+    def _current_run(self, run_id: int) -> Run | None:
+        try:
+            return self.client.get_run(run_id)
+        except DbtCloudError:
+            return None
 
     def _cancel_and_confirm(self, run_id: int, deadline: float) -> Run | None:
         try:
