@@ -352,6 +352,18 @@ def test_post_step_after_the_run_ended_prints_one_line(
     assert len(emu.requests) == seen  # not even a look at the run
 
 
+def test_post_step_leaves_a_run_not_waited_for(emu: Emulator, runner: SimulatedRunner) -> None:
+    inputs = action_inputs(emu, LONG_JOB, wait="false")
+    main = runner.run(inputs)
+    assert main.exit_code == 0, main.log
+    post = runner.run(inputs, post=True, state=main.state)
+    assert post.exit_code == 0, post.log
+    [line] = other_lines(post)
+    assert "left to finish on its own" in line
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, int(main.outputs["run-id"])) in ACTIVE
+
+
 def test_post_step_without_a_run_prints_one_line(emu: Emulator, runner: SimulatedRunner) -> None:
     post = runner.run(action_inputs(emu, SHORT_JOB), post=True, state={})
     assert post.exit_code == 0, post.log

@@ -52,6 +52,8 @@ from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
+# wait: false hands the run over to dbt Cloud: the post step must not cancel it.
+STATE_RUN_NOT_WAITED = "run_not_waited"
 # run_results.json can 404 for a while after a run ends; how long it is worth waiting for it.
 ARTIFACT_WAIT_SECONDS = 20.0
 ARTIFACT_POLL_SECONDS = 2.0
@@ -158,6 +160,7 @@ class RunStep:
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
         self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
         if not inputs.wait:
+            toolkit.save_state(STATE_RUN_NOT_WAITED, "true")
             return self._finish(run, run_url, Outcome.TRIGGERED, ended=False)
         watcher = RunWatcher(
             self.client,
@@ -513,6 +516,9 @@ def run_post(
         return 0
     if get_state(STATE_RUN_ENDED) == "true":
         toolkit.info(f"dbt Cloud run {run_id} ended during the step; nothing to clean up.")
+        return 0
+    if get_state(STATE_RUN_NOT_WAITED) == "true":
+        toolkit.info(f"wait is false: dbt Cloud run {run_id} is left to finish on its own.")
         return 0
     try:
         inputs = parse_inputs(get_input)
