@@ -283,9 +283,7 @@ def test_sigint_during_the_trigger_with_the_run_list_failing_still_exits_in_time
     assert "run_id" not in result.state
 
 
-def test_sigkill_then_the_post_step_cancels_the_run(
-    emu: Emulator, runner: SimulatedRunner
-) -> None:
+def test_sigkill_then_the_post_step_cancels_the_run(emu: Emulator, runner: SimulatedRunner) -> None:
     inputs = action_inputs(emu, LONG_JOB)
     step = SignalledStep(runner, inputs)
     run_id = polling_run(emu, step)
