@@ -33,3 +33,19 @@ def test_handlers_are_restored() -> None:
     with CancelSignals().installed():
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_after_a_cancel_later_signals_are_ignored() -> None:
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = CancelSignals()
+    try:
+        with pytest.raises(WorkflowCancelled), signals.installed():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)  # the default handler would end pytest here
+        time.sleep(0.05)
+        assert signals.received == [signal.SIGINT]
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -493,6 +493,16 @@ def test_summary_of_a_run_cancelled_by_the_workflow() -> None:
     assert_safe(summary)
 
 
+def test_summary_of_a_run_the_workflow_left_going() -> None:
+    """cancel-on-exit: false (or a cancel that did not go through): no claim it was cancelled."""
+    running = make_run(3, SUCCESS_STEPS[:2], finished_at=None)
+    report = make_report(Outcome.CANCELLED, run=running, cancelled_by_workflow=True, results=None)
+    assert notes(render_summary(report)) == [
+        "Cancelled by the workflow: the run was not cancelled in dbt Cloud and may still be "
+        "going there."
+    ]
+
+
 def test_summary_of_a_timed_out_run() -> None:
     running = make_run(3, SUCCESS_STEPS[:2], finished_at=None)
     report = make_report(Outcome.TIMED_OUT, run=running, timed_out_after=2700, results=None)

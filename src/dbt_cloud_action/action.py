@@ -54,6 +54,8 @@ from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
+# wait: false hands the run over to dbt Cloud: the post step must not cancel it.
+STATE_RUN_NOT_WAITED = "run_not_waited"
 ARTIFACT_POLL_SECONDS = 2.0
 # Runner environment variables that tune waits, in seconds: for each dbt Cloud answer, for one
 # API call's retries, and for run_results.json after a run ends (it can 404 for a while; some
@@ -247,6 +249,7 @@ class ActionStep:
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
         if not inputs.wait:
+            toolkit.save_state(STATE_RUN_NOT_WAITED, "true")
             if inputs.commit_status:
                 toolkit.notice(
                     "No commit status was set: with wait: false this step does not see the run "
@@ -360,14 +363,12 @@ class ActionStep:
         run: Run | None = None
         run_id = self.run_id
         if run_id is None and self.trigger_started is not None:
-            found = self.client.find_triggered_run(
-                self.inputs.job_id, self.payload.to_api(), since=self.trigger_started
-            )
-            run_id = found.id if found else None
+            run_id = self._run_created_by_cut_trigger(self.trigger_started)
         if run_id is not None and self.inputs.cancel_on_exit:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
             toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
+            run = self._current_run(run_id)
         if run is None and run_id is not None:
             run = Run(
                 id=run_id,
@@ -386,6 +387,30 @@ class ActionStep:
             cancelled_by_workflow=True,
         )
         return StepResult(cancel.exit_code, result.report)
+
+    def _run_created_by_cut_trigger(self, since: datetime) -> int | None:
+        """The run a trigger interrupted by the cancel may have created, remembered for the post
+        step too; None when there is none or the job's runs cannot be listed in time."""
+        try:
+            found = self.client.find_triggered_run(
+                self.inputs.job_id, self.payload.to_api(), since=since
+            )
+        except DbtCloudError as exc:
+            toolkit.warning(
+                f"The workflow was cancelled while triggering job {self.inputs.job_id}; whether "
+                f"a run was created could not be checked: {exc}"
+            )
+            return None
+        if found is None:
+            return None
+        toolkit.save_state(STATE_RUN_ID, str(found.id))
+        return found.id
+
+    def _current_run(self, run_id: int) -> Run | None:
+        try:
+            return self.client.get_run(run_id)
+        except DbtCloudError:
+            return None
 
     def _cancel_and_confirm(self, run_id: int, deadline: float) -> Run | None:
         try:
@@ -599,6 +624,9 @@ def run_post(
         return 0
     if get_state(STATE_RUN_ENDED) == "true":
         toolkit.info(f"dbt Cloud run {run_id} ended during the step; nothing to clean up.")
+        return 0
+    if get_state(STATE_RUN_NOT_WAITED) == "true":
+        toolkit.info(f"wait is false: dbt Cloud run {run_id} is left to finish on its own.")
         return 0
     try:
         inputs = parse_inputs(get_input)

@@ -56,8 +56,11 @@ class CancelSignals:
             yield self
         finally:
             self._armed = False
+            # After a cancel the process is on its way out: a later signal (the runner's SIGTERM)
+            # must not kill it before it exits with the first signal's code. Ignored, not handled:
+            # Python resets its own handlers to the default while shutting down.
             for sig, handler in previous.items():
-                signal.signal(sig, handler)
+                signal.signal(sig, signal.SIG_IGN if self.received else handler)
 
     def disarm(self) -> None:
         """From now on signals are recorded, not raised: clean-up is running."""

@@ -461,7 +461,13 @@ def _notes(report: RunReport, limits: _Limits) -> str:
             )
         )
     elif report.cancelled_by_workflow:
-        notes.append("Cancelled by the workflow: the action cancelled the run in dbt Cloud.")
+        if report.run is not None and report.run.status is RunStatus.CANCELLED:
+            notes.append("Cancelled by the workflow: the action cancelled the run in dbt Cloud.")
+        else:  # cancel-on-exit: false, or the cancel did not go through in time
+            notes.append(
+                "Cancelled by the workflow: the run was not cancelled in dbt Cloud and may "
+                "still be going there."
+            )
     status_message = report.run.status_message if report.run else ""
     if status_message and report.outcome is not Outcome.SUCCESS:
         notes.append(f"dbt Cloud says: {truncate(status_message, 500)}")

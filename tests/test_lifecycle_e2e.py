@@ -1,0 +1,483 @@
+"""The run's whole life, end to end: the real entrypoint (and post step) as a subprocess in a
+simulated runner, signalled like the runner signals it, against the emulator over HTTP.
+
+Each signal test measures the time from the first signal to the process's exit and holds it to
+the issue's 5 s budget (a generous bound, not a benchmark).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
+from tests.runner_files import parse_file_command
+from tests.simulated_runner import SimulatedRunner, StepResult, load_event
+
+TOKEN = "dbtc_lifecycleSecretToken_0123456789ab"
+PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
+PR_NUMBER = 2
+OLDER_SHA = "0123456789abcdef0123456789abcdef01234567"
+SIGNAL_BUDGET_SECONDS = 5.0
+
+CLONE = StepScript("Clone git repository", duration=1)
+SEED = StepScript("Invoke dbt with `dbt seed`", command="dbt seed", duration=2)
+LONG_JOB = 21  # a run that is still going whenever a test signals the step
+SHORT_JOB = 22  # ends in about two real seconds at the emulator's time scale
+FAILING_JOB = 23  # `dbt seed` succeeds, `dbt build` fails: retryable from the point of failure
+JOBS = (
+    JobScript(
+        LONG_JOB,
+        "Long CI build",
+        (CLONE, StepScript("Invoke dbt with `dbt build`", "dbt build", duration=6000)),
+        queue_seconds=1,
+    ),
+    JobScript(
+        SHORT_JOB,
+        "Short CI build",
+        (CLONE, StepScript("Invoke dbt with `dbt build`", "dbt build", duration=150)),
+        queue_seconds=1,
+    ),
+    JobScript(
+        FAILING_JOB,
+        "Failing CI build",
+        (
+            CLONE,
+            SEED,
+            StepScript(
+                "Invoke dbt with `dbt build`",
+                "dbt build",
+                duration=3,
+                outcome=20,
+                results=(
+                    NodeResult("model.shop.orders", "success", 1.0),
+                    NodeResult("test.shop.unique_orders_id", "fail", 0.2, resource_type="test"),
+                ),
+            ),
+        ),
+        queue_seconds=1,
+    ),
+)
+ACTIVE = (1, 2, 3)
+
+
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=100.0) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> SimulatedRunner:
+    event = load_event("pull_request.opened.json")
+    return SimulatedRunner(tmp_path, event_name="pull_request", event=event)
+
+
+def action_inputs(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
+    return {
+        "access-url": emu.url,
+        "api-token": TOKEN,
+        "account-id": str(emu.account_id),
+        "job-id": str(job_id),
+        "poll-interval": "1",
+        **extra,
+    }
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def api(emu: Emulator, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    """A call to the emulator as another client (dbt Cloud's native CI, an earlier push)."""
+    reply = requests.request(
+        method,
+        f"{emu.url}/api/v2/accounts/{emu.account_id}{path}",
+        headers={"Authorization": f"Token {TOKEN}"},
+        json=body,
+        timeout=5,
+    )
+    assert reply.ok, reply.text
+    return reply.json()["data"]
+
+
+def start_run_elsewhere(emu: Emulator, job_id: int, git_sha: str, cause: str) -> int:
+    body = {"cause": cause, "git_sha": git_sha, "github_pull_request_id": PR_NUMBER}
+    run_id: int = api(emu, "POST", f"/jobs/{job_id}/run/", body)["id"]
+    return run_id
+
+
+def status_of(emu: Emulator, run_id: int) -> int:
+    status: int = emu.run(run_id)["status"]
+    return status
+
+
+def endpoint_paths(emu: Emulator, *endpoints: str) -> list[tuple[str, str]]:
+    """The request log reduced to (endpoint, path) for the endpoints that create or end runs."""
+    return [(r.endpoint, r.path) for r in emu.requests if r.endpoint in endpoints]
+
+
+def runs_path(emu: Emulator, suffix: str) -> str:
+    return f"/api/v2/accounts/{emu.account_id}{suffix}"
+
+
+def unescape_markdown(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def other_lines(result: StepResult) -> list[str]:
+    """What the step printed besides masking the token."""
+    return [
+        line
+        for line in result.stdout.splitlines()
+        if line.strip() and not line.startswith("::add-mask::")
+    ]
+
+
+class SignalledStep:
+    """The main step started in the background, signalled, and timed from the first signal."""
+
+    def __init__(self, runner: SimulatedRunner, inputs: Mapping[str, str]) -> None:
+        self.runner = runner
+        self.started = time.monotonic()
+        self.proc: subprocess.Popen[str]
+        self.proc, self.env = runner.start(inputs)
+        self.signalled_at: float | None = None
+
+    def state(self) -> dict[str, str]:
+        return parse_file_command(Path(self.env["GITHUB_STATE"]).read_text())
+
+    def send(self, sig: signal.Signals) -> None:
+        if self.signalled_at is None:
+            self.signalled_at = time.monotonic()
+        self.proc.send_signal(sig)
+
+    def finish(self) -> tuple[StepResult, float]:
+        """The step's result and the seconds from the first signal to its exit."""
+        result = self.runner.finish(self.proc, self.env, self.started, timeout=30)
+        assert self.signalled_at is not None
+        return result, time.monotonic() - self.signalled_at
+
+
+def polling_run(emu: Emulator, step: SignalledStep) -> int:
+    """The run the step triggered, once the step is following it (a poll after the trigger)."""
+    wait_for(lambda: bool(emu.created_runs()), "the trigger")
+    run_id: int = emu.created_runs()[0]["id"]
+    polled = runs_path(emu, f"/runs/{run_id}/")
+    wait_for(
+        lambda: sum(r.path == polled for r in emu.requests) >= 2 or step.proc.poll() is not None,
+        "the step to poll the run",
+    )
+    assert step.proc.poll() is None, step.proc.communicate()
+    return run_id
+
+
+def assert_cancelled_by_the_workflow(
+    emu: Emulator, run_id: int, result: StepResult, elapsed: float
+) -> None:
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code != 0, result.log
+    assert status_of(emu, run_id) == 30, result.log
+    assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{run_id}/cancel/"))]
+    assert result.outputs["status"] == "cancelled", result.log
+    assert result.outputs["run-id"] == str(run_id)
+    assert result.outputs["status-code"] == "30"
+    assert "cancelled by the workflow" in result.summary.lower(), result.summary
+    assert result.state.get("run_ended") == "true"
+    assert "Traceback" not in result.log
+
+
+# ------------------------------------------------------------------------------ cancellation
+
+
+@pytest.mark.parametrize(
+    ("signals", "exit_code"),
+    [
+        ((signal.SIGINT,), 128 + signal.SIGINT),
+        ((signal.SIGTERM,), 128 + signal.SIGTERM),
+        ((signal.SIGINT, signal.SIGTERM), 128 + signal.SIGINT),
+    ],
+    ids=["sigint", "sigterm", "sigint-then-sigterm"],
+)
+def test_signal_mid_poll_cancels_the_run(
+    emu: Emulator,
+    runner: SimulatedRunner,
+    signals: tuple[signal.Signals, ...],
+    exit_code: int,
+) -> None:
+    step = SignalledStep(runner, action_inputs(emu, LONG_JOB))
+    run_id = polling_run(emu, step)
+    for sig in signals:
+        step.send(sig)
+        time.sleep(0.1)
+    result, elapsed = step.finish()
+    assert_cancelled_by_the_workflow(emu, run_id, result, elapsed)
+    assert result.exit_code == exit_code
+
+
+def test_sigint_during_a_retry_back_off_cancels_the_run(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    step = SignalledStep(runner, action_inputs(emu, LONG_JOB))
+    run_id = polling_run(emu, step)
+    # the next polls get 503 with a long Retry-After: the client sleeps between attempts
+    following = emu.calls("get_run") + 1
+    emu.faults.add(Fault("get_run", calls=(following, following + 1), retry_after=30))
+    wait_for(
+        lambda: any(r.endpoint == "get_run" and r.status == 503 for r in emu.requests),
+        "a poll answered with 503",
+    )
+    time.sleep(0.3)  # now the client is sleeping out the Retry-After
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert_cancelled_by_the_workflow(emu, run_id, result, elapsed)
+    assert sum(r.status == 503 for r in emu.requests) == 1  # it never waited out the back-off
+
+
+def test_sigint_while_the_trigger_is_in_flight_cancels_the_run_it_created(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    # the run is created at once; the answer to the trigger comes 8 s later
+    emu.faults.add(Fault("trigger", kind="delay", delay=8))
+    step = SignalledStep(runner, action_inputs(emu, LONG_JOB))
+    wait_for(lambda: bool(emu.created_runs()), "the trigger to create the run")
+    time.sleep(0.2)
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    [created] = emu.created_runs()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT, result.log
+    assert status_of(emu, created["id"]) == 30, result.log
+    assert emu.calls("cancel") == 1
+    assert result.outputs["status"] == "cancelled"
+    assert result.outputs["run-id"] == str(created["id"])
+    assert result.state["run_id"] == str(created["id"])
+    assert "Traceback" not in result.log
+
+
+def test_sigint_during_the_trigger_with_the_run_list_failing_still_exits_in_time(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    emu.faults.add(Fault("trigger", kind="delay", delay=8))
+    step = SignalledStep(runner, action_inputs(emu, LONG_JOB))
+    wait_for(lambda: bool(emu.created_runs()), "the trigger to create the run")
+    emu.faults.add(Fault("list_runs", status=500))  # the run cannot be looked for
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT, result.log
+    assert "Traceback" not in result.log
+    assert "::warning::The workflow was cancelled while triggering job 21" in result.stdout
+    assert result.outputs["status"] == "cancelled"
+    assert "run_id" not in result.state
+
+
+def test_sigkill_then_the_post_step_cancels_the_run(emu: Emulator, runner: SimulatedRunner) -> None:
+    inputs = action_inputs(emu, LONG_JOB)
+    step = SignalledStep(runner, inputs)
+    run_id = polling_run(emu, step)
+    step.send(signal.SIGKILL)
+    step.proc.communicate(timeout=10)
+    assert status_of(emu, run_id) in ACTIVE
+    state = step.state()
+    assert state == {"run_id": str(run_id)}
+
+    started = time.monotonic()
+    post = runner.run(inputs, post=True, state=state, timeout=30)
+    elapsed = time.monotonic() - started
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, post.log)
+    assert post.exit_code == 0, post.log
+    assert status_of(emu, run_id) == 30
+    assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{run_id}/cancel/"))]
+    assert f"Cancelled dbt Cloud run {run_id}" in post.stdout
+
+
+def test_cancel_on_exit_false_leaves_the_run_going(emu: Emulator, runner: SimulatedRunner) -> None:
+    inputs = action_inputs(emu, LONG_JOB, **{"cancel-on-exit": "false"})
+    step = SignalledStep(runner, inputs)
+    run_id = polling_run(emu, step)
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT, result.log
+    assert result.outputs["status"] == "cancelled"
+    assert f"run {run_id} keeps going" in result.stdout
+    assert "not cancelled in dbt Cloud" in result.summary, result.summary
+    assert int(result.outputs["status-code"]) in ACTIVE  # the run's real status, still going
+    assert status_of(emu, run_id) in ACTIVE
+    assert emu.calls("cancel") == 0
+
+    post = runner.run(inputs, post=True, state=result.state)
+    assert post.exit_code == 0, post.log
+    assert len(other_lines(post)) == 1, post.stdout
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, run_id) in ACTIVE
+
+
+def test_timeout_cancels_the_run_and_says_so(emu: Emulator, runner: SimulatedRunner) -> None:
+    result = runner.run(action_inputs(emu, LONG_JOB, timeout="2s"))
+    run_id = int(result.outputs["run-id"])
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out"
+    assert status_of(emu, run_id) == 30
+    assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{run_id}/cancel/"))]
+    assert "the action cancelled the run" in unescape_markdown(result.summary), result.summary
+
+
+def test_post_step_after_the_run_ended_prints_one_line(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    inputs = action_inputs(emu, SHORT_JOB)
+    main = runner.run(inputs)
+    assert main.exit_code == 0, main.log
+    assert main.state["run_ended"] == "true"
+    seen = len(emu.requests)
+    post = runner.run(inputs, post=True, state=main.state)
+    assert post.exit_code == 0, post.log
+    [line] = other_lines(post)
+    assert main.outputs["run-id"] in line
+    assert len(emu.requests) == seen  # not even a look at the run
+
+
+def test_post_step_leaves_a_run_not_waited_for(emu: Emulator, runner: SimulatedRunner) -> None:
+    inputs = action_inputs(emu, LONG_JOB, wait="false")
+    main = runner.run(inputs)
+    assert main.exit_code == 0, main.log
+    post = runner.run(inputs, post=True, state=main.state)
+    assert post.exit_code == 0, post.log
+    [line] = other_lines(post)
+    assert "left to finish on its own" in line
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, int(main.outputs["run-id"])) in ACTIVE
+
+
+def test_post_step_without_a_run_prints_one_line(emu: Emulator, runner: SimulatedRunner) -> None:
+    post = runner.run(action_inputs(emu, SHORT_JOB), post=True, state={})
+    assert post.exit_code == 0, post.log
+    [line] = other_lines(post)
+    assert "No dbt Cloud run" in line
+    assert emu.requests == []
+
+
+# ------------------------------------------------------------------------------ which run
+
+
+def test_attaches_to_a_run_already_going_for_the_commit(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    native = start_run_elsewhere(emu, SHORT_JOB, PR_SHA, "dbt Cloud CI for PR #2")
+    result = runner.run(action_inputs(emu, SHORT_JOB))
+    assert result.exit_code == 0, result.log
+    assert result.outputs["origin"] == "attached"
+    assert result.outputs["run-id"] == str(native)
+    assert result.outputs["status"] == "success"
+    # the only trigger is the one made above; the action created nothing and cancelled nothing
+    assert endpoint_paths(emu, "trigger", "cancel", "retry_post", "rerun") == [
+        ("trigger", runs_path(emu, f"/jobs/{SHORT_JOB}/run/"))
+    ]
+    assert [run["id"] for run in emu.created_runs()] == [native]
+    assert "attached to a run" in result.summary.lower(), result.summary
+    assert f"Attached to run {native}" in result.stdout
+
+
+def test_does_not_attach_to_a_run_for_another_commit(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    older = start_run_elsewhere(emu, SHORT_JOB, OLDER_SHA, "An earlier push")
+    result = runner.run(action_inputs(emu, SHORT_JOB))
+    assert result.exit_code == 0, result.log
+    assert result.outputs["origin"] == "triggered"
+    assert result.outputs["run-id"] != str(older)
+    assert emu.calls("cancel") == 0  # cancel-superseded is off by default
+
+
+def test_cancel_superseded_cancels_the_older_commit_and_triggers(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    older = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An earlier push to PR #2")
+    result = runner.run(action_inputs(emu, SHORT_JOB, **{"cancel-superseded": "true"}))
+    assert result.exit_code == 0, result.log
+    # the long job's run is not this job's: it is left alone
+    assert status_of(emu, older) in ACTIVE
+    assert emu.calls("cancel") == 0
+
+    superseded = start_run_elsewhere(emu, SHORT_JOB, OLDER_SHA, "An earlier push to PR #2")
+    result = runner.run(action_inputs(emu, SHORT_JOB, **{"cancel-superseded": "true"}))
+    assert result.exit_code == 0, result.log
+    new_run = int(result.outputs["run-id"])
+    assert result.outputs["origin"] == "triggered"
+    created = [run["id"] for run in emu.created_runs()]
+    assert created[-2:] == [superseded, new_run]
+    assert endpoint_paths(emu, "trigger", "cancel")[-3:] == [
+        ("trigger", runs_path(emu, f"/jobs/{SHORT_JOB}/run/")),  # the earlier push
+        ("cancel", runs_path(emu, f"/runs/{superseded}/cancel/")),
+        ("trigger", runs_path(emu, f"/jobs/{SHORT_JOB}/run/")),  # the action's own run
+    ]
+    assert status_of(emu, superseded) == 30
+    assert status_of(emu, new_run) == 10
+    assert emu.run(new_run)["git_sha"] == PR_SHA
+    assert f"Cancelled run {superseded}" in result.stdout
+
+
+def failed_run_for_the_commit(emu: Emulator) -> int:
+    failed = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, "The workflow's first attempt")
+    wait_for(lambda: status_of(emu, failed) == 20, "the first attempt to fail")
+    return failed
+
+
+def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: Path) -> None:
+    failed = failed_run_for_the_commit(emu)
+    event = load_event("pull_request.opened.json")
+    runner = SimulatedRunner(
+        tmp_path, event_name="pull_request", event=event, env={"GITHUB_RUN_ATTEMPT": "2"}
+    )
+    inputs = action_inputs(emu, FAILING_JOB, **{"threads-override": "8"})
+    result = runner.run(inputs)
+    retried = int(result.outputs["run-id"])
+    assert result.outputs["origin"] == "retried", result.log
+    assert retried != failed
+    assert endpoint_paths(emu, "trigger", "retry_post", "rerun", "cancel") == [
+        ("trigger", runs_path(emu, f"/jobs/{FAILING_JOB}/run/")),  # the first attempt
+        ("retry_post", runs_path(emu, f"/runs/{failed}/retry/")),
+    ]
+    assert [run["id"] for run in emu.created_runs()] == [failed, retried]
+    assert "overrides do not apply" in result.stdout.lower()
+    assert "::warning" in result.stdout
+    assert "Skipped steps that had already succeeded: Invoke dbt with `dbt seed`." in (
+        unescape_markdown(result.summary)
+    ), result.summary
+    # the retry fails again at the same test: reported, not hidden
+    assert result.outputs["status"] == "error"
+    assert result.exit_code == 1
+
+
+def test_retry_failed_never_triggers_a_new_run(emu: Emulator, tmp_path: Path) -> None:
+    failed = failed_run_for_the_commit(emu)
+    event = load_event("pull_request.opened.json")
+    runner = SimulatedRunner(
+        tmp_path, event_name="pull_request", event=event, env={"GITHUB_RUN_ATTEMPT": "2"}
+    )
+    result = runner.run(action_inputs(emu, FAILING_JOB, **{"retry-failed": "never"}))
+    assert result.outputs["origin"] == "triggered", result.log
+    assert emu.calls("retry_post") == 0 and emu.calls("rerun") == 0
+    assert emu.calls("trigger") == 2
+    assert int(result.outputs["run-id"]) not in (failed,)
+
+
+def test_first_attempt_does_not_retry_under_auto(emu: Emulator, runner: SimulatedRunner) -> None:
+    failed_run_for_the_commit(emu)
+    result = runner.run(action_inputs(emu, FAILING_JOB))
+    assert result.outputs["origin"] == "triggered", result.log
+    assert emu.calls("retry_post") == 0
+    assert emu.calls("trigger") == 2
