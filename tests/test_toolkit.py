@@ -103,7 +103,18 @@ def test_summary_is_appended(runner_files: dict[str, Path]) -> None:
     assert runner_files["STEP_SUMMARY"].read_text() == "# one\ntwo\n"
 
 
-def test_mask_registers_the_secret_and_each_line(capsys: pytest.CaptureFixture[str]) -> None:
+def test_mask_is_silent_outside_github(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    toolkit.mask("s3cret-value")
+    assert "s3cret-value" not in capsys.readouterr().out
+
+
+def test_mask_registers_the_secret_and_each_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     toolkit.mask("abc\ndef ")
     toolkit.mask("")
     log = parse_workflow_commands(capsys.readouterr().out)

@@ -473,6 +473,42 @@ class _Reader:
             raise InputError(name, f"{error} {hint}".strip()) from None
 
 
+# Every input of action.yml, in its order; the CLI offers each as a flag and a DBT_CLOUD_* variable.
+INPUT_NAMES: Final = (
+    "access-url",
+    "api-token",
+    "account-id",
+    "job-id",
+    "cause",
+    "git-sha",
+    "git-branch",
+    "pull-request",
+    "schema-override",
+    "dbt-version-override",
+    "threads-override",
+    "target-name-override",
+    "generate-docs-override",
+    "timeout-seconds-override",
+    "steps-override",
+    "wait",
+    "timeout",
+    "poll-interval",
+    "fail-on-error",
+    "summary",
+    "github-token",
+    "cancel-on-exit",
+    "cancel-on-timeout",
+    "reuse-existing-run",
+    "cancel-superseded",
+    "retry-failed",
+    "comment-on-pr",
+    "commit-status",
+    "artifacts",
+    "artifacts-dir",
+    "artifacts-step",
+)
+
+
 def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
     """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError."""
     read = _Reader(get, get("api-token").strip())

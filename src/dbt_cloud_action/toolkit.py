@@ -66,7 +66,12 @@ def get_state(name: str) -> str:
 
 
 def mask(secret: str) -> None:
-    """Ask the runner to mask `secret` (and each of its lines) in every later log line."""
+    """Ask the runner to mask `secret` (and each of its lines) in every later log line.
+
+    Only on GitHub's runner: anywhere else (GitLab, a laptop) `::add-mask::` is just a log line
+    that would print the secret itself."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
     values = [secret, *(line.strip() for line in _RUNNER_LINE_BREAK.split(secret))]
     for value in dict.fromkeys(v for v in values if v.strip()):
         _issue("add-mask", value)

@@ -38,23 +38,22 @@ class PollPolicy:
     # Fastest poll. One request a second is 0.02 % of an account's 5,000 requests a minute.
     floor: float = 1.0
     # Slowest poll. An end nobody could predict (early failure, no history) is noticed about
-    # cap/2 = 4.25 s late on average (target 5 s; today's 30 s polling: 15 s), at 7 requests a
-    # minute per run: an account can follow 700 runs at once before reaching the rate limit.
-    cap: float = 8.5
+    # cap/2 = 4.5 s late on average (target 5 s; today's 30 s polling: 15 s), at 6.7 requests a
+    # minute per run: an account can follow 750 runs at once before reaching the rate limit.
+    cap: float = 9.0
     # For this long after the trigger, and after the run starts, poll at `floor`: queued ->
     # starting -> running, and failures in the first steps (clone, deps), come quickly.
-    burst: float = 3.0
-    # After the burst the wait grows by this many seconds per second (1 s to the cap in 25 s).
-    growth: float = 0.3
-    # Poll every `near` seconds while the run is within `band` of its expected duration
-    # (mean detection latency near/2 = 1 s there). The band is `band_share` of the expected
-    # duration (run-to-run spread grows with the run) but at least `band_min` seconds.
+    burst: float = 2.0
+    # After the burst the wait grows by this many seconds per second (1 s to the cap in 16 s).
+    growth: float = 0.5
+    # Poll every `near` seconds while the run is within a band around its expected duration
+    # (mean detection latency near/2 = 1 s there); past the band the wait grows linearly and
+    # reaches the cap one band further out, so a run a little early or late is noticed soon too.
+    # The band is `band_share` of the expected duration (run-to-run spread grows with the run),
+    # but at least `band_min` seconds (short runs jitter by seconds: clone, container start).
     near: float = 2.0
     band_share: float = 0.05
-    band_min: float = 5.0
-    # Outside the band the wait grows by this many seconds per second of distance to it (the cap
-    # is reached 22 s away), so a run ending a little early or late is still noticed quickly.
-    slope: float = 0.3
+    band_min: float = 8.0
 
     def __post_init__(self) -> None:
         values = {
@@ -63,7 +62,6 @@ class PollPolicy:
             "cap": self.cap,
             "near": self.near,
             "growth": self.growth,
-            "slope": self.slope,
         }
         for name, value in values.items():
             if value is not None and (not math.isfinite(value) or value <= 0):
@@ -72,8 +70,10 @@ class PollPolicy:
             raise ValueError(
                 f"PollPolicy needs floor <= near <= cap, got {self.floor}, {self.near}, {self.cap}"
             )
-        if self.burst < 0 or self.band_min < 0 or self.band_share < 0:
-            raise ValueError("PollPolicy.burst, band_min and band_share must not be negative")
+        if self.burst < 0 or self.band_share < 0:
+            raise ValueError("PollPolicy.burst and band_share must not be negative")
+        if self.band_min <= 0:
+            raise ValueError(f"PollPolicy.band_min must be positive, got {self.band_min!r}")
 
     def interval(
         self,
@@ -96,7 +96,7 @@ class PollPolicy:
         if running_for is not None and expected_duration is not None:
             band = max(self.band_min, self.band_share * expected_duration)
             outside = max(0.0, abs(running_for - expected_duration) - band)
-            wait = min(wait, self.near + self.slope * outside)
+            wait = min(wait, self.near + (self.cap - self.near) * outside / band)
         return min(self.cap, max(self.floor, wait))
 
 
