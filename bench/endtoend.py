@@ -2,12 +2,13 @@
 
 The real entrypoint runs as a subprocess in a simulated runner (tests/simulated_runner.py) for a
 pull_request event against the emulator at time scale 1, so the run really takes 20 s (2 s
-queued, about 1 s starting, a 3 s clone and a 14 s `dbt build` with results). Overhead is the process's wall
-time minus the run's own duration (the emulator's created_at to finished_at), split with the
-emulator's request log into: before the trigger reached dbt Cloud, between the run's end and
-the request that noticed it, and after that (results, summary, exit). Peak memory is the
-entrypoint process's maximum resident set size (getrusage RUSAGE_CHILDREN: this script starts
-no other process, so it is the largest of the runs).
+queued, about 1 s starting, a 3 s clone, a 14 s `dbt build` with results). Overhead is the
+process's wall time minus the run's own duration (the emulator's created_at to finished_at),
+split with the emulator's request log into: before the trigger reached dbt Cloud, between the
+run's end and the request that noticed it, and after that (results, summary, exit). Peak memory
+is the entrypoint process's maximum resident set size (getrusage RUSAGE_CHILDREN: this script
+starts no other process, so it is the largest of the runs). A job that has run before (the
+usual case) and a job's first run (no history for the poll policy) are measured separately.
 
     python bench/endtoend.py [--runs N]
 """
