@@ -49,10 +49,17 @@ STEPS = (
 # The usual case is a job that has run before: the poll policy then expects the run's end.
 # A job's first run (no history) is noticed within the policy's cap.
 HISTORY = (16.6, 17.0, 17.3, 16.9, 17.1)
-JOBS = {
-    "with history": JobScript(21, "CI build", STEPS, queue_seconds=QUEUE_SECONDS, history=HISTORY),
-    "first run": JobScript(22, "New CI build", STEPS, queue_seconds=QUEUE_SECONDS),
-}
+
+
+def jobs(runs: int) -> list[tuple[str, JobScript]]:
+    """`runs` runs of one job with history, then `runs` jobs with none (each run of a job
+    becomes history for the next, so a first run needs a job of its own)."""
+    usual = JobScript(21, "CI build", STEPS, queue_seconds=QUEUE_SECONDS, history=HISTORY)
+    new = [
+        JobScript(31 + n, f"New CI build {n}", STEPS, queue_seconds=QUEUE_SECONDS)
+        for n in range(runs)
+    ]
+    return [("with history", usual)] * runs + [("first run", job) for job in new]
 
 
 @dataclass(frozen=True)
@@ -108,15 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="runs of each job (default 2)")
     args = parser.parse_args(argv)
 
-    config = EmulatorConfig(jobs=tuple(JOBS.values()))
+    plan = jobs(args.runs)
+    config = EmulatorConfig(jobs=tuple({job.id: job for _, job in plan}.values()))
     runs: list[tuple[str, Measurement]] = []
     with Emulator(config=config, time_scale=1.0) as emu, tempfile.TemporaryDirectory() as tmp:
-        for label, job in JOBS.items():
-            for number in range(args.runs):
-                event = load_event("pull_request.opened.json")
-                workdir = Path(tmp, f"{job.id}-{number}")
-                runner = SimulatedRunner(workdir, event_name="pull_request", event=event)
-                runs.append((label, measure(emu, runner, job.id)))
+        for number, (label, job) in enumerate(plan):
+            event = load_event("pull_request.opened.json")
+            workdir = Path(tmp, str(number))
+            runner = SimulatedRunner(workdir, event_name="pull_request", event=event)
+            runs.append((label, measure(emu, runner, job.id)))
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     print(f"## End to end: a {runs[0][1].run:.0f}-second run in real time, whole process\n")
