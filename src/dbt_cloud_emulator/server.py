@@ -66,6 +66,9 @@ class LoggedRequest:
     headers: dict[str, str]  # without Authorization (and other credentials)
     endpoint: str  # a fault endpoint name, or "unknown"
     status: int
+    # time.monotonic() when the request was read, in real time even under an injected clock:
+    # benchmarks compare it with a client process's start (the clock is system-wide).
+    received_at: float
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class ApiApp:
             return self._calls[endpoint]
 
     def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Reply:
+        received_at = time.monotonic()
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
         found = route(method, parts.path)
@@ -153,6 +157,7 @@ class ApiApp:
             _without_secrets(headers),
             found.endpoint,
             reply.status,
+            received_at,
         )
         with self._lock:
             self._log.append(entry)

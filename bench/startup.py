@@ -1,0 +1,267 @@
+"""Issue 7, benchmark 1: from process start to the first HTTP request reaching dbt Cloud.
+
+The real entrypoint runs as a subprocess in a simulated runner (tests/simulated_runner.py) against
+the emulator on loopback. The clock starts just before the process is spawned (so interpreter
+start-up counts) and stops when the emulator reads the first request (its request log records
+`time.monotonic()`, a system-wide clock); the process is then killed, as only its start matters.
+A second pass runs with PYTHONPROFILEIMPORTTIME (`-X importtime`) to list what was imported on
+that path, and whole runs check that PyGithub is loaded only when a GitHub feature needs it.
+
+    python bench/startup.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.simulated_runner
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from tests.simulated_runner import SimulatedRunner, load_event
+
+from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
+
+TARGET_MS = 150.0
+HEAVY_MS = 10.0  # an import that costs this much on the path is flagged
+MINOR_MS = 1.0  # cheaper imports are summed in one row
+JOB_ID = 11
+JOBS = (
+    JobScript(
+        JOB_ID,
+        "CI build",
+        (
+            StepScript(
+                "Invoke dbt with `dbt build`",
+                "dbt build",
+                2,
+                results=(NodeResult("model.shop.orders", "success", 1.0),),
+            ),
+        ),
+        queue_seconds=1,
+    ),
+)
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \| (\s*)(\S+)")
+
+
+@dataclass(frozen=True)
+class ImportedModule:
+    name: str
+    self_ms: float
+    cumulative_ms: float  # with everything it imported first
+    children: tuple[ImportedModule, ...]
+
+    @property
+    def package(self) -> str:
+        return self.name.split(".")[0]
+
+    @property
+    def ours(self) -> bool:
+        return self.package == "dbt_cloud_action"
+
+
+@dataclass(frozen=True)
+class Cost:
+    modules: int
+    ms: float
+
+
+def parse_importtime(stderr: str) -> list[ImportedModule]:
+    """The import tree `-X importtime` reported: the modules imported at the top level."""
+    pending: dict[int, list[ImportedModule]] = {}
+    for line in stderr.splitlines():
+        match = IMPORT_LINE.match(line)
+        if match:
+            self_us, cumulative_us, indent, name = match.groups()
+            depth = len(indent) // 2
+            children = tuple(pending.pop(depth + 1, []))
+            module = ImportedModule(name, int(self_us) / 1000, int(cumulative_us) / 1000, children)
+            pending.setdefault(depth, []).append(module)
+    return pending.get(0, [])
+
+
+def walk(modules: Sequence[ImportedModule]) -> Iterator[ImportedModule]:
+    for module in modules:
+        yield module
+        yield from walk(module.children)
+
+
+def import_costs(roots: Sequence[ImportedModule]) -> dict[str, Cost]:
+    """Import cost by what our code asked for: each of our modules (its own time), each package
+    it imports from elsewhere (with everything that pulls in), and the interpreter's start-up."""
+    costs: dict[str, Cost] = {}
+
+    def add(name: str, modules: int, ms: float) -> None:
+        before = costs.get(name, Cost(0, 0.0))
+        costs[name] = Cost(before.modules + modules, before.ms + ms)
+
+    def size(module: ImportedModule) -> int:
+        return sum(1 for _ in walk([module]))
+
+    for root in roots:
+        if not root.ours:
+            add("(interpreter start-up)", size(root), root.cumulative_ms)
+            continue
+        for module in walk([root]):
+            if module.ours:
+                add(module.name, 1, module.self_ms)
+                for child in module.children:
+                    if not child.ours:
+                        add(child.package, size(child), child.cumulative_ms)
+    return costs
+
+
+def package_costs(roots: Sequence[ImportedModule]) -> dict[str, float]:
+    """Milliseconds per top-level package, each with what it pulls in (so nested packages count
+    in their importer's figure too): where a heavy import's time really goes."""
+    costs: dict[str, float] = {}
+
+    def visit(module: ImportedModule, parent_package: str) -> None:
+        if module.package != parent_package:
+            costs[module.package] = costs.get(module.package, 0.0) + module.cumulative_ms
+        for child in module.children:
+            visit(child, module.package)
+
+    for root in roots:
+        visit(root, "")
+    return costs
+
+
+def first_request(
+    emu: Emulator, runner: SimulatedRunner, inputs: Mapping[str, str]
+) -> tuple[float, str, str]:
+    """Seconds from spawning the entrypoint to the emulator reading its first request, the
+    request's endpoint, and the process's stderr up to then (the process is killed)."""
+    seen = len(emu.requests)
+    started = time.monotonic()
+    proc, _ = runner.start(inputs)
+    deadline = started + 30
+    while len(emu.requests) == seen:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _, stderr = proc.communicate()
+            raise RuntimeError(f"the entrypoint made no request; its stderr:\n{stderr}")
+        time.sleep(0.002)
+    proc.kill()
+    _, stderr = proc.communicate()
+    request = emu.requests[seen]
+    return request.received_at - started, request.endpoint, stderr
+
+
+def whole_run_imports(emu: Emulator, workdir: Path, inputs: Mapping[str, str]) -> set[str]:
+    """Every module a whole run (trigger, watch, report) imported."""
+    runner = pr_runner(workdir, profile_imports=True)
+    result = runner.run(inputs, timeout=120)
+    if result.exit_code != 0:
+        raise RuntimeError(f"the run failed ({result.exit_code}):\n{result.log}")
+    return {module.name for module in walk(parse_importtime(result.stderr))}
+
+
+def pr_runner(workdir: Path, *, profile_imports: bool = False) -> SimulatedRunner:
+    env = {"PYTHONPROFILEIMPORTTIME": "1"} if profile_imports else {}
+    event = load_event("pull_request.opened.json")
+    return SimulatedRunner(workdir, event_name="pull_request", event=event, env=env)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=20, help="timed runs (default 20)")
+    parser.add_argument("--profile-runs", type=int, default=5, help="-X importtime runs")
+    args = parser.parse_args(argv)
+
+    config = EmulatorConfig(jobs=JOBS)
+    with Emulator(config=config, time_scale=100.0) as emu, tempfile.TemporaryDirectory() as tmp:
+        inputs = {
+            "access-url": emu.url,
+            "api-token": emu.token,
+            "account-id": str(emu.account_id),
+            "job-id": str(JOB_ID),
+        }
+        runner = pr_runner(Path(tmp, "timed"))
+        first_request(emu, runner, inputs)  # warm the OS file cache
+        timings = []
+        endpoint = ""
+        for _ in range(args.runs):
+            seconds, endpoint, _ = first_request(emu, runner, inputs)
+            timings.append(seconds * 1000)
+        profiled = pr_runner(Path(tmp, "profiled"), profile_imports=True)
+        imports = [
+            parse_importtime(first_request(emu, profiled, inputs)[2])
+            for _ in range(args.profile_runs)
+        ]
+        github_on = {**inputs, "comment-on-pr": "true", "commit-status": "true"}
+        github_loaded = {}
+        for label, run_inputs in (
+            ("defaults", inputs),
+            ("comment-on-pr, commit-status", github_on),
+        ):
+            early = walk(parse_importtime(first_request(emu, profiled, run_inputs)[2]))
+            whole = whole_run_imports(emu, Path(tmp, label), run_inputs)
+            github_loaded[label] = (
+                any(module.package == "github" for module in early),
+                "github" in {module.split(".")[0] for module in whole},
+            )
+
+    median = statistics.median(timings)
+    print(f"## Start-up: process start to the first request ({endpoint}), {args.runs} runs\n")
+    print("| median | min | p90 | max | target |")
+    print("|---:|---:|---:|---:|---:|")
+    p90 = statistics.quantiles(timings, n=10)[-1] if len(timings) > 1 else timings[0]
+    verdict = "met" if median < TARGET_MS else "MISSED"
+    print(
+        f"| {median:.0f} ms | {min(timings):.0f} ms | {p90:.0f} ms | {max(timings):.0f} ms "
+        f"| < {TARGET_MS:.0f} ms ({verdict}) |"
+    )
+    count = sum(1 for _ in walk(imports[0]))
+    costs = [import_costs(roots) for roots in imports]
+    ms = {
+        name: statistics.median(c[name].ms if name in c else 0.0 for c in costs)
+        for name in costs[0]
+    }
+    print(
+        f"\n### Imported before the first request: {count} modules, "
+        f"{sum(ms.values()):.0f} ms under -X importtime (median of {len(imports)} runs)\n"
+    )
+    print("| our module, or a package it imports (with what that pulls in) | modules | time | |")
+    print("|---|---:|---:|---|")
+    minor = [name for name in ms if ms[name] < MINOR_MS]
+    for name in sorted(ms, key=lambda name: -ms[name]):
+        if name not in minor:
+            flag = "heavy" if ms[name] >= HEAVY_MS else ""
+            print(f"| {name} | {costs[0][name].modules} | {ms[name]:.1f} ms | {flag} |")
+    print(f"| {len(minor)} others | | {sum(ms[name] for name in minor):.1f} ms | |")
+
+    packages = [package_costs(roots) for roots in imports]
+    nested = {name: statistics.median(p.get(name, 0.0) for p in packages) for name in packages[0]}
+    heavy = sorted(
+        (name for name in nested if nested[name] >= HEAVY_MS and name != "dbt_cloud_action"),
+        key=lambda name: -nested[name],
+    )
+    print(
+        "\n### Heavy packages wherever they are imported (nested: a package includes its imports)\n"
+    )
+    print("| package | time |")
+    print("|---|---:|")
+    for name in heavy:
+        print(f"| {name} | {nested[name]:.1f} ms |")
+
+    print("\n### PyGithub (`github`) loaded?\n")
+    print("| inputs | before the first request | whole run |")
+    print("|---|---|---|")
+    for label, (before_first, in_whole_run) in github_loaded.items():
+        print(f"| {label} | {yes(before_first)} | {yes(in_whole_run)} |")
+    return 0
+
+
+def yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
