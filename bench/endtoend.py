@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.simulated_runner
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from tests.simulated_runner import SimulatedRunner, load_event
+from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
 
@@ -80,12 +80,7 @@ def parse_time(text: str) -> datetime:
 
 
 def measure(emu: Emulator, runner: SimulatedRunner, job_id: int) -> Measurement:
-    inputs = {
-        "access-url": emu.url,
-        "api-token": emu.token,
-        "account-id": str(emu.account_id),
-        "job-id": str(job_id),
-    }
+    inputs = emulator_inputs(emu, job_id)
     seen = len(emu.requests)
     started = time.monotonic()
     result = runner.run(inputs, timeout=120)

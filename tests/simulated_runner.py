@@ -16,12 +16,15 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from tests.runner_files import parse_file_command
 from tests.token_scan import SESSION as TOKEN_SCAN
+
+if TYPE_CHECKING:
+    from dbt_cloud_emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "tests" / "fixtures" / "events"
@@ -36,6 +39,17 @@ def declared_inputs() -> dict[str, str]:
         default = str(meta.get("default", ""))
         defaults[name] = default.replace("${{ github.token }}", GITHUB_TOKEN)
     return defaults
+
+
+def emulator_inputs(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
+    """The required inputs for a job of `emu`, plus `extra` (named as in action.yml)."""
+    return {
+        "access-url": emu.url,
+        "api-token": emu.token,
+        "account-id": str(emu.account_id),
+        "job-id": str(job_id),
+        **extra,
+    }
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
-from tests.simulated_runner import SimulatedRunner, load_event
+from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 TOKEN = "dbtc_e2eSecretToken_0123456789abcdef"
 CLONE = StepScript("Clone git repository", duration=2)
@@ -61,14 +61,7 @@ def emu() -> Iterator[Emulator]:
 
 
 def action_inputs(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
-    return {
-        "access-url": emu.url,
-        "api-token": TOKEN,
-        "account-id": str(emu.account_id),
-        "job-id": str(job_id),
-        "poll-interval": "1",
-        **extra,
-    }
+    return emulator_inputs(emu, job_id, **{"poll-interval": "1", **extra})
 
 
 def pr_runner(tmp_path: Path, name: str = "pull_request.opened.json") -> SimulatedRunner:

@@ -17,7 +17,7 @@ import yaml
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
 from tests.markdown_check import live_html, mentions
 from tests.runner_files import parse_workflow_commands, read_file_command
-from tests.simulated_runner import ROOT, SimulatedRunner, StepResult, load_event
+from tests.simulated_runner import ROOT, SimulatedRunner, StepResult, emulator_inputs, load_event
 
 TOKEN = "dbtc_hostileInputToken_9b8a7c6d5e4f3a2b1c"
 INJECTIONS = (
@@ -120,15 +120,7 @@ def hostile_event() -> dict[str, Any]:
 
 def run(emu: Emulator, tmp_path: Path, job: int, **inputs: str) -> StepResult:
     runner = SimulatedRunner(tmp_path, event_name="pull_request", event=hostile_event())
-    values = {
-        "access-url": emu.url,
-        "api-token": TOKEN,
-        "account-id": str(emu.account_id),
-        "job-id": str(job),
-        "poll-interval": "1",
-        **inputs,
-    }
-    return runner.run(values)
+    return runner.run(emulator_inputs(emu, job, **{"poll-interval": "1", **inputs}))
 
 
 def assert_runner_sees_only_ours(result: StepResult, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import requests
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
 from tests.runner_files import parse_file_command
-from tests.simulated_runner import SimulatedRunner, StepResult, load_event
+from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
 
 TOKEN = "dbtc_lifecycleSecretToken_0123456789ab"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
@@ -82,14 +82,7 @@ def runner(tmp_path: Path) -> SimulatedRunner:
 
 
 def action_inputs(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
-    return {
-        "access-url": emu.url,
-        "api-token": TOKEN,
-        "account-id": str(emu.account_id),
-        "job-id": str(job_id),
-        "poll-interval": "1",
-        **extra,
-    }
+    return emulator_inputs(emu, job_id, **{"poll-interval": "1", **extra})
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:

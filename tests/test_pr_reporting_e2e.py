@@ -19,7 +19,7 @@ from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeR
 from tests import markdown_check
 from tests.fake_github import BOT_LOGIN, FakeGitHub
 from tests.runner_files import parse_workflow_commands
-from tests.simulated_runner import SimulatedRunner, StepResult, load_event
+from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
 
 TOKEN = "dbtc_prReportingToken_0123456789abcdef"
 GITHUB_TOKEN = "ghs_fakeGitHubToken_0123456789abcdef"
@@ -118,15 +118,9 @@ def github() -> Iterator[FakeGitHub]:
 
 
 def inputs_for(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
-    return {
-        "access-url": emu.url,
-        "api-token": TOKEN,
-        "account-id": str(emu.account_id),
-        "job-id": str(job_id),
-        "poll-interval": "1",
-        "github-token": GITHUB_TOKEN,
-        **extra,
-    }
+    return emulator_inputs(
+        emu, job_id, **{"poll-interval": "1", "github-token": GITHUB_TOKEN, **extra}
+    )
 
 
 def reporting(**features: bool) -> dict[str, str]:
