@@ -1,4 +1,5 @@
-"""Render docs/example-summary.md and docs/example-comment.md from a real run of the demo.
+"""Render docs/example-summary.md and docs/example-comment.md from a real run of the demo, and
+embed both in README.md between their markers.
 
 The demo's failing job (102 in dbt_cloud_emulator.default_config) runs through the real entrypoint
 in a simulated runner for a pull_request event, with `comment-on-pr: true` against a fake GitHub
@@ -74,13 +75,33 @@ def render(out_dir: Path, time_scale: float) -> tuple[Path, Path]:
     return summary_path, comment_path
 
 
+def embed(readme: str, name: str, content: str) -> str:
+    """`readme` with the block between `<!-- example:NAME -->` and `<!-- /example:NAME -->`
+    replaced by `content`; ValueError when the markers are missing."""
+    start, end = f"<!-- example:{name} -->", f"<!-- /example:{name} -->"
+    head, found, rest = readme.partition(start)
+    _, found_end, tail = rest.partition(end)
+    if not found or not found_end:
+        raise ValueError(f"README.md has no {start} ... {end} block")
+    return f"{head}{start}\n\n{content.strip()}\n\n{end}{tail}"
+
+
+def embed_in_readme(readme_path: Path, summary_path: Path, comment_path: Path) -> None:
+    readme = readme_path.read_text()
+    for name, path in (("summary", summary_path), ("comment", comment_path)):
+        readme = embed(readme, name, path.read_text())
+    readme_path.write_text(readme)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=ROOT / "docs", help="where to write them")
     parser.add_argument("--time-scale", type=float, default=100.0, help="emulated s per real s")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md", help="embed them here")
     args = parser.parse_args()
-    for path in render(args.out, args.time_scale):
-        print(f"wrote {path}")
+    summary_path, comment_path = render(args.out, args.time_scale)
+    embed_in_readme(args.readme, summary_path, comment_path)
+    print(f"wrote {summary_path}, {comment_path} and their copies in {args.readme}")
     return 0
 
 

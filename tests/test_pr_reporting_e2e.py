@@ -432,9 +432,12 @@ def test_no_commit_status_without_waiting_as_it_would_stay_pending(
 
 
 def test_render_examples_writes_the_demo_failure_as_summary_and_comment(tmp_path: Path) -> None:
-    script = Path(__file__).resolve().parent.parent / "scripts" / "render_examples.py"
+    root = Path(__file__).resolve().parent.parent
+    script = root / "scripts" / "render_examples.py"
+    readme = tmp_path / "README.md"
+    readme.write_text((root / "README.md").read_text())
     done = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path)],
+        [sys.executable, str(script), "--out", str(tmp_path), "--readme", str(readme)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -450,3 +453,13 @@ def test_render_examples_writes_the_demo_failure_as_summary_and_comment(tmp_path
         assert "`test.jaffle_shop.not_null_orders_order_id`" in markdown
         assert "https://ab123.us1.dbt.com/" in markdown
         assert "127.0.0.1" not in markdown
+        assert markdown.strip() in readme.read_text()
+
+
+def test_readme_shows_the_committed_examples() -> None:
+    """The README's examples are the rendered files, never hand-edited copies."""
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    for name in ("summary", "comment"):
+        rendered = (root / "docs" / f"example-{name}.md").read_text().strip()
+        assert f"<!-- example:{name} -->\n\n{rendered}\n\n<!-- /example:{name} -->" in readme
