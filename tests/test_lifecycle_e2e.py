@@ -33,6 +33,7 @@ SEED = StepScript("Invoke dbt with `dbt seed`", command="dbt seed", duration=2)
 LONG_JOB = 21  # a run that is still going whenever a test signals the step
 SHORT_JOB = 22  # ends in about two real seconds at the emulator's time scale
 FAILING_JOB = 23  # `dbt seed` succeeds, `dbt build` fails: retryable from the point of failure
+LATE_ARTIFACTS_JOB = 24  # succeeds quickly, then its artifacts 404 for a long while
 JOBS = (
     JobScript(
         LONG_JOB,
@@ -64,6 +65,13 @@ JOBS = (
             ),
         ),
         queue_seconds=1,
+    ),
+    JobScript(
+        LATE_ARTIFACTS_JOB,
+        "Late artifacts",
+        (CLONE, StepScript("Invoke dbt with `dbt build`", "dbt build", duration=2)),
+        queue_seconds=1,
+        artifacts="late:6000",
     ),
 )
 ACTIVE = (1, 2, 3)
@@ -217,6 +225,28 @@ def test_signal_mid_poll_cancels_the_run(
     result, elapsed = step.finish()
     assert_cancelled_by_the_workflow(emu, run_id, result, elapsed)
     assert result.exit_code == exit_code
+
+
+def test_signal_while_reporting_an_ended_run_keeps_its_outcome(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    """The run succeeded and the step is waiting for late artifacts when the workflow is
+    cancelled: the step ends at once, reports the run's real outcome, and cancels nothing."""
+    step = SignalledStep(runner, action_inputs(emu, LATE_ARTIFACTS_JOB))
+    wait_for(lambda: bool(emu.created_runs()), "the trigger")
+    run_id: int = emu.created_runs()[0]["id"]
+    wait_for(
+        lambda: any(r.endpoint == "get_artifact" for r in emu.requests),
+        "the step to wait for the artifacts",
+    )
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT
+    assert status_of(emu, run_id) == 10
+    assert result.outputs["status"] == "success", result.log
+    assert "cancelled by the workflow" not in result.summary.lower()
+    assert "Traceback" not in result.log
 
 
 def test_sigint_during_a_retry_back_off_cancels_the_run(

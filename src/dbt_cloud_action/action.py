@@ -377,14 +377,17 @@ class ActionStep:
                 status=None,
                 status_code=None,
             )
-        report_run = run
-        url = self.client.run_url(report_run) if report_run else ""
+        # A run that already ended on its own (the signal came while reporting it) keeps its
+        # real outcome; the step still ends with the signal's exit code.
+        ended_alone = run is not None and run.status in (RunStatus.SUCCESS, RunStatus.ERROR)
+        url = self.client.run_url(run) if run else ""
         result = self._finish(
-            report_run,
+            run,
             url,
-            Outcome.CANCELLED,
-            ended=bool(report_run and report_run.is_terminal),
-            cancelled_by_workflow=True,
+            _outcome(run) if run is not None and ended_alone else Outcome.CANCELLED,
+            ended=bool(run and run.is_terminal),
+            cancelled_by_workflow=not ended_alone,
+            interrupted=True,
         )
         return StepResult(cancel.exit_code, result.report)
 
@@ -435,12 +438,15 @@ class ActionStep:
         *,
         ended: bool,
         cancelled_by_workflow: bool = False,
+        interrupted: bool = False,
     ) -> StepResult:
+        """Report `run`. After a cancel signal (`interrupted`) nothing is waited for: the runner
+        kills the step seconds later."""
         inputs, payload = self.inputs, self.payload
         results: ResultsDigest | None = None
         notes: list[str] = []
         saved: tuple[str, ...] = ()
-        if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR):
+        if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR) and not interrupted:
             deadline = time.monotonic() + self.tuning.artifact_wait
             results, note = self._fetch_results(run, deadline)
             if note:
