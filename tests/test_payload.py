@@ -25,6 +25,7 @@ from dbt_cloud_action.payload import (
     build_trigger_payload,
     schema_name,
 )
+from tests.spec import spec_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).parent / "fixtures" / "events"
@@ -135,15 +136,7 @@ def test_overrides_are_typed_as_the_api_wants() -> None:
 
 
 def test_body_matches_the_official_openapi_schema() -> None:
-    spec_file = next(
-        (
-            base / "shared" / "dbt-cloud" / "openapi-v2.yaml"
-            for base in (ROOT.parent, ROOT.parent.parent)  # the repo, or a worktree under wt/
-            if (base / "shared" / "dbt-cloud" / "openapi-v2.yaml").exists()
-        ),
-        None,
-    )
-    assert spec_file is not None, "openapi-v2.yaml not found in ../shared/dbt-cloud/"
+    spec_file = spec_path()
     spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
     schema = spec["components"]["schemas"]["TriggerRunRequestRequest"]
     validator = OAS30Validator(schema)
