@@ -221,6 +221,7 @@ class ActionStep:
         )
         self.job: Job | None = None
         self.run_id: int | None = None
+        self.run_url = ""
         self.origin = "triggered"
         self.skipped: tuple[str, ...] = ()
         self.trigger_started: datetime | None = None
@@ -234,7 +235,17 @@ class ActionStep:
             return self._on_cancel(cancel)
         except DbtCloudError as exc:
             toolkit.error(str(exc), title=f"dbt Cloud job {self.inputs.job_id}: API error")
+            self._output_run_link()
             return StepResult(1)
+
+    def _output_run_link(self) -> None:
+        """The run's id and link when dbt Cloud stopped answering while the step followed it,
+        so later steps (run with always()) can still point at it."""
+        if self.run_id is None:
+            return
+        toolkit.set_output("run-id", str(self.run_id))
+        toolkit.set_output("run-url", self.run_url)
+        toolkit.set_output("origin", self.origin)
 
     def _run(self) -> StepResult:
         inputs = self.inputs
@@ -245,7 +256,7 @@ class ActionStep:
         run = self._start_run()
         self.run_id = run.id
         toolkit.save_state(STATE_RUN_ID, str(run.id))
-        run_url = self.client.run_url(run)
+        run_url = self.run_url = self.client.run_url(run)
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
         if not inputs.wait:
