@@ -477,6 +477,7 @@ def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: P
     assert [run["id"] for run in emu.created_runs()] == [failed, retried]
     assert "overrides do not apply" in result.stdout.lower()
     assert "::warning" in result.stdout
+    assert "**Overrides**" not in result.summary, result.summary  # warned as not applied
     assert "Skipped steps that had already succeeded: Invoke dbt with `dbt seed`." in (
         unescape_markdown(result.summary)
     ), result.summary

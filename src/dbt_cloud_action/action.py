@@ -476,7 +476,8 @@ class ActionStep:
             git_branch=payload.git_branch or "",
             pull_request=payload.github_pull_request_id,
             schema_override=payload.schema_override or "",
-            overrides=payload.overrides(),
+            # a retry reruns the failed run as it was: its report lists no overrides as applied
+            overrides=() if self.origin == "retried" else payload.overrides(),
             cancelled_by_workflow=cancelled_by_workflow,
             timed_out_after=inputs.timeout_seconds if outcome is Outcome.TIMED_OUT else None,
             results=results,
