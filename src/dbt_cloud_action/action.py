@@ -42,6 +42,7 @@ from .reporting import (
     Outcome,
     RunReport,
     annotation_for,
+    commit_status_description,
     failing_step,
     outputs_for,
     render_pr_comment,
@@ -587,7 +588,7 @@ class ActionStep:
             Outcome.TIMED_OUT: "error",
         }.get(report.outcome)
         if state is not None:
-            self._commit_status(state, f"dbt Cloud run {report.outcome.value}", report.run_url)
+            self._commit_status(state, commit_status_description(report), report.run_url)
         if self.inputs.comment_on_pr and report.pull_request is not None:
             marker = comment_marker(report.job_id)
             body = render_pr_comment(report, marker, self._workflow_run_url())
