@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import toolkit
 from .access_url import is_legacy_host
@@ -73,6 +74,18 @@ class Tuning:
     http_timeout: float = 10.0
     retry_seconds: float = 60.0
     artifact_wait: float = 20.0
+
+
+@dataclass(frozen=True)
+class RunCreation:
+    """A POST that creates a run (trigger or retry), remembered so that a cancel arriving
+    before its answer can still find the run it created and cancel it."""
+
+    doing: str  # for messages: "triggering job 21", "retrying run 70"
+    origin: str  # the report's origin for the run it creates
+    match: Mapping[str, Any]  # the created run's `cause` and `git_sha`
+    started: datetime
+    newer_than: int = 0  # a retry's failed run matches too: only newer runs count
 
 
 @dataclass(frozen=True)
@@ -225,7 +238,7 @@ class ActionStep:
         self.run_url = ""
         self.origin = "triggered"
         self.skipped: tuple[str, ...] = ()
-        self.trigger_started: datetime | None = None
+        self.creation: RunCreation | None = None  # the last run-creating POST sent
 
     # -- the happy path -------------------------------------------------------------------
     def run(self) -> StepResult:
@@ -318,8 +331,11 @@ class ActionStep:
                 retried = self._retry(failed)
                 if retried is not None:
                     return retried
-        self.trigger_started = datetime.now(UTC)
-        return self.client.trigger_run(inputs.job_id, payload.to_api())
+        body = payload.to_api()
+        self.creation = RunCreation(
+            f"triggering job {inputs.job_id}", "triggered", body, datetime.now(UTC)
+        )
+        return self.client.trigger_run(inputs.job_id, body)
 
     def _retry(self, failed: Run) -> Run | None:
         details = self.client.get_run(failed.id, include_related=("run_steps", "trigger"))
@@ -332,9 +348,16 @@ class ActionStep:
                 "Overrides do not apply to a retry from the point of failure: dbt Cloud reruns "
                 f"run {failed.id} as it was. Set retry-failed: never to start over with them."
             )
+        self.skipped = steps_skipped_by_retry(details)
+        self.creation = RunCreation(
+            f"retrying run {failed.id}",
+            "retried",
+            {"cause": details.cause, "git_sha": details.git_sha},
+            datetime.now(UTC),
+            newer_than=failed.id,
+        )
         retried = self.client.retry_run(failed.id)
         self.origin = "retried"
-        self.skipped = steps_skipped_by_retry(details)
         toolkit.info(f"Retrying failed run {failed.id} from the point of failure.")
         return retried
 
@@ -374,8 +397,8 @@ class ActionStep:
         )
         run: Run | None = None
         run_id = self.run_id
-        if run_id is None and self.trigger_started is not None:
-            run_id = self._run_created_by_cut_trigger(self.trigger_started)
+        if run_id is None and self.creation is not None:
+            run_id = self._run_created_by_cut_request(self.creation)
         if run_id is not None and self.inputs.cancel_on_exit:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
@@ -403,21 +426,23 @@ class ActionStep:
         )
         return StepResult(cancel.exit_code, result.report)
 
-    def _run_created_by_cut_trigger(self, since: datetime) -> int | None:
-        """The run a trigger interrupted by the cancel may have created, remembered for the post
-        step too; None when there is none or the job's runs cannot be listed in time."""
+    def _run_created_by_cut_request(self, creation: RunCreation) -> int | None:
+        """The run a trigger or retry interrupted by the cancel may have created, remembered
+        for the post step too; None when there is none or the job's runs cannot be listed in
+        time."""
         try:
             found = self.client.find_triggered_run(
-                self.inputs.job_id, self.payload.to_api(), since=since
+                self.inputs.job_id, creation.match, since=creation.started
             )
         except DbtCloudError as exc:
             toolkit.warning(
-                f"The workflow was cancelled while triggering job {self.inputs.job_id}; whether "
-                f"a run was created could not be checked: {exc}"
+                f"The workflow was cancelled while {creation.doing}; whether a run was "
+                f"created could not be checked: {exc}"
             )
             return None
-        if found is None:
+        if found is None or found.id <= creation.newer_than:
             return None
+        self.origin = creation.origin
         toolkit.save_state(STATE_RUN_ID, str(found.id))
         return found.id
 
