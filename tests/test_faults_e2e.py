@@ -421,8 +421,9 @@ def test_fault(case: Case, emu: Emulator, tmp_path: Path) -> None:
 
 
 def test_outage_while_following_leaves_no_run_going(emu: Emulator, tmp_path: Path) -> None:
-    """dbt Cloud stops answering mid-run: the step fails saying what to do, and the post step
-    (run with always()) cancels the run nobody follows any more."""
+    """dbt Cloud stops answering mid-run: the step fails saying what to do, still outputs the
+    run's id and link for later steps, and the post step (run with always()) cancels the run
+    nobody follows any more."""
     emu.faults.add(Fault("get_run", status=503, retry_after=0))
     runner_env = {"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"}
     result = run_action(emu, tmp_path, SLOW_JOB, env=runner_env)
@@ -432,6 +433,11 @@ def test_outage_while_following_leaves_no_run_going(emu: Emulator, tmp_path: Pat
     assert "HTTP 503" in error and "What to do" in error
     [run] = emu.created_runs()
     assert result.state == {"run_id": str(run["id"])}  # not ended: the post step must act
+    assert result.outputs == {
+        "run-id": str(run["id"]),
+        "run-url": run["href"],
+        "origin": "triggered",
+    }
     emu.faults.clear()
     event = load_event("pull_request.opened.json")
     post = SimulatedRunner(tmp_path / "post", event_name="pull_request", event=event).run(

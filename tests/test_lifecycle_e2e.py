@@ -18,7 +18,15 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
+from dbt_cloud_emulator import (
+    Emulator,
+    EmulatorConfig,
+    Fault,
+    JobScript,
+    ManualClock,
+    NodeResult,
+    StepScript,
+)
 from tests.runner_files import parse_file_command
 from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
 
@@ -477,12 +485,54 @@ def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: P
     assert [run["id"] for run in emu.created_runs()] == [failed, retried]
     assert "overrides do not apply" in result.stdout.lower()
     assert "::warning" in result.stdout
+    assert "**Overrides**" not in result.summary, result.summary  # warned as not applied
     assert "Skipped steps that had already succeeded: Invoke dbt with `dbt seed`." in (
         unescape_markdown(result.summary)
     ), result.summary
     # the retry fails again at the same test: reported, not hidden
     assert result.outputs["status"] == "error"
     assert result.exit_code == 1
+
+
+def test_sigint_while_the_retry_is_in_flight_cancels_the_run_it_created(
+    tmp_path: Path,
+) -> None:
+    """The cancel comes before the retry POST's answer: the step finds the run the retry
+    created and cancels it. (The clock stands still once the first attempt failed, so the
+    retry is still queued when the signal comes.)"""
+    clock = ManualClock()
+    config = EmulatorConfig(token=TOKEN, jobs=JOBS)
+    with Emulator(config=config, clock=clock.now) as emu:
+        failed = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, "The workflow's first attempt")
+        clock.advance(100)
+        assert status_of(emu, failed) == 20
+        # the retry is created at once; the answer to its POST comes 8 s later
+        emu.faults.add(Fault("retry_post", kind="delay", delay=8))
+        event = load_event("pull_request.opened.json")
+        runner = SimulatedRunner(
+            tmp_path, event_name="pull_request", event=event, env={"GITHUB_RUN_ATTEMPT": "2"}
+        )
+        step = SignalledStep(runner, action_inputs(emu, FAILING_JOB))
+        wait_for(lambda: len(emu.created_runs()) == 2, "the retry to create a run")
+        time.sleep(0.2)
+        step.send(signal.SIGINT)
+        result, elapsed = step.finish()
+        [_, retry] = emu.created_runs()
+        retried: int = retry["id"]
+        assert retry["retrying_run_id"] == failed
+        assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+        assert result.exit_code == 128 + signal.SIGINT, result.log
+        # (the retry POST is logged once answered, after the step ended)
+        assert endpoint_paths(emu, "trigger", "rerun", "cancel") == [
+            ("trigger", runs_path(emu, f"/jobs/{FAILING_JOB}/run/")),  # the first attempt
+            ("cancel", runs_path(emu, f"/runs/{retried}/cancel/")),
+        ]
+        assert status_of(emu, retried) == 30, result.log
+        assert result.outputs["run-id"] == str(retried)
+        assert result.outputs["origin"] == "retried"
+        assert result.outputs["status"] == "cancelled"
+        assert result.state["run_id"] == str(retried)
+        assert "Traceback" not in result.log
 
 
 def test_retry_failed_never_triggers_a_new_run(emu: Emulator, tmp_path: Path) -> None:

@@ -291,6 +291,10 @@ def test_commit_status_is_pending_while_the_run_goes_then_final(
     assert {s["context"] for s in statuses} == {f"dbt Cloud / {JOB_NAMES[job_id]}"}
     assert {s["target_url"] for s in statuses} == {result.outputs["run-url"]}
     assert pending["description"] == f"dbt Cloud run {run['id']} is in progress"
+    verb = "succeeded in" if final_state == "success" else "failed after"
+    assert re.fullmatch(
+        rf"dbt Cloud run {run['id']} {verb} \d+(\.\d)?[smh].*", statuses[-1]["description"]
+    )
     assert [r.path for r in github.requests] == [f"/repos/{REPOSITORY}/statuses/{PR_SHA}"] * 2
 
 

@@ -16,6 +16,7 @@ from dbt_cloud_action.reporting import (
     _fit,
     annotation_for,
     code_block,
+    commit_status_description,
     error_lines,
     escape_markdown,
     failing_step,
@@ -370,6 +371,33 @@ def test_annotation_for_each_outcome() -> None:
         "Stopped waiting for run #4242 after 15m 00s; it may still be running in dbt Cloud. "
         f"Raise the timeout input if the job needs longer. {RUN_URL}",
     )
+
+
+def test_commit_status_description_says_how_the_run_ended_and_after_how_long() -> None:
+    cases: list[tuple[Outcome, int, dict[str, Any]]] = [
+        (Outcome.SUCCESS, 10, {}),
+        (Outcome.ERROR, 20, {}),
+        (Outcome.CANCELLED, 30, {"cancelled_by_workflow": True}),
+        (Outcome.TIMED_OUT, 3, {"timed_out_after": 900}),
+    ]
+    described = {
+        outcome: commit_status_description(make_report(outcome, run=make_run(code), **extra))
+        for outcome, code, extra in cases
+    }
+    assert described == {
+        Outcome.SUCCESS: "dbt Cloud run 4242 succeeded in 1m 03s",
+        Outcome.ERROR: "dbt Cloud run 4242 failed after 1m 03s",
+        Outcome.CANCELLED: "dbt Cloud run 4242 was cancelled by the workflow",
+        Outcome.TIMED_OUT: "dbt Cloud run 4242 timed out after 15m 00s",
+    }
+    in_dbt_cloud = make_report(Outcome.CANCELLED, run=make_run(30))
+    assert (
+        commit_status_description(in_dbt_cloud) == "dbt Cloud run 4242 was cancelled in dbt Cloud"
+    )
+    unknown = make_report(Outcome.CANCELLED, run=None, cancelled_by_workflow=True)
+    assert commit_status_description(unknown) == "dbt Cloud run was cancelled by the workflow"
+    not_started = make_report(Outcome.ERROR, run=make_run(20, started_at=None))
+    assert commit_status_description(not_started) == "dbt Cloud run 4242 failed"
 
 
 @settings(max_examples=200)

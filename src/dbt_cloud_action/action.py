@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from . import toolkit
 from .access_url import is_legacy_host
@@ -42,6 +43,7 @@ from .reporting import (
     Outcome,
     RunReport,
     annotation_for,
+    commit_status_description,
     failing_step,
     outputs_for,
     render_pr_comment,
@@ -72,6 +74,18 @@ class Tuning:
     http_timeout: float = 10.0
     retry_seconds: float = 60.0
     artifact_wait: float = 20.0
+
+
+@dataclass(frozen=True)
+class RunCreation:
+    """A POST that creates a run (trigger or retry), remembered so that a cancel arriving
+    before its answer can still find the run it created and cancel it."""
+
+    doing: str  # for messages: "triggering job 21", "retrying run 70"
+    origin: str  # the report's origin for the run it creates
+    match: Mapping[str, Any]  # the created run's `cause` and `git_sha`
+    started: datetime
+    newer_than: int = 0  # a retry's failed run matches too: only newer runs count
 
 
 @dataclass(frozen=True)
@@ -221,9 +235,10 @@ class ActionStep:
         )
         self.job: Job | None = None
         self.run_id: int | None = None
+        self.run_url = ""
         self.origin = "triggered"
         self.skipped: tuple[str, ...] = ()
-        self.trigger_started: datetime | None = None
+        self.creation: RunCreation | None = None  # the last run-creating POST sent
 
     # -- the happy path -------------------------------------------------------------------
     def run(self) -> StepResult:
@@ -234,7 +249,17 @@ class ActionStep:
             return self._on_cancel(cancel)
         except DbtCloudError as exc:
             toolkit.error(str(exc), title=f"dbt Cloud job {self.inputs.job_id}: API error")
+            self._output_run_link()
             return StepResult(1)
+
+    def _output_run_link(self) -> None:
+        """The run's id and link when dbt Cloud stopped answering while the step followed it,
+        so later steps (run with always()) can still point at it."""
+        if self.run_id is None:
+            return
+        toolkit.set_output("run-id", str(self.run_id))
+        toolkit.set_output("run-url", self.run_url)
+        toolkit.set_output("origin", self.origin)
 
     def _run(self) -> StepResult:
         inputs = self.inputs
@@ -245,7 +270,7 @@ class ActionStep:
         run = self._start_run()
         self.run_id = run.id
         toolkit.save_state(STATE_RUN_ID, str(run.id))
-        run_url = self.client.run_url(run)
+        run_url = self.run_url = self.client.run_url(run)
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
         if not inputs.wait:
@@ -306,8 +331,11 @@ class ActionStep:
                 retried = self._retry(failed)
                 if retried is not None:
                     return retried
-        self.trigger_started = datetime.now(UTC)
-        return self.client.trigger_run(inputs.job_id, payload.to_api())
+        body = payload.to_api()
+        self.creation = RunCreation(
+            f"triggering job {inputs.job_id}", "triggered", body, datetime.now(UTC)
+        )
+        return self.client.trigger_run(inputs.job_id, body)
 
     def _retry(self, failed: Run) -> Run | None:
         details = self.client.get_run(failed.id, include_related=("run_steps", "trigger"))
@@ -320,9 +348,16 @@ class ActionStep:
                 "Overrides do not apply to a retry from the point of failure: dbt Cloud reruns "
                 f"run {failed.id} as it was. Set retry-failed: never to start over with them."
             )
+        self.skipped = steps_skipped_by_retry(details)
+        self.creation = RunCreation(
+            f"retrying run {failed.id}",
+            "retried",
+            {"cause": details.cause, "git_sha": details.git_sha},
+            datetime.now(UTC),
+            newer_than=failed.id,
+        )
         retried = self.client.retry_run(failed.id)
         self.origin = "retried"
-        self.skipped = steps_skipped_by_retry(details)
         toolkit.info(f"Retrying failed run {failed.id} from the point of failure.")
         return retried
 
@@ -362,8 +397,8 @@ class ActionStep:
         )
         run: Run | None = None
         run_id = self.run_id
-        if run_id is None and self.trigger_started is not None:
-            run_id = self._run_created_by_cut_trigger(self.trigger_started)
+        if run_id is None and self.creation is not None:
+            run_id = self._run_created_by_cut_request(self.creation)
         if run_id is not None and self.inputs.cancel_on_exit:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
@@ -391,21 +426,23 @@ class ActionStep:
         )
         return StepResult(cancel.exit_code, result.report)
 
-    def _run_created_by_cut_trigger(self, since: datetime) -> int | None:
-        """The run a trigger interrupted by the cancel may have created, remembered for the post
-        step too; None when there is none or the job's runs cannot be listed in time."""
+    def _run_created_by_cut_request(self, creation: RunCreation) -> int | None:
+        """The run a trigger or retry interrupted by the cancel may have created, remembered
+        for the post step too; None when there is none or the job's runs cannot be listed in
+        time."""
         try:
             found = self.client.find_triggered_run(
-                self.inputs.job_id, self.payload.to_api(), since=since
+                self.inputs.job_id, creation.match, since=creation.started
             )
         except DbtCloudError as exc:
             toolkit.warning(
-                f"The workflow was cancelled while triggering job {self.inputs.job_id}; whether "
-                f"a run was created could not be checked: {exc}"
+                f"The workflow was cancelled while {creation.doing}; whether a run was "
+                f"created could not be checked: {exc}"
             )
             return None
-        if found is None:
+        if found is None or found.id <= creation.newer_than:
             return None
+        self.origin = creation.origin
         toolkit.save_state(STATE_RUN_ID, str(found.id))
         return found.id
 
@@ -465,7 +502,8 @@ class ActionStep:
             git_branch=payload.git_branch or "",
             pull_request=payload.github_pull_request_id,
             schema_override=payload.schema_override or "",
-            overrides=payload.overrides(),
+            # a retry reruns the failed run as it was: its report lists no overrides as applied
+            overrides=() if self.origin == "retried" else payload.overrides(),
             cancelled_by_workflow=cancelled_by_workflow,
             timed_out_after=inputs.timeout_seconds if outcome is Outcome.TIMED_OUT else None,
             results=results,
@@ -575,7 +613,7 @@ class ActionStep:
             Outcome.TIMED_OUT: "error",
         }.get(report.outcome)
         if state is not None:
-            self._commit_status(state, f"dbt Cloud run {report.outcome.value}", report.run_url)
+            self._commit_status(state, commit_status_description(report), report.run_url)
         if self.inputs.comment_on_pr and report.pull_request is not None:
             marker = comment_marker(report.job_id)
             body = render_pr_comment(report, marker, self._workflow_run_url())

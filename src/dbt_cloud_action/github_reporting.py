@@ -77,10 +77,7 @@ def comment_body_with_marker(body: str, marker: str) -> str:
 
 def status_description(description: str) -> str:
     """GitHub rejects descriptions over 140 characters; cut with an ellipsis instead."""
-    flat = " ".join(description.split())
-    if len(flat) <= STATUS_DESCRIPTION_LIMIT:
-        return flat
-    return flat[: STATUS_DESCRIPTION_LIMIT - 1] + "…"
+    return _short(description, STATUS_DESCRIPTION_LIMIT)
 
 
 def upsert_pr_comment(

@@ -313,6 +313,26 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
     return _single_line(title, _FIELD_CHARS), message
 
 
+def commit_status_description(report: RunReport) -> str:
+    """The final commit status's one line, e.g. `dbt Cloud run 123 failed after 3m 05s`."""
+    run = report.run
+    name = f"dbt Cloud run {run.id}" if run and run.id else "dbt Cloud run"
+    ran = run.run_seconds if run else None
+    if report.outcome is Outcome.SUCCESS:
+        verb = "succeeded" + (f" in {format_duration(ran)}" if ran is not None else "")
+    elif report.outcome is Outcome.ERROR:
+        verb = "failed" + (f" after {format_duration(ran)}" if ran is not None else "")
+    elif report.outcome is Outcome.CANCELLED:
+        verb = "was cancelled " + (
+            "by the workflow" if report.cancelled_by_workflow else "in dbt Cloud"
+        )
+    elif report.outcome is Outcome.TIMED_OUT:
+        verb = f"timed out after {format_duration(report.timed_out_after)}"
+    else:
+        verb = "was triggered"
+    return f"{name} {verb}"
+
+
 def step_title(step: RunStep) -> str:
     """A step's one-line title, for its log group."""
     status = step.status.name.lower() if step.status else "unknown"
