@@ -298,6 +298,22 @@ def test_commit_status_is_pending_while_the_run_goes_then_final(
     assert [r.path for r in github.requests] == [f"/repos/{REPOSITORY}/statuses/{PR_SHA}"] * 2
 
 
+def test_commit_status_is_resolved_when_dbt_cloud_stops_answering(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    emu.faults.add(Fault("get_run", calls=None, status=503, retry_after=0))
+    result = runner(tmp_path, github, env={"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"}).run(
+        inputs_for(emu, PASSING, **reporting(commit_status=True))
+    )
+    assert result.exit_code == 1, result.log
+    [run] = emu.created_runs()
+    statuses = github.statuses(PR_SHA)
+    assert [s["state"] for s in statuses] == ["pending", "error"]
+    assert statuses[-1]["description"] == (
+        f"dbt Cloud stopped answering while run {run['id']} was followed"
+    )
+
+
 @pytest.mark.parametrize(("job_id", "exit_code"), [(PASSING, 0), (FAILING, 1)])
 def test_fork_pull_request_warns_and_the_dbt_outcome_alone_decides(
     emu: Emulator, github: FakeGitHub, tmp_path: Path, job_id: int, exit_code: int

@@ -260,6 +260,12 @@ class ActionStep:
         toolkit.set_output("run-id", str(self.run_id))
         toolkit.set_output("run-url", self.run_url)
         toolkit.set_output("origin", self.origin)
+        if self.inputs.wait:  # the pending status set for this run must not stay pending
+            self._commit_status(
+                "error",
+                f"dbt Cloud stopped answering while run {self.run_id} was followed",
+                self.run_url,
+            )
 
     def _run(self) -> StepResult:
         inputs = self.inputs
