@@ -307,12 +307,8 @@ class ActionStep:
         """Attach, retry or trigger: never a second run for the same commit by accident."""
         inputs, payload = self.inputs, self.payload
         recent: list[Run] = []
-        needs_history = (
-            inputs.reuse_existing_run
-            or inputs.cancel_superseded
-            or wants_retry(inputs.retry_failed, self.context.run_attempt)
-        )
-        if needs_history:
+        retrying = wants_retry(inputs.retry_failed, self.context.run_attempt)
+        if inputs.reuse_existing_run or inputs.cancel_superseded or retrying:
             recent = self.client.list_runs(
                 inputs.job_id, order_by="-id", limit=RECENT_RUNS_LIMIT, include_related=("trigger",)
             )
@@ -331,7 +327,7 @@ class ActionStep:
                     title="dbt Cloud run attached",
                 )
                 return existing
-        if wants_retry(inputs.retry_failed, self.context.run_attempt):
+        if retrying:
             failed = retry_candidate(recent, sha, pr)
             if failed is not None:
                 retried = self._retry(failed)
