@@ -28,7 +28,7 @@ from .github_reporting import (
     status_context,
     upsert_pr_comment,
 )
-from .inputs import AUTO, ActionInputs, InputError, parse_inputs
+from .inputs import AUTO, ActionInputs, ForkPullRequests, InputError, parse_inputs
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
     find_reusable_run,
@@ -38,7 +38,7 @@ from .lifecycle import (
     wants_retry,
 )
 from .models import Job, Run, RunStatus
-from .payload import TriggerPayload, build_trigger_payload
+from .payload import TriggerPayload, build_trigger_payload, fork_to_be_run
 from .reporting import (
     Outcome,
     RunReport,
@@ -169,12 +169,54 @@ def _execute(
         payload = build_trigger_payload(inputs, context)
     except InputError as exc:
         return _fail_input(exc)
+    fork = fork_to_be_run(context, payload)
+    if fork is not None:
+        return _refuse_fork(inputs, context, fork)
     if is_legacy_host(inputs.access_url):
         toolkit.warning(
             f"{inputs.access_url} stopped serving integrations on 2026-11-01. Set access-url to "
             "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
         )
     return ActionStep(inputs, context, payload, signals, tuning=tuning).run()
+
+
+def _refuse_fork(inputs: ActionInputs, context: GitHubContext, fork: str) -> StepResult:
+    """No run for a fork's commit: dbt Cloud's clone of this repository cannot check it out,
+    and running a stranger's SQL with this job's credentials is not ours to decide."""
+    pull = f"Pull request #{context.pr_number}" if context.pr_number else "This pull request"
+    why = (
+        f"{pull} comes from the fork {fork}: dbt Cloud can only check out commits of "
+        f"{context.repository or 'this repository'}, so a run of its head commit would fail "
+        "at the clone step (fatal: reference is not a tree)."
+    )
+    if inputs.fork_pull_requests is ForkPullRequests.FAIL:
+        toolkit.error(
+            f"{why} No run was triggered. Set fork-pull-requests: skip to skip pull requests "
+            "from forks, or ask the author to push the branch to this repository (a "
+            "maintainer can push the reviewed commit to a branch here and run the workflow "
+            "for it).",
+            title="Pull request from a fork",
+        )
+        return StepResult(1)
+    toolkit.notice(
+        f"{why} Skipped, as fork-pull-requests is skip: no dbt Cloud run was started.",
+        title="dbt Cloud run skipped",
+    )
+    report = RunReport(
+        job_id=inputs.job_id,
+        job_name="",
+        account_id=inputs.account_id,
+        run=None,
+        run_url="",
+        outcome=Outcome.SKIPPED,
+        origin="",
+        notes=(f"{why} No run was started (fork-pull-requests: skip).",),
+    )
+    for name, value in outputs_for(report).items():
+        toolkit.set_output(name, value)
+    if inputs.summary:
+        toolkit.append_summary(render_summary(report))
+    return StepResult(0, report)
 
 
 def tuning_from_env(env: Mapping[str, str]) -> Tuning:

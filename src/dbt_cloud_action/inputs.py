@@ -45,6 +45,13 @@ class RetryFailed(enum.Enum):
     NEVER = "never"
 
 
+class ForkPullRequests(enum.Enum):
+    """What to do on a pull request from a fork, whose commits dbt Cloud cannot check out."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+
+
 class InputError(Exception):
     """A bad input: `str()` is `Input '<name>' <message>`, ready for an `::error::` line."""
 
@@ -78,6 +85,7 @@ class ActionInputs:
     git_sha: str | Auto | None
     git_branch: str | Auto | None
     pull_request: int | Auto | None
+    fork_pull_requests: ForkPullRequests
     schema_override: SchemaTemplate | None
     dbt_version_override: str | None
     threads_override: int | None
@@ -245,6 +253,16 @@ def parse_pull_request(text: str) -> int | Auto | None:
             f"must be auto, none or a pull request number such as 42 (got {_shown(text)})."
         )
     return value
+
+
+def parse_fork_pull_requests(text: str) -> ForkPullRequests:
+    try:
+        return ForkPullRequests(text)
+    except ValueError:
+        raise InvalidValue(
+            f"must be fail or skip (got {_shown(text)}): dbt Cloud cannot check out a fork's "
+            "commits, so a pull request from a fork either fails the step or is skipped."
+        ) from None
 
 
 def parse_schema_template(text: str) -> SchemaTemplate:
@@ -483,6 +501,7 @@ INPUT_NAMES: Final = (
     "git-sha",
     "git-branch",
     "pull-request",
+    "fork-pull-requests",
     "schema-override",
     "dbt-version-override",
     "threads-override",
@@ -509,10 +528,23 @@ INPUT_NAMES: Final = (
 )
 
 
+def check_one_git_target(git_sha: str | Auto | None, git_branch: str | Auto | None) -> None:
+    """dbt Cloud takes a commit or a branch, never both (it answers 400 "git_branch and git_sha
+    cannot both be specified"), so two explicit values are refused before any API call."""
+    if isinstance(git_sha, str) and isinstance(git_branch, str):
+        raise InputError(
+            "git-sha",
+            "and input 'git-branch' are both set, but dbt Cloud takes one of them, never both "
+            "(it refuses the run: git_branch and git_sha cannot both be specified). To run "
+            "that commit, leave git-branch unset (auto); to run the tip of that branch, set "
+            "git-sha to auto or none.",
+        )
+
+
 def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
     """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError."""
     read = _Reader(get, get("api-token").strip())
-    return ActionInputs(
+    inputs = ActionInputs(
         access_url=read.required("access-url", parse_access_url),
         api_token=read.required(
             "api-token",
@@ -536,6 +568,9 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         git_sha=read.optional("git-sha", parse_sha, AUTO),
         git_branch=read.optional("git-branch", parse_branch, AUTO),
         pull_request=read.optional("pull-request", parse_pull_request, AUTO),
+        fork_pull_requests=read.optional(
+            "fork-pull-requests", parse_fork_pull_requests, ForkPullRequests.FAIL
+        ),
         schema_override=read.optional("schema-override", parse_schema_template, None),
         dbt_version_override=read.optional("dbt-version-override", parse_dbt_version, None),
         threads_override=read.optional("threads-override", parse_threads, None),
@@ -567,3 +602,5 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         artifacts_dir=read.optional("artifacts-dir", parse_artifacts_dir, "target"),
         artifacts_step=read.optional("artifacts-step", parse_positive_int, None),
     )
+    check_one_git_target(inputs.git_sha, inputs.git_branch)
+    return inputs
