@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +190,17 @@ def test_a_redirect_loop_ends_with_a_clear_error(hosts: tuple[Host, Host]) -> No
     assert caught.value.http_status == 308
     assert "access-url" in caught.value.hint
     assert len(home.seen) == MAX_REDIRECTS + 1  # the first request and its redirects, once
+
+
+def test_a_followed_redirect_keeps_our_token_even_with_a_netrc_entry(
+    hosts: tuple[Host, Host], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests' own rebuild_auth would put ~/.netrc's credentials on the redirected request."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    home, _ = hosts
+    home.routes[f"{BASE}/jobs/7/"] = (308, f"{BASE}/jobs/7/moved/")
+    client(home).get_job(7)
+    assert [s.authorization for s in home.seen] == [f"Token {TOKEN}"] * 2
