@@ -284,6 +284,21 @@ def test_fork_pull_request_is_skipped_when_asked(
     assert "run_id" not in result.state
 
 
+@pytest.mark.parametrize(("policy", "exit_code"), [("fail", 1), ("skip", 0)])
+def test_fork_pull_request_without_secrets_is_refused_or_skipped_not_an_api_token_error(
+    emu: Emulator, tmp_path: Path, policy: str, exit_code: int
+) -> None:
+    """GitHub gives a fork's pull_request workflow no secrets: api-token arrives empty."""
+    fork = load_event("pull_request.synchronize.fork.json")
+    inputs = action_inputs(emu, 11, **{"api-token": "", "fork-pull-requests": policy})
+    result = SimulatedRunner(tmp_path, event_name="pull_request", event=fork).run(inputs)
+    assert result.exit_code == exit_code, result.log
+    assert "api-token" not in result.stdout
+    assert "octo-fork/Hello-World" in result.stdout
+    assert result.outputs.get("status") == ("skipped" if policy == "skip" else None)
+    assert emu.requests == []
+
+
 @pytest.mark.parametrize(
     ("name", "value", "fragment"),
     [

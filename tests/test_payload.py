@@ -204,22 +204,28 @@ def test_branch_placeholder_is_the_events_branch_even_when_only_the_sha_is_sent(
 def test_fork_head_commit_is_to_be_run_on_every_pull_request_event() -> None:
     fork_target = event("pull_request_target", "pull_request.synchronize.fork.json")
     for context in (FORK, fork_target):
-        assert fork_to_be_run(context, payload_for(context)) == "octo-fork/Hello-World"
-        assert fork_to_be_run(context, payload_for(context, git_sha=PR_HEAD[:7])) is not None
+        assert fork_to_be_run(context, payload_for(context).git_sha) == "octo-fork/Hello-World"
+        assert (
+            fork_to_be_run(context, payload_for(context, git_sha=PR_HEAD[:7]).git_sha) is not None
+        )
 
 
 def test_a_body_that_runs_nothing_of_the_fork_is_allowed() -> None:
-    assert fork_to_be_run(FORK, payload_for(FORK, git_sha="none", git_branch="main")) is None
-    assert fork_to_be_run(FORK, payload_for(FORK, git_sha="none")) is None
-    assert fork_to_be_run(FORK, payload_for(FORK, git_branch="main")) is None  # main's tip
-    assert fork_to_be_run(FORK, payload_for(FORK, git_sha="1234567")) is None  # another commit
-    assert fork_to_be_run(PR, payload_for(PR)) is None
-    assert fork_to_be_run(PUSH, payload_for(PUSH)) is None
+    assert (
+        fork_to_be_run(FORK, payload_for(FORK, git_sha="none", git_branch="main").git_sha) is None
+    )
+    assert fork_to_be_run(FORK, payload_for(FORK, git_sha="none").git_sha) is None
+    assert fork_to_be_run(FORK, payload_for(FORK, git_branch="main").git_sha) is None  # main's tip
+    assert (
+        fork_to_be_run(FORK, payload_for(FORK, git_sha="1234567").git_sha) is None
+    )  # another commit
+    assert fork_to_be_run(PR, payload_for(PR).git_sha) is None
+    assert fork_to_be_run(PUSH, payload_for(PUSH).git_sha) is None
 
 
 def test_a_deleted_fork_is_still_a_fork() -> None:
     deleted = dataclasses.replace(FORK, head_repo_full_name=None)
-    assert fork_to_be_run(deleted, payload_for(deleted)) == "a fork that has been deleted"
+    assert fork_to_be_run(deleted, payload_for(deleted).git_sha) == "a fork that has been deleted"
 
 
 def test_overrides_are_typed_as_the_api_wants() -> None:

@@ -541,10 +541,34 @@ def check_one_git_target(git_sha: str | Auto | None, git_branch: str | Auto | No
         )
 
 
+@dataclass(frozen=True)
+class GitTarget:
+    """The inputs that say which code to run, read first: a fork's pull request must be
+    refused or skipped even when the other inputs cannot be read (forks get no secrets)."""
+
+    git_sha: str | Auto | None
+    git_branch: str | Auto | None
+    fork_pull_requests: ForkPullRequests
+
+
+def parse_git_target(get: Callable[[str], str]) -> GitTarget:
+    read = _Reader(get, get("api-token").strip())
+    target = GitTarget(
+        git_sha=read.optional("git-sha", parse_sha, AUTO),
+        git_branch=read.optional("git-branch", parse_branch, AUTO),
+        fork_pull_requests=read.optional(
+            "fork-pull-requests", parse_fork_pull_requests, ForkPullRequests.FAIL
+        ),
+    )
+    check_one_git_target(target.git_sha, target.git_branch)
+    return target
+
+
 def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
     """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError."""
     read = _Reader(get, get("api-token").strip())
-    inputs = ActionInputs(
+    git = parse_git_target(get)
+    return ActionInputs(
         access_url=read.required("access-url", parse_access_url),
         api_token=read.required(
             "api-token",
@@ -565,12 +589,10 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
             hint="Set job-id to the number in the job's URL: .../jobs/<job-id>/",
         ),
         cause=read.optional("cause", parse_cause, AUTO),
-        git_sha=read.optional("git-sha", parse_sha, AUTO),
-        git_branch=read.optional("git-branch", parse_branch, AUTO),
+        git_sha=git.git_sha,
+        git_branch=git.git_branch,
         pull_request=read.optional("pull-request", parse_pull_request, AUTO),
-        fork_pull_requests=read.optional(
-            "fork-pull-requests", parse_fork_pull_requests, ForkPullRequests.FAIL
-        ),
+        fork_pull_requests=git.fork_pull_requests,
         schema_override=read.optional("schema-override", parse_schema_template, None),
         dbt_version_override=read.optional("dbt-version-override", parse_dbt_version, None),
         threads_override=read.optional("threads-override", parse_threads, None),
@@ -602,5 +624,3 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         artifacts_dir=read.optional("artifacts-dir", parse_artifacts_dir, "target"),
         artifacts_step=read.optional("artifacts-step", parse_positive_int, None),
     )
-    check_one_git_target(inputs.git_sha, inputs.git_branch)
-    return inputs

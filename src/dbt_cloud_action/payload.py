@@ -20,6 +20,7 @@ from dbt_cloud_action.context import GitHubContext
 from dbt_cloud_action.inputs import (
     AUTO,
     ActionInputs,
+    Auto,
     InputError,
     SchemaTemplate,
     check_one_git_target,
@@ -142,6 +143,18 @@ def render_schema(
     return name
 
 
+def sha_to_send(
+    git_sha: str | Auto | None, git_branch: str | Auto | None, context: GitHubContext
+) -> str | None:
+    """The commit the trigger sends: git-sha, or with `auto` the event's commit, unless
+    git-branch names another branch (the event's commit is not on it: its tip is run)."""
+    if git_sha is not AUTO:
+        return git_sha
+    if git_branch is AUTO or git_branch is None or git_branch == context.head_branch:
+        return context.head_sha
+    return None
+
+
 def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> TriggerPayload:
     """The trigger body for these inputs in this workflow run (pure; InputError on a bad combo).
 
@@ -151,12 +164,7 @@ def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> Trigg
     """
     check_one_git_target(inputs.git_sha, inputs.git_branch)
     branch = context.head_branch if inputs.git_branch is AUTO else inputs.git_branch
-    if inputs.git_sha is not AUTO:
-        sha = inputs.git_sha
-    elif inputs.git_branch is AUTO or inputs.git_branch is None:
-        sha = context.head_sha
-    else:
-        sha = context.head_sha if inputs.git_branch == context.head_branch else None
+    sha = sha_to_send(inputs.git_sha, inputs.git_branch, context)
     pr = context.pr_number if inputs.pull_request is AUTO else inputs.pull_request
     schema = None
     if inputs.schema_override is not None:
@@ -183,16 +191,16 @@ def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> Trigg
     )
 
 
-def fork_to_be_run(context: GitHubContext, payload: TriggerPayload) -> str | None:
-    """The fork whose head commit this trigger would send, or None.
+def fork_to_be_run(context: GitHubContext, sha: str | None) -> str | None:
+    """The fork whose head commit `sha` (the commit to be sent) is, or None.
 
     dbt Cloud clones the repository it is connected to, which does not hold a fork's commits:
-    such a run fails at its clone step ("fatal: reference is not a tree"). A body that sends
+    such a run fails at its clone step ("fatal: reference is not a tree"). A trigger that sends
     no SHA, or another commit (git-sha: none with a branch of this repository), runs nothing
     of the fork and is allowed.
     """
-    if not context.is_fork or payload.git_sha is None or context.head_sha is None:
+    if not context.is_fork or sha is None or context.head_sha is None:
         return None
-    if not context.head_sha.startswith(payload.git_sha):
+    if not context.head_sha.startswith(sha):
         return None
     return context.head_repo_full_name or "a fork that has been deleted"

@@ -617,7 +617,8 @@ def render_summary(report: RunReport) -> str:
     if report.outcome is Outcome.SKIPPED:
         emoji, verb = _OUTCOME_HEADLINE[report.outcome]
         why = " ".join(escape_markdown(truncate(note, 1000)) for note in report.notes)
-        return f"## {emoji} dbt Cloud job {report.job_id} {verb}\n\n{why}\n"
+        job = f"job {report.job_id}" if report.job_id else "run"
+        return f"## {emoji} dbt Cloud {job} {verb}\n\n{why}\n"
     note = "_Some sections were left out to keep this summary under GitHub's 1 MiB limit._"
     return _fit(_sections(report, _SUMMARY_LIMITS), SUMMARY_MAX_BYTES - 1024, _utf8_size, note)
 
