@@ -1,11 +1,14 @@
 """Run the action for a pull request against the emulator and show what a user would see.
 
 Two steps of one simulated job: the CI job that passes (101) and the one whose tests fail (102).
+For each: the step log, the trigger body dbt Cloud received (the PR's head commit as `git_sha`,
+no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -51,6 +54,10 @@ def main() -> int:
             result = runner.run(inputs, timeout=600)
             print(result.stdout, end="")
             print(result.stderr, end="", file=sys.stderr)
+            banner(f"job {job}: trigger body sent to dbt Cloud")
+            for request in emu.requests:
+                if request.endpoint == "trigger" and request.path.endswith(f"/jobs/{job}/run/"):
+                    print(json.dumps(request.body, indent=2))
             banner(f"job {job}: exit code {result.exit_code}, outputs")
             for name, value in result.outputs.items():
                 print(f"{name}={value}")

@@ -81,7 +81,6 @@ def test_pull_request_success(emu: Emulator, tmp_path: Path) -> None:
     assert body == {
         "cause": "GitHub Actions: dbt CI #42 (pull_request) in Codertocat/Hello-World",
         "git_sha": PR_SHA,
-        "git_branch": "changes",
         "github_pull_request_id": 2,
         "schema_override": "dbt_cloud_pr_11_2",
     }
@@ -90,6 +89,7 @@ def test_pull_request_success(emu: Emulator, tmp_path: Path) -> None:
     assert result.outputs["status"] == "success"
     assert result.outputs["status-code"] == "10"
     assert result.outputs["git-sha"] == PR_SHA
+    assert result.outputs["git-branch"] == ""  # dbt Cloud takes the commit or the branch
     assert result.outputs["pull-request"] == "2"
     assert result.outputs["schema-override"] == "dbt_cloud_pr_11_2"
     assert result.outputs["job-name"] == "CI build"
@@ -174,53 +174,129 @@ QUEUE_BRANCH = "gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83ba
 
 
 @pytest.mark.parametrize(
-    ("event_name", "fixture", "expected"),
+    ("event_name", "fixture", "extra", "expected"),
     [
-        ("push", "push.branch.json", {"git_sha": PUSH_SHA, "git_branch": "master"}),
-        ("push", "push.tag.json", {"git_sha": PUSH_SHA}),
+        ("push", "push.branch.json", {}, {"git_sha": PUSH_SHA}),
+        ("push", "push.tag.json", {}, {"git_sha": PUSH_SHA}),
+        ("push", "push.tag-deleted.json", {}, {}),
         (
             "pull_request",
             "pull_request.synchronize.json",
-            {"git_sha": PR_SHA, "git_branch": "changes", "github_pull_request_id": 2},
+            {},
+            {"git_sha": PR_SHA, "github_pull_request_id": 2},
         ),
         (
             "pull_request_target",
             "pull_request.opened.json",
-            {"git_sha": PR_SHA, "git_branch": "changes", "github_pull_request_id": 2},
+            {},
+            {"git_sha": PR_SHA, "github_pull_request_id": 2},
         ),
         (
             "pull_request",
             "pull_request.synchronize.fork.json",
-            {"git_sha": PR_SHA, "github_pull_request_id": 2},
+            {"git-sha": "none", "git-branch": "main"},  # nothing of the fork is run
+            {"git_branch": "main", "github_pull_request_id": 2},
         ),
-        (
-            "merge_group",
-            "merge_group.checks_requested.json",
-            {"git_sha": QUEUE_SHA, "git_branch": QUEUE_BRANCH},
-        ),
-        (
-            "workflow_dispatch",
-            "workflow_dispatch.json",
-            {"git_sha": RUNNER_SHA, "git_branch": "main"},
-        ),
-        ("schedule", "schedule.json", {"git_sha": RUNNER_SHA, "git_branch": "main"}),
-        (
-            "workflow_run",
-            "workflow_run.completed.json",
-            {"git_sha": RUNNER_SHA, "git_branch": "main"},
-        ),
+        ("merge_group", "merge_group.checks_requested.json", {}, {"git_sha": QUEUE_SHA}),
+        ("workflow_dispatch", "workflow_dispatch.json", {}, {"git_sha": RUNNER_SHA}),
+        ("schedule", "schedule.json", {}, {"git_sha": RUNNER_SHA}),
+        ("workflow_run", "workflow_run.completed.json", {}, {"git_sha": RUNNER_SHA}),
+        ("schedule", "schedule.json", {"git-sha": "none"}, {"git_branch": "main"}),
+        ("push", "push.branch.json", {"git-branch": "release/v2"}, {"git_branch": "release/v2"}),
+        ("push", "push.branch.json", {"git-branch": "master"}, {"git_sha": PUSH_SHA}),
+        ("push", "push.branch.json", {"git-sha": "abcdef1"}, {"git_sha": "abcdef1"}),
+        ("schedule", "schedule.json", {"git-sha": "none", "git-branch": "none"}, {}),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
 def test_exact_trigger_body_per_event(
-    emu: Emulator, tmp_path: Path, event_name: str, fixture: str, expected: dict[str, Any]
+    emu: Emulator,
+    tmp_path: Path,
+    *,
+    event_name: str,
+    fixture: str,
+    extra: dict[str, str],
+    expected: dict[str, Any],
 ) -> None:
+    """Never git_sha and git_branch together: dbt Cloud refuses that with a 400."""
     runner = SimulatedRunner(tmp_path, event_name=event_name, event=load_event(fixture))
-    result = runner.run(action_inputs(emu, 11, wait="false"))
+    result = runner.run(action_inputs(emu, 11, wait="false", **extra))
     assert result.exit_code == 0, result.log
     [body] = trigger_bodies(emu)
     cause = f"GitHub Actions: dbt CI #42 ({event_name}) in Codertocat/Hello-World"
     assert body == {"cause": cause, **expected}
+    assert result.outputs["git-sha"] == expected.get("git_sha", "")
+    assert result.outputs["git-branch"] == expected.get("git_branch", "")
+
+
+def test_git_sha_and_git_branch_together_fail_before_any_api_call(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    inputs = action_inputs(emu, 11, **{"git-sha": "abcdef1", "git-branch": "main"})
+    result = pr_runner(tmp_path).run(inputs)
+    assert result.exit_code == 1, result.log
+    [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert "'git-sha'" in error and "'git-branch'" in error
+    assert "dbt Cloud takes one of them" in error
+    assert "Traceback" not in result.log
+    assert emu.requests == []
+
+
+FORK_EVENTS = ["pull_request", "pull_request_target", "pull_request_review"]
+
+
+@pytest.mark.parametrize("event_name", FORK_EVENTS)
+def test_fork_pull_request_fails_by_default_without_any_api_call(
+    emu: Emulator, tmp_path: Path, event_name: str
+) -> None:
+    fork = load_event("pull_request.synchronize.fork.json")
+    result = SimulatedRunner(tmp_path, event_name=event_name, event=fork).run(
+        action_inputs(emu, 11)
+    )
+    assert result.exit_code == 1, result.log
+    [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert "title=Pull request from a fork" in error
+    assert "octo-fork/Hello-World" in error
+    assert "reference is not a tree" in error
+    assert "fork-pull-requests: skip" in error
+    assert "Traceback" not in result.log
+    assert emu.requests == []
+    assert result.outputs == {} and "run_id" not in result.state
+
+
+@pytest.mark.parametrize("event_name", FORK_EVENTS)
+def test_fork_pull_request_is_skipped_when_asked(
+    emu: Emulator, tmp_path: Path, event_name: str
+) -> None:
+    fork = load_event("pull_request.synchronize.fork.json")
+    result = SimulatedRunner(tmp_path, event_name=event_name, event=fork).run(
+        action_inputs(emu, 11, **{"fork-pull-requests": "skip"})
+    )
+    assert result.exit_code == 0, result.log
+    [notice] = [line for line in result.stdout.splitlines() if line.startswith("::notice")]
+    assert "octo-fork/Hello-World" in notice and "Skipped" in notice
+    assert not [line for line in result.stdout.splitlines() if line.startswith("::error")]
+    assert result.outputs["status"] == "skipped"
+    assert {value for name, value in result.outputs.items() if name != "status"} == {""}
+    assert result.summary.startswith("## ⏭️ dbt Cloud job 11 was skipped")
+    assert "octo\\-fork" in result.summary and "fork\\-pull\\-requests" in result.summary
+    assert emu.requests == []
+    assert "run_id" not in result.state
+
+
+@pytest.mark.parametrize(("policy", "exit_code"), [("fail", 1), ("skip", 0)])
+def test_fork_pull_request_without_secrets_is_refused_or_skipped_not_an_api_token_error(
+    emu: Emulator, tmp_path: Path, policy: str, exit_code: int
+) -> None:
+    """GitHub gives a fork's pull_request workflow no secrets: api-token arrives empty."""
+    fork = load_event("pull_request.synchronize.fork.json")
+    inputs = action_inputs(emu, 11, **{"api-token": "", "fork-pull-requests": policy})
+    result = SimulatedRunner(tmp_path, event_name="pull_request", event=fork).run(inputs)
+    assert result.exit_code == exit_code, result.log
+    assert "api-token" not in result.stdout
+    assert "octo-fork/Hello-World" in result.stdout
+    assert result.outputs.get("status") == ("skipped" if policy == "skip" else None)
+    assert emu.requests == []
 
 
 @pytest.mark.parametrize(

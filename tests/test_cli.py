@@ -93,3 +93,26 @@ def test_cli_offers_every_input_of_action_yml() -> None:
 
     declared = list(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
     assert list(INPUT_NAMES) == declared
+
+
+def test_cli_skips_a_fork_pull_request_when_asked(tmp_path: Path) -> None:
+    """The CLI maps every input, fork-pull-requests too (here inside a GitHub job)."""
+    event = ROOT / "tests" / "fixtures" / "events" / "pull_request.synchronize.fork.json"
+    github = {
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_REPOSITORY": "Codertocat/Hello-World",
+    }
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=50) as emu:
+        args = ["--access-url", emu.url, "--account-id", "1", "--job-id", "21"]
+        skipped = run_cli(
+            [*args, "--fork-pull-requests", "skip"],
+            {"DBT_CLOUD_API_TOKEN": TOKEN, **github},
+            tmp_path,
+        )
+        failed = run_cli(args, {"DBT_CLOUD_API_TOKEN": TOKEN, **github}, tmp_path)
+        assert emu.requests == []
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "status=skipped" in skipped.stdout.splitlines()
+    assert failed.returncode == 1
+    assert "octo-fork/Hello-World" in failed.stdout and "fork-pull-requests" in failed.stdout

@@ -139,7 +139,8 @@ def assert_runner_sees_only_ours(result: StepResult, tmp_path: Path) -> None:
 
 
 def test_hostile_cause_branch_and_title_change_nothing(emu: Emulator, tmp_path: Path) -> None:
-    result = run(emu, tmp_path, 31, cause=HOSTILE, **{"comment-on-pr": "false"})
+    # git-sha: none, so the hostile branch itself is sent (dbt Cloud takes a commit or a branch)
+    result = run(emu, tmp_path, 31, cause=HOSTILE, **{"comment-on-pr": "false", "git-sha": "none"})
     assert result.exit_code == 1, result.log  # the job's test failed
     assert_runner_sees_only_ours(result, tmp_path)
     [created] = emu.created_runs()
@@ -148,6 +149,7 @@ def test_hostile_cause_branch_and_title_change_nothing(emu: Emulator, tmp_path: 
     assert result.outputs["run-id"] == str(created["id"])
     assert result.outputs["git-branch"] == "feature/::set-output name=status::success<<EOF=\u2028"
     assert "\n" not in created["trigger"]["cause"]
+    assert created["trigger"]["git_branch"] == result.outputs["git-branch"]
 
 
 def test_dbt_logs_that_look_like_commands_are_shown_inert(emu: Emulator, tmp_path: Path) -> None:

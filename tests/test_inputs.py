@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dbt_cloud_action.inputs import (
     AUTO,
     ActionInputs,
+    ForkPullRequests,
     InputError,
     RetryFailed,
     SchemaTemplate,
@@ -149,6 +150,8 @@ GOOD: list[tuple[str, str, Any]] = [
     ("git-branch", "refs/heads/release/v1", "release/v1"),
     ("pull-request", "none", None),
     ("pull-request", "12", 12),
+    ("fork-pull-requests", "fail", ForkPullRequests.FAIL),
+    ("fork-pull-requests", "skip", ForkPullRequests.SKIP),
     (
         "schema-override",
         "dbt_cloud_{branch}_{sha7}",
@@ -239,6 +242,7 @@ BAD: list[tuple[str, str, str]] = [
     ("git-branch", "b" * 256, "longer than 255"),
     ("pull-request", "#12", "pull request number"),
     ("pull-request", "0", "pull request number"),
+    ("fork-pull-requests", "Skip", "must be fail or skip"),
     ("schema-override", "dbt_{run_id}", "unknown placeholder '{run_id}'"),
     ("schema-override", "dbt_{}", "unknown placeholder '{}'"),
     ("schema-override", "dbt_{pr!r}", "without a format or conversion"),
@@ -295,6 +299,32 @@ def test_bad_values_name_the_input_and_what_is_allowed(
 def test_every_input_has_good_and_bad_cases() -> None:
     assert {name for name, _, _ in BAD} == set(DECLARED)
     assert {name for name, _, _ in GOOD} == set(DECLARED) - {"api-token"}
+
+
+def test_fork_pull_requests_fail_by_default() -> None:
+    assert parse(runner_inputs()).fork_pull_requests is ForkPullRequests.FAIL
+    assert parse(runner_inputs(fork_pull_requests="")).fork_pull_requests is ForkPullRequests.FAIL
+
+
+@pytest.mark.parametrize("branch", ["main", "refs/heads/main"])
+def test_explicit_git_sha_and_git_branch_together_are_refused(branch: str) -> None:
+    """dbt Cloud refuses a trigger with both ("git_branch and git_sha cannot both be
+    specified"): the step fails before any API call, naming both inputs."""
+    with pytest.raises(InputError) as caught:
+        parse(runner_inputs(git_sha="abcdef1", git_branch=branch))
+    message = str(caught.value)
+    assert message.startswith("Input 'git-sha' and input 'git-branch' are both set")
+    assert "dbt Cloud takes one of them" in message
+    assert "git-sha to auto or none" in message
+
+
+@pytest.mark.parametrize(
+    ("sha", "branch"),
+    [("auto", "main"), ("none", "main"), ("abcdef1", "auto"), ("abcdef1", "none")],
+)
+def test_one_explicit_git_target_is_fine(sha: str, branch: str) -> None:
+    parsed = parse(runner_inputs(git_sha=sha, git_branch=branch))
+    assert (parsed.git_sha, parsed.git_branch) != ("abcdef1", "main")
 
 
 def test_tokens_are_not_in_the_repr() -> None:

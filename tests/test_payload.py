@@ -23,6 +23,7 @@ from dbt_cloud_action.payload import (
     TriggerPayload,
     auto_cause,
     build_trigger_payload,
+    fork_to_be_run,
     schema_name,
 )
 from tests.spec import spec_path
@@ -65,15 +66,18 @@ PUSH = event("push", "push.branch.json", "refs/heads/master")
 TAG = event("push", "push.tag.json", "refs/tags/simple-tag")
 
 
+def payload_for(context: GitHubContext, **overrides: str) -> TriggerPayload:
+    return build_trigger_payload(inputs(**overrides), context)
+
+
 def body(context: GitHubContext, **overrides: str) -> dict[str, Any]:
-    return build_trigger_payload(inputs(**overrides), context).to_api()
+    return payload_for(context, **overrides).to_api()
 
 
-def test_pull_request_body() -> None:
+def test_pull_request_body_sends_the_head_commit_and_no_branch() -> None:
     assert body(PR, schema_override="dbt_cloud_pr_{job_id}_{pr}") == {
         "cause": "GitHub Actions: CI #42 (pull_request) in Codertocat/Hello-World",
         "git_sha": PR_HEAD,
-        "git_branch": "changes",
         "github_pull_request_id": 2,
         "schema_override": "dbt_cloud_pr_5_2",
     }
@@ -91,7 +95,6 @@ def test_push_and_tag_bodies() -> None:
     assert body(PUSH) == {
         "cause": "GitHub Actions: CI #42 (push) in Codertocat/Hello-World",
         "git_sha": PUSHED,
-        "git_branch": "master",
     }
     assert body(TAG) == {
         "cause": "GitHub Actions: CI #42 (push) in Codertocat/Hello-World",
@@ -100,10 +103,9 @@ def test_push_and_tag_bodies() -> None:
 
 
 def test_explicit_values_win_and_none_sends_nothing() -> None:
-    assert body(PR, cause="Nightly", git_sha="ABCDEF1", git_branch="main", pull_request="9") == {
+    assert body(PR, cause="Nightly", git_sha="ABCDEF1", pull_request="9") == {
         "cause": "Nightly",
         "git_sha": "abcdef1",
-        "git_branch": "main",
         "github_pull_request_id": 9,
     }
     assert body(PR, git_sha="none", git_branch="none", pull_request="none") == {
@@ -111,11 +113,119 @@ def test_explicit_values_win_and_none_sends_nothing() -> None:
     }
 
 
-def test_auto_sha_is_dropped_when_another_branch_is_named() -> None:
-    """The event's commit is not on the other branch: run that branch's tip instead."""
-    assert "git_sha" not in body(PUSH, git_branch="release")
-    assert body(PUSH, git_branch="master")["git_sha"] == PUSHED
-    assert body(PUSH, git_branch="none")["git_sha"] == PUSHED
+# Every git-sha/git-branch combination on a push to master (commit PUSHED): what is sent.
+# "both" is the input error: dbt Cloud takes one of them.
+@pytest.mark.parametrize(
+    ("git_sha", "git_branch", "expected"),
+    [
+        ("auto", "auto", {"git_sha": PUSHED}),
+        ("auto", "none", {"git_sha": PUSHED}),
+        ("auto", "master", {"git_sha": PUSHED}),  # the event's own branch: its exact commit
+        ("auto", "release", {"git_branch": "release"}),  # another branch: its tip
+        ("none", "auto", {"git_branch": "master"}),
+        ("none", "none", {}),
+        ("none", "release", {"git_branch": "release"}),
+        ("abcdef1", "auto", {"git_sha": "abcdef1"}),
+        ("abcdef1", "none", {"git_sha": "abcdef1"}),
+        ("abcdef1", "master", "both"),
+        ("abcdef1", "release", "both"),
+    ],
+)
+def test_git_sha_and_git_branch_combinations(
+    git_sha: str, git_branch: str, expected: dict[str, str] | str
+) -> None:
+    if expected == "both":
+        with pytest.raises(InputError) as caught:
+            body(PUSH, git_sha=git_sha, git_branch=git_branch)
+        message = str(caught.value)
+        assert "'git-sha'" in message and "'git-branch'" in message
+        assert "one of them" in message
+        return
+    sent = body(PUSH, git_sha=git_sha, git_branch=git_branch)
+    assert {k: v for k, v in sent.items() if k.startswith("git_")} == expected
+    payload = build_trigger_payload(inputs(git_sha=git_sha, git_branch=git_branch), PUSH)
+    assert (payload.git_sha, payload.git_branch) == (
+        expected.get("git_sha") if isinstance(expected, dict) else None,
+        expected.get("git_branch") if isinstance(expected, dict) else None,
+    )
+
+
+def _every_event() -> list[GitHubContext]:
+    names = {
+        "pull_request.opened.json": ("pull_request", "pull_request_target", "pull_request_review"),
+        "pull_request.synchronize.json": ("pull_request", "pull_request_review_comment"),
+        "pull_request.synchronize.fork.json": ("pull_request", "pull_request_target"),
+        "push.branch.json": ("push",),
+        "push.tag.json": ("push",),
+        "push.tag-deleted.json": ("push",),
+        "merge_group.checks_requested.json": ("merge_group",),
+        "workflow_dispatch.json": ("workflow_dispatch",),
+        "workflow_run.completed.json": ("workflow_run",),
+        "schedule.json": ("schedule",),
+    }
+    assert set(names) == {path.name for path in EVENTS.glob("*.json")}, "a fixture is not covered"
+    return [event(name, fixture) for fixture, events in names.items() for name in events]
+
+
+@pytest.mark.parametrize("git_sha", ["auto", "none", "0123abc"])
+@pytest.mark.parametrize("git_branch", ["auto", "none", "main", "changes", "release/v2"])
+def test_no_body_ever_carries_both_git_sha_and_git_branch(git_sha: str, git_branch: str) -> None:
+    """dbt Cloud answers 400 "git_branch and git_sha cannot both be specified": whatever the
+    event and inputs, the body has at most one of them, or the inputs are refused."""
+    for context in _every_event():
+        try:
+            sent = body(context, git_sha=git_sha, git_branch=git_branch)
+        except InputError as error:
+            assert git_sha not in ("auto", "none") and git_branch not in ("auto", "none")
+            assert error.input_name == "git-sha" and "'git-branch'" in str(error)
+            continue
+        assert not {"git_sha", "git_branch"} <= set(sent), (context.event_name, sent)
+        if git_sha == "auto" and git_branch in ("auto", "none") and context.head_sha:
+            assert sent["git_sha"] == context.head_sha  # a known commit is always sent
+
+
+def test_payload_refuses_both_fields() -> None:
+    with pytest.raises(ValueError, match="never both"):
+        TriggerPayload(cause="c", git_sha="a" * 40, git_branch="main")
+
+
+def test_branch_placeholder_is_the_events_branch_even_when_only_the_sha_is_sent() -> None:
+    sent = body(PR, schema_override="ci_{branch}_{sha7}")
+    assert sent["schema_override"] == "ci_changes_ec26c3e"
+    assert "git_branch" not in sent and sent["git_sha"] == PR_HEAD
+    assert body(PUSH, schema_override="b_{branch}", git_branch="release")["schema_override"] == (
+        "b_release"
+    )
+
+
+# --- fork pull requests ------------------------------------------------------------------------
+
+
+def test_fork_head_commit_is_to_be_run_on_every_pull_request_event() -> None:
+    fork_target = event("pull_request_target", "pull_request.synchronize.fork.json")
+    for context in (FORK, fork_target):
+        assert fork_to_be_run(context, payload_for(context).git_sha) == "octo-fork/Hello-World"
+        assert (
+            fork_to_be_run(context, payload_for(context, git_sha=PR_HEAD[:7]).git_sha) is not None
+        )
+
+
+def test_a_body_that_runs_nothing_of_the_fork_is_allowed() -> None:
+    assert (
+        fork_to_be_run(FORK, payload_for(FORK, git_sha="none", git_branch="main").git_sha) is None
+    )
+    assert fork_to_be_run(FORK, payload_for(FORK, git_sha="none").git_sha) is None
+    assert fork_to_be_run(FORK, payload_for(FORK, git_branch="main").git_sha) is None  # main's tip
+    assert (
+        fork_to_be_run(FORK, payload_for(FORK, git_sha="1234567").git_sha) is None
+    )  # another commit
+    assert fork_to_be_run(PR, payload_for(PR).git_sha) is None
+    assert fork_to_be_run(PUSH, payload_for(PUSH).git_sha) is None
+
+
+def test_a_deleted_fork_is_still_a_fork() -> None:
+    deleted = dataclasses.replace(FORK, head_repo_full_name=None)
+    assert fork_to_be_run(deleted, payload_for(deleted).git_sha) == "a fork that has been deleted"
 
 
 def test_overrides_are_typed_as_the_api_wants() -> None:
@@ -151,11 +261,13 @@ def test_body_matches_the_official_openapi_schema() -> None:
         steps_override="dbt build",
     )
     assert set(full) == set(schema["properties"]) - {
+        "git_branch",  # sent instead of git_sha, never with it
         "azure_pull_request_id",
         "gitlab_merge_request_id",
         "non_native_pull_request_id",
     }
     validator.validate(full)
+    validator.validate(body(PR, git_sha="none"))
     validator.validate(body(PR, git_sha="none", git_branch="none", pull_request="none"))
     assert not validator.is_valid({**full, "github_pull_request_id": "2"})
 

@@ -240,8 +240,9 @@ def test_untrusted_text_is_escaped_in_the_comment(
     event = load_event("pull_request.opened.json")
     hostile_branch = "feat/<img_src=x_onerror=alert(1)>@octocat|**x**`y`</details>"
     event["pull_request"]["head"]["ref"] = hostile_branch
+    # git-sha: none, so the hostile branch itself is sent (dbt Cloud takes a commit or a branch)
     result = runner(tmp_path, github, event=event).run(
-        inputs_for(emu, HOSTILE, **reporting(comment_on_pr=True))
+        inputs_for(emu, HOSTILE, **{"git-sha": "none", **reporting(comment_on_pr=True)})
     )
 
     assert result.exit_code == 1, result.log
@@ -315,13 +316,14 @@ def test_commit_status_is_resolved_when_dbt_cloud_stops_answering(
 
 
 @pytest.mark.parametrize(("job_id", "exit_code"), [(PASSING, 0), (FAILING, 1)])
-def test_fork_pull_request_warns_and_the_dbt_outcome_alone_decides(
+def test_read_only_github_token_warns_and_the_dbt_outcome_alone_decides(
     emu: Emulator, github: FakeGitHub, tmp_path: Path, job_id: int, exit_code: int
 ) -> None:
+    """A read-only GITHUB_TOKEN (Dependabot pull requests, or a repository that grants no
+    write permission): GitHub answers 403 to every write."""
     github.forbid("comments")
     github.forbid("statuses")
-    fork = load_event("pull_request.synchronize.fork.json")
-    result = runner(tmp_path, github, event=fork).run(
+    result = runner(tmp_path, github).run(
         inputs_for(emu, job_id, **reporting(comment_on_pr=True, commit_status=True))
     )
 

@@ -298,10 +298,38 @@ def test_outputs_without_a_known_run_are_empty_not_missing() -> None:
     }
 
 
-def test_outputs_fall_back_to_the_runs_git_details() -> None:
+def test_outputs_say_what_was_sent_not_what_dbt_cloud_chose() -> None:
     outputs = outputs_for(make_report(git_sha="", git_branch=""))
-    assert outputs["git-sha"] == "0123456789abcdef0123456789abcdef01234567"
-    assert outputs["git-branch"] == "feature/orders"
+    assert (outputs["git-sha"], outputs["git-branch"]) == ("", "")
+    only_sha = outputs_for(make_report(git_sha="a" * 40, git_branch=""))
+    assert (only_sha["git-sha"], only_sha["git-branch"]) == ("a" * 40, "")
+
+
+def test_summary_shows_what_dbt_cloud_ran_when_nothing_was_sent() -> None:
+    shown = facts(render_summary(make_report(git_sha="", git_branch="")))
+    assert shown["Commit"] == "`0123456789abcdef0123456789abcdef01234567`"
+    assert shown["Branch"] == "`feature/orders`"
+    only_sha = facts(render_summary(make_report(git_sha="a" * 40, git_branch="")))
+    assert only_sha["Commit"] == f"`{'a' * 40}`" and "Branch" not in only_sha
+
+
+def test_skipped_step_outputs_and_summary() -> None:
+    report = RunReport(
+        job_id=17,
+        job_name="",
+        account_id=1,
+        run=None,
+        run_url="",
+        outcome=Outcome.SKIPPED,
+        origin="",
+        notes=("Pull request #2 comes from the fork octo-fork/Hello\\_World <b>.",),
+    )
+    outputs = outputs_for(report)
+    assert outputs["status"] == "skipped"
+    assert {value for name, value in outputs.items() if name != "status"} == {""}
+    summary = render_summary(report)
+    assert summary.startswith("## ⏭️ dbt Cloud job 17 was skipped\n")
+    assert "octo\\-fork" in summary and "<b>" not in summary
 
 
 # --- logs and annotations ---------------------------------------------------------------------

@@ -28,7 +28,16 @@ from .github_reporting import (
     status_context,
     upsert_pr_comment,
 )
-from .inputs import AUTO, ActionInputs, InputError, parse_inputs
+from .inputs import (
+    AUTO,
+    ActionInputs,
+    ForkPullRequests,
+    InputError,
+    parse_bool,
+    parse_git_target,
+    parse_inputs,
+    parse_positive_int,
+)
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
     find_reusable_run,
@@ -38,7 +47,7 @@ from .lifecycle import (
     wants_retry,
 )
 from .models import Job, Run, RunStatus
-from .payload import TriggerPayload, build_trigger_payload
+from .payload import TriggerPayload, build_trigger_payload, fork_to_be_run, sha_to_send
 from .reporting import (
     Outcome,
     RunReport,
@@ -153,6 +162,14 @@ def _execute(
     get_input: Callable[[str], str], env: Mapping[str, str], signals: CancelSignals
 ) -> StepResult:
     _mask_token(get_input)
+    context = context_from_env(env)
+    try:  # before the other inputs: a fork's pull request gets no secrets, so no api-token
+        git = parse_git_target(get_input)
+    except InputError as exc:
+        return _fail_input(exc)
+    fork = fork_to_be_run(context, sha_to_send(git.git_sha, git.git_branch, context))
+    if fork is not None:
+        return _refuse_fork(git.fork_pull_requests, context, fork, get_input)
     try:
         inputs = parse_inputs(get_input)
     except InputError as exc:
@@ -162,7 +179,6 @@ def _execute(
     except ValueError as exc:
         toolkit.error(str(exc), title="Invalid runner environment variable")
         return StepResult(1)
-    context = context_from_env(env)
     for warning in context.warnings:
         toolkit.warning(warning)
     try:
@@ -175,6 +191,58 @@ def _execute(
             "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
         )
     return ActionStep(inputs, context, payload, signals, tuning=tuning).run()
+
+
+def _refuse_fork(
+    policy: ForkPullRequests, context: GitHubContext, fork: str, get_input: Callable[[str], str]
+) -> StepResult:
+    """No run for a fork's commit: dbt Cloud's clone of this repository cannot check it out,
+    and running a stranger's SQL with this job's credentials is not ours to decide."""
+    pull = f"Pull request #{context.pr_number}" if context.pr_number else "This pull request"
+    why = (
+        f"{pull} comes from the fork {fork}: dbt Cloud can only check out commits of "
+        f"{context.repository or 'this repository'}, so a run of its head commit would fail "
+        "at the clone step (fatal: reference is not a tree)."
+    )
+    if policy is ForkPullRequests.FAIL:
+        toolkit.error(
+            f"{why} No run was triggered. Set fork-pull-requests: skip to skip pull requests "
+            "from forks, or ask the author to push the branch to this repository (a "
+            "maintainer can push the reviewed commit to a branch here and run the workflow "
+            "for it).",
+            title="Pull request from a fork",
+        )
+        return StepResult(1)
+    toolkit.notice(
+        f"{why} Skipped, as fork-pull-requests is skip: no dbt Cloud run was started.",
+        title="dbt Cloud run skipped",
+    )
+    try:  # only for the report: the other inputs may be unreadable here (no secrets)
+        job_id = parse_positive_int(get_input("job-id").strip())
+    except ValueError:
+        job_id = 0
+    report = RunReport(
+        job_id=job_id,
+        job_name="",
+        account_id=0,
+        run=None,
+        run_url="",
+        outcome=Outcome.SKIPPED,
+        origin="",
+        notes=(f"{why} No run was started (fork-pull-requests: skip).",),
+    )
+    for name, value in outputs_for(report).items():
+        toolkit.set_output(name, value)
+    if _summary_wanted(get_input):
+        toolkit.append_summary(render_summary(report))
+    return StepResult(0, report)
+
+
+def _summary_wanted(get_input: Callable[[str], str]) -> bool:
+    try:
+        return parse_bool(get_input("summary").strip() or "true")
+    except ValueError:
+        return True
 
 
 def tuning_from_env(env: Mapping[str, str]) -> Tuning:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NoReturn
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -46,6 +46,10 @@ BACKOFF_CAP_SECONDS = 20.0
 # action; when even the capped wait does not fit in the remaining budget the client gives up.
 RETRY_AFTER_CAP_SECONDS = 60.0
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Redirects a read follows, to the same scheme, host and port only (dbt Cloud answers 308 to a
+# path without its trailing slash); anything else comes back as the 3xx it is.
+FOLLOWED_REDIRECTS = frozenset({301, 302, 307, 308})
+MAX_REDIRECTS = 5
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
 # A run that was just triggered can 404 for a moment before reads see it.
@@ -171,13 +175,18 @@ def error_from_response(
     http_status: int,
     payload: object,
     reason: str = "",
+    *,
     location: str = "",
     secrets: Sequence[str] = (),
+    request: str = "",
 ) -> DbtCloudError:
-    """The typed error for a definite HTTP answer (a 3xx, a 4xx, a 5xx not worth retrying)."""
+    """The typed error for a definite HTTP answer (a 3xx, a 4xx, a 5xx not worth retrying);
+    `request` ("POST /jobs/5/run/") names what was redirected."""
     user_message, developer_message = envelope_messages(payload)
     data = payload.get("data") if isinstance(payload, Mapping) else None
     field_errors = _field_errors(data) if 400 <= http_status < 500 else {}
+    if not user_message and 300 <= http_status < 400:
+        user_message = f"{request or 'the request'} was redirected ({reason or http_status})"
     if not user_message:
         user_message = f"{reason or f'HTTP {http_status}'} (no dbt Cloud error message)"
     hint = _hint_for_status(http_status, field_errors, location)
@@ -196,10 +205,13 @@ def envelope_messages(payload: object) -> tuple[str, str]:
 
 def _hint_for_status(status: int, field_errors: Mapping[str, Any], location: str) -> str:
     if 300 <= status < 400:
-        target = f" (to {location})" if location else ""
+        target = f" to {location}" if location else ""
         return (
-            f"The access URL redirects{target}: use the account's own access URL directly, "
-            f"e.g. {EXAMPLE_ACCESS_URL}."
+            f"dbt Cloud redirected the request{target}, so the access URL or the API path is "
+            "wrong. The action follows a redirect only for a read on the same host, and never "
+            "re-sends a POST such as a trigger. Set access-url to the account's own access URL "
+            f"without a path, e.g. {EXAMPLE_ACCESS_URL} (if the redirect goes to your "
+            "account's host, use that one)."
         )
     if status == 400:
         if field_errors:
@@ -314,6 +326,40 @@ class _TokenAuth(requests.auth.AuthBase):
         return "_TokenAuth(***)"
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) with the scheme's default port filled in; None when unparsable."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+class _SameOriginSession(requests.Session):
+    """requests' own redirect handling (relative Locations, max_redirects, rebuild_method),
+    narrowed: only a GET follows 301/302/307/308, and only to the same scheme, host and port.
+    Any other redirect is handed back as the 3xx answer it is, so the token never travels to
+    another host, and a POST (a trigger creates a run) is never re-sent to another address."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is None or resp.status_code not in FOLLOWED_REDIRECTS:
+            return None
+        if resp.request.method != "GET":
+            return None
+        here = _origin(resp.url)
+        return target if here is not None and _origin(urljoin(resp.url, target)) == here else None
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Keep our token on a same-origin hop and never take credentials from ~/.netrc (which
+        requests' default would consult); drop it if a hop ever left the origin."""
+        if _origin(response.request.url or "") != _origin(prepared_request.url or ""):
+            prepared_request.headers.pop("Authorization", None)
+
+
 class DbtCloudClient:
     """dbt Cloud API v2 for one account, over one `requests.Session`.
 
@@ -352,7 +398,8 @@ class DbtCloudClient:
         self._wall_clock = wall_clock
         self._jitter = jitter
         self._base = f"{self.access_url}/api/v2/accounts/{account_id}"
-        self._session = requests.Session()
+        self._session = _SameOriginSession()
+        self._session.max_redirects = MAX_REDIRECTS
         self._session.auth = _TokenAuth(token)
         self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
 
@@ -423,7 +470,7 @@ class DbtCloudClient:
             if attempt.ok:
                 return Run.from_api(attempt.payload)
             if attempt.definite_status is not None:
-                raise self._definite_error(attempt.definite_status, attempt)
+                raise self._definite_error(attempt.definite_status, attempt, f"POST {path}")
             ambiguous = ambiguous or attempt.may_have_acted
             delay = self._delay(budget, attempt)
             if attempt.may_have_acted:
@@ -583,7 +630,7 @@ class DbtCloudClient:
             failed = attempt.definite_status
             in_grace = failed == 404 and self._clock() - budget.started < not_found_grace
             if failed is not None and not in_grace:
-                raise self._definite_error(failed, attempt)
+                raise self._definite_error(failed, attempt, f"{method} {path}")
             if not repeat and attempt.may_have_acted:
                 self._give_up(budget, attempt, method, path, outcome_unknown=True)
             self._wait_or_give_up(budget, attempt, method, path, self._delay(budget, attempt))
@@ -624,7 +671,15 @@ class DbtCloudClient:
                 params=params,
                 json=json_body,
                 timeout=self.timeout,
-                allow_redirects=False,
+                allow_redirects=True,  # GETs to the same origin only: see _SameOriginSession
+            )
+        except requests.TooManyRedirects as exc:
+            last = exc.response
+            return _Attempt(
+                last.status_code if last is not None else None,
+                problem=f"more than {MAX_REDIRECTS} redirects",
+                reason=f"more than {MAX_REDIRECTS} redirects",
+                location=last.headers.get("Location", "") if last is not None else "",
             )
         except requests.ConnectTimeout:
             return _Attempt(None, problem="could not connect in time", reached_server=False)
@@ -668,9 +723,14 @@ class DbtCloudClient:
             location=response.headers.get("Location", ""),
         )
 
-    def _definite_error(self, status: int, attempt: _Attempt) -> DbtCloudError:
+    def _definite_error(self, status: int, attempt: _Attempt, request: str) -> DbtCloudError:
         return error_from_response(
-            status, attempt.payload, attempt.reason, attempt.location, self._secrets
+            status,
+            attempt.payload,
+            attempt.reason,
+            location=attempt.location,
+            secrets=self._secrets,
+            request=request,
         )
 
     def _delay(self, budget: _Budget, attempt: _Attempt) -> float:

@@ -45,6 +45,13 @@ class RetryFailed(enum.Enum):
     NEVER = "never"
 
 
+class ForkPullRequests(enum.Enum):
+    """What to do on a pull request from a fork, whose commits dbt Cloud cannot check out."""
+
+    FAIL = "fail"
+    SKIP = "skip"
+
+
 class InputError(Exception):
     """A bad input: `str()` is `Input '<name>' <message>`, ready for an `::error::` line."""
 
@@ -78,6 +85,7 @@ class ActionInputs:
     git_sha: str | Auto | None
     git_branch: str | Auto | None
     pull_request: int | Auto | None
+    fork_pull_requests: ForkPullRequests
     schema_override: SchemaTemplate | None
     dbt_version_override: str | None
     threads_override: int | None
@@ -245,6 +253,16 @@ def parse_pull_request(text: str) -> int | Auto | None:
             f"must be auto, none or a pull request number such as 42 (got {_shown(text)})."
         )
     return value
+
+
+def parse_fork_pull_requests(text: str) -> ForkPullRequests:
+    try:
+        return ForkPullRequests(text)
+    except ValueError:
+        raise InvalidValue(
+            f"must be fail or skip (got {_shown(text)}): dbt Cloud cannot check out a fork's "
+            "commits, so a pull request from a fork either fails the step or is skipped."
+        ) from None
 
 
 def parse_schema_template(text: str) -> SchemaTemplate:
@@ -483,6 +501,7 @@ INPUT_NAMES: Final = (
     "git-sha",
     "git-branch",
     "pull-request",
+    "fork-pull-requests",
     "schema-override",
     "dbt-version-override",
     "threads-override",
@@ -509,9 +528,46 @@ INPUT_NAMES: Final = (
 )
 
 
+def check_one_git_target(git_sha: str | Auto | None, git_branch: str | Auto | None) -> None:
+    """dbt Cloud takes a commit or a branch, never both (it answers 400 "git_branch and git_sha
+    cannot both be specified"), so two explicit values are refused before any API call."""
+    if isinstance(git_sha, str) and isinstance(git_branch, str):
+        raise InputError(
+            "git-sha",
+            "and input 'git-branch' are both set, but dbt Cloud takes one of them, never both "
+            "(it refuses the run: git_branch and git_sha cannot both be specified). To run "
+            "that commit, leave git-branch unset (auto); to run the tip of that branch, set "
+            "git-sha to auto or none.",
+        )
+
+
+@dataclass(frozen=True)
+class GitTarget:
+    """The inputs that say which code to run, read first: a fork's pull request must be
+    refused or skipped even when the other inputs cannot be read (forks get no secrets)."""
+
+    git_sha: str | Auto | None
+    git_branch: str | Auto | None
+    fork_pull_requests: ForkPullRequests
+
+
+def parse_git_target(get: Callable[[str], str]) -> GitTarget:
+    read = _Reader(get, get("api-token").strip())
+    target = GitTarget(
+        git_sha=read.optional("git-sha", parse_sha, AUTO),
+        git_branch=read.optional("git-branch", parse_branch, AUTO),
+        fork_pull_requests=read.optional(
+            "fork-pull-requests", parse_fork_pull_requests, ForkPullRequests.FAIL
+        ),
+    )
+    check_one_git_target(target.git_sha, target.git_branch)
+    return target
+
+
 def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
     """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError."""
     read = _Reader(get, get("api-token").strip())
+    git = parse_git_target(get)
     return ActionInputs(
         access_url=read.required("access-url", parse_access_url),
         api_token=read.required(
@@ -533,9 +589,10 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
             hint="Set job-id to the number in the job's URL: .../jobs/<job-id>/",
         ),
         cause=read.optional("cause", parse_cause, AUTO),
-        git_sha=read.optional("git-sha", parse_sha, AUTO),
-        git_branch=read.optional("git-branch", parse_branch, AUTO),
+        git_sha=git.git_sha,
+        git_branch=git.git_branch,
         pull_request=read.optional("pull-request", parse_pull_request, AUTO),
+        fork_pull_requests=git.fork_pull_requests,
         schema_override=read.optional("schema-override", parse_schema_template, None),
         dbt_version_override=read.optional("dbt-version-override", parse_dbt_version, None),
         threads_override=read.optional("threads-override", parse_threads, None),

@@ -1,8 +1,10 @@
 """The body of the trigger request: inputs resolved against the event, nothing else.
 
-`auto` values come from the `GitHubContext`; explicit values win; `none` sends nothing. When the
-user names a branch other than the event's, an `auto` SHA is not sent (the event's commit is not
-on that branch), so the run builds the tip of the named branch.
+`auto` values come from the `GitHubContext`; explicit values win; `none` sends nothing. dbt Cloud
+takes a commit or a branch, never both (400 "git_branch and git_sha cannot both be specified"),
+so the SHA is sent whenever one is known and the branch only when no SHA is sent: with
+`git-sha: none`, or when the user names a branch other than the event's (the event's commit is
+not on it, so the run builds the tip of the named branch).
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from dbt_cloud_action.context import GitHubContext
 from dbt_cloud_action.inputs import (
     AUTO,
     ActionInputs,
+    Auto,
     InputError,
     SchemaTemplate,
+    check_one_git_target,
     clean_cause,
 )
 
@@ -43,6 +47,10 @@ class TriggerPayload:
     generate_docs_override: bool | None = None
     timeout_seconds_override: int | None = None
     steps_override: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.git_sha is not None and self.git_branch is not None:
+            raise ValueError("dbt Cloud takes git_sha or git_branch, never both")
 
     def to_api(self) -> dict[str, Any]:
         """The JSON body: only the fields that are set, typed as the API wants."""
@@ -135,15 +143,28 @@ def render_schema(
     return name
 
 
+def sha_to_send(
+    git_sha: str | Auto | None, git_branch: str | Auto | None, context: GitHubContext
+) -> str | None:
+    """The commit the trigger sends: git-sha, or with `auto` the event's commit, unless
+    git-branch names another branch (the event's commit is not on it: its tip is run)."""
+    if git_sha is not AUTO:
+        return git_sha
+    if git_branch is AUTO or git_branch is None or git_branch == context.head_branch:
+        return context.head_sha
+    return None
+
+
 def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> TriggerPayload:
-    """The trigger body for these inputs in this workflow run (pure; InputError on a bad combo)."""
+    """The trigger body for these inputs in this workflow run (pure; InputError on a bad combo).
+
+    `{branch}` in the schema template is the branch the run is about (git-branch, or with
+    `auto` the event's branch) even when only the SHA is sent, so per-branch schema names keep
+    working.
+    """
+    check_one_git_target(inputs.git_sha, inputs.git_branch)
     branch = context.head_branch if inputs.git_branch is AUTO else inputs.git_branch
-    if inputs.git_sha is not AUTO:
-        sha = inputs.git_sha
-    elif inputs.git_branch is AUTO or inputs.git_branch is None:
-        sha = context.head_sha
-    else:
-        sha = context.head_sha if inputs.git_branch == context.head_branch else None
+    sha = sha_to_send(inputs.git_sha, inputs.git_branch, context)
     pr = context.pr_number if inputs.pull_request is AUTO else inputs.pull_request
     schema = None
     if inputs.schema_override is not None:
@@ -158,7 +179,7 @@ def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> Trigg
     return TriggerPayload(
         cause=auto_cause(context) if inputs.cause is AUTO else inputs.cause,
         git_sha=sha,
-        git_branch=branch,
+        git_branch=branch if sha is None else None,
         github_pull_request_id=pr,
         schema_override=schema,
         dbt_version_override=inputs.dbt_version_override,
@@ -168,3 +189,18 @@ def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> Trigg
         timeout_seconds_override=inputs.timeout_seconds_override,
         steps_override=inputs.steps_override,
     )
+
+
+def fork_to_be_run(context: GitHubContext, sha: str | None) -> str | None:
+    """The fork whose head commit `sha` (the commit to be sent) is, or None.
+
+    dbt Cloud clones the repository it is connected to, which does not hold a fork's commits:
+    such a run fails at its clone step ("fatal: reference is not a tree"). A trigger that sends
+    no SHA, or another commit (git-sha: none with a branch of this repository), runs nothing
+    of the fork and is allowed.
+    """
+    if not context.is_fork or sha is None or context.head_sha is None:
+        return None
+    if not context.head_sha.startswith(sha):
+        return None
+    return context.head_repo_full_name or "a fork that has been deleted"

@@ -44,6 +44,7 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"
     TIMED_OUT = "timed-out"
     TRIGGERED = "triggered"  # not waited for
+    SKIPPED = "skipped"  # no run was started (a fork's pull request with fork-pull-requests: skip)
 
 
 @dataclass(frozen=True)
@@ -177,11 +178,16 @@ def _whole_seconds(seconds: float | None) -> str:
 
 
 def _git_sha(report: RunReport) -> str:
+    """The commit for the summary: the one sent, else the one dbt Cloud says it ran."""
     return report.git_sha or (report.run.git_sha if report.run else "")
 
 
 def _git_branch(report: RunReport) -> str:
-    return report.git_branch or (report.run.git_branch if report.run else "")
+    """The branch for the summary: the one sent, else (when no commit was sent either, so the
+    run built a branch's tip) the one dbt Cloud says it ran."""
+    if report.git_branch or report.git_sha:
+        return report.git_branch
+    return report.run.git_branch if report.run else ""
 
 
 def outputs_for(report: RunReport) -> dict[str, str]:
@@ -194,8 +200,8 @@ def outputs_for(report: RunReport) -> dict[str, str]:
         "status-code": "" if run is None or run.status_code is None else str(run.status_code),
         "duration-seconds": _whole_seconds(run.run_seconds if run else None),
         "queued-seconds": _whole_seconds(run.queued_seconds if run else None),
-        "git-sha": _git_sha(report),
-        "git-branch": _git_branch(report),
+        "git-sha": report.git_sha,  # what was sent: empty when dbt Cloud chose
+        "git-branch": report.git_branch,
         "pull-request": "" if report.pull_request is None else str(report.pull_request),
         "schema-override": report.schema_override,
         "job-name": report.job_name,
@@ -384,6 +390,7 @@ _OUTCOME_HEADLINE = {
     Outcome.CANCELLED: ("🚫", "was cancelled"),
     Outcome.TIMED_OUT: ("⏱️", "timed out"),
     Outcome.TRIGGERED: ("🚀", "was triggered (not waited for)"),
+    Outcome.SKIPPED: ("⏭️", "was skipped"),
 }
 _STEP_STATUS = {
     RunStatus.QUEUED: "⏳ queued",
@@ -607,6 +614,11 @@ def _fit(blocks: Sequence[str], limit: int, size: Callable[[str], int], cut_note
 
 def render_summary(report: RunReport) -> str:
     """The job summary: GitHub-flavoured markdown, always under SUMMARY_MAX_BYTES."""
+    if report.outcome is Outcome.SKIPPED:
+        emoji, verb = _OUTCOME_HEADLINE[report.outcome]
+        why = " ".join(escape_markdown(truncate(note, 1000)) for note in report.notes)
+        job = f"job {report.job_id}" if report.job_id else "run"
+        return f"## {emoji} dbt Cloud {job} {verb}\n\n{why}\n"
     note = "_Some sections were left out to keep this summary under GitHub's 1 MiB limit._"
     return _fit(_sections(report, _SUMMARY_LIMITS), SUMMARY_MAX_BYTES - 1024, _utf8_size, note)
 

@@ -30,7 +30,6 @@ def exercise_every_call(client: DbtCloudClient, emu: Emulator) -> None:
     body = {
         "cause": "Contract test",
         "git_sha": "0123456789abcdef0123456789abcdef01234567",
-        "git_branch": "feature/contract",
         "github_pull_request_id": 17,
         "schema_override": "dbt_pr_17",
         "threads_override": 4,

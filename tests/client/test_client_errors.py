@@ -83,9 +83,14 @@ def test_non_envelope_body_still_gives_status_and_next_step() -> None:
     assert "account-id" in str(error)
 
 
-def test_redirect_suggests_using_the_access_url_directly() -> None:
-    error = error_from_response(301, None, "HTTP 301", location="https://other.example/")
-    assert "redirects" in error.hint
+def test_redirect_says_the_access_url_or_path_is_wrong() -> None:
+    error = error_from_response(
+        301, None, "HTTP 301", location="https://other.example/", request="GET /jobs/5/"
+    )
+    assert error.user_message == "GET /jobs/5/ was redirected (HTTP 301)"
+    assert "redirected the request to https://other.example/" in error.hint
+    assert "access URL or the API path is wrong" in error.hint
+    assert "access-url" in error.hint
     assert "https://other.example/" in error.hint
 
 

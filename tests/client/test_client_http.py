@@ -90,7 +90,7 @@ def client(emu: Emulator, make_client: ClientFactory) -> DbtCloudClient:
 
 
 def trigger_body(cause: str = "Triggered by test") -> dict[str, Any]:
-    return {"cause": cause, "git_sha": SHA, "git_branch": "feature/x"}
+    return {"cause": cause, "git_sha": SHA}  # dbt Cloud takes git_sha or git_branch, never both
 
 
 def wait_until_done(client: DbtCloudClient, run_id: int) -> Run:

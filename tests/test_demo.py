@@ -1,0 +1,30 @@
+"""scripts/demo.py, the README's first command: it shows the trigger body dbt Cloud received."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_shows_a_trigger_body_with_the_commit_and_no_branch() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "101", "--time-scale", "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    shown = re.search(
+        r"job 101: trigger body sent to dbt Cloud =+\n(\{.*?\n\})\n", done.stdout, re.S
+    )
+    assert shown, done.stdout[-3000:]
+    body = json.loads(shown.group(1))
+    assert body["git_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
+    assert "git_branch" not in body
+    assert body["github_pull_request_id"] == 2
