@@ -101,7 +101,7 @@ class Emulator:
         return self._running().requests
 
     def calls(self, endpoint: str) -> int:
-        """How many requests reached `endpoint` (a Fault endpoint name, or "unknown")."""
+        """How many requests reached `endpoint` (a Fault endpoint name, "redirect" or "unknown")."""
         return self._running().calls(endpoint)
 
     def created_runs(self) -> list[dict[str, Any]]:

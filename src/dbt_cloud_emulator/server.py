@@ -64,7 +64,7 @@ class LoggedRequest:
     query: dict[str, list[str]]
     body: Any  # parsed JSON, the raw text when not JSON, None when empty
     headers: dict[str, str]  # without Authorization (and other credentials)
-    endpoint: str  # a fault endpoint name, or "unknown"
+    endpoint: str  # a fault endpoint name, "redirect" (a 308 to add the slash) or "unknown"
     status: int
     # time.monotonic() when the request was read, in real time even under an injected clock:
     # benchmarks compare it with a client process's start (the clock is system-wide).
@@ -88,6 +88,10 @@ class Route:
 
 
 def route(method: str, path: str) -> Route:
+    """The endpoint for `path`; a path no route takes but for its missing trailing slash is
+    "redirect" (as Django's APPEND_SLASH: only when the path as sent resolves to nothing)."""
+    if not _matches_any(path) and _matches_any(path + "/"):
+        return Route("redirect", {})
     allowed = []
     for route_method, pattern, endpoint in _ROUTES:
         match = pattern.match(path)
@@ -103,8 +107,11 @@ def route(method: str, path: str) -> Route:
                 405, f'Method "{method}" not allowed.', f"Use {' or '.join(allowed)} on {path}."
             ),
         )
-    hint = " dbt Cloud API paths end in '/'." if not path.endswith("/") else ""
-    return Route("unknown", {}, not_found(f"No API endpoint at {path}.{hint}"))
+    return Route("unknown", {}, not_found(f"No API endpoint at {path}."))
+
+
+def _matches_any(path: str) -> bool:
+    return any(pattern.match(path) for _, pattern, _ in _ROUTES)
 
 
 def json_reply(
@@ -141,14 +148,10 @@ class ApiApp:
         with self._lock:
             self._calls[found.endpoint] += 1
             call = self._calls[found.endpoint]
-        fault = self.faults.for_call(found.endpoint, call)
-        reply = self._faulty(fault, found) if fault else None
-        if reply is None:
-            reply = self._answer(method, found, query, headers, raw)
-        if fault and fault.kind == "delay":
-            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
-        if fault and fault.kind == "lose_response":
-            reply = Reply(0, drop=True)
+        if found.endpoint == "redirect":  # no fault applies: the real endpoint comes next
+            reply = _slash_redirect(parts.path, parts.query)
+        else:
+            reply = self._respond(found, call, method, query, headers=headers, raw=raw)
         entry = LoggedRequest(
             method,
             parts.path,
@@ -161,6 +164,27 @@ class ApiApp:
         )
         with self._lock:
             self._log.append(entry)
+        return reply
+
+    def _respond(
+        self,
+        found: Route,
+        call: int,
+        method: str,
+        query: Query,
+        *,
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> Reply:
+        """The reply to a routed request, with the fault in force for this call applied."""
+        fault = self.faults.for_call(found.endpoint, call)
+        reply = self._faulty(fault, found) if fault else None
+        if reply is None:
+            reply = self._answer(method, found, query, headers, raw)
+        if fault and fault.kind == "delay":
+            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
+        if fault and fault.kind == "lose_response":
+            reply = Reply(0, drop=True)
         return reply
 
     def _faulty(self, fault: Fault, found: Route) -> Reply | None:
@@ -248,6 +272,13 @@ class ApiApp:
             "list_artifacts": lambda: account.list_artifacts(run_id),
         }
         return json_reply(envelope(handlers[endpoint]()))
+
+
+def _slash_redirect(path: str, query: str) -> Reply:
+    """dbt Cloud's answer to an API path without its trailing slash: 308 (method and body kept)
+    to the slashed path, query string included, before authentication is looked at."""
+    location = path + "/" + (f"?{query}" if query else "")
+    return Reply(308, b"", "text/html; charset=utf-8", {"Location": location})
 
 
 def _logged_body(raw: bytes) -> Any:
