@@ -239,7 +239,11 @@ def run_json(
         "owner_thread_id": None,
         "executed_by_thread_id": f"dbt-run-{record.id}-worker" if started is not None else None,
         "deferring_run_id": None,
-        "artifacts_saved": done and record.job.saves_artifacts and started is not None,
+        # Saved when the run ended and one of its steps wrote some (a run that failed to clone,
+        # or was cancelled before dbt ran, has none).
+        "artifacts_saved": done
+        and record.job.saves_artifacts
+        and any(p.script.artifact_names and p.status != CANCELLED for p in schedule.steps),
         "artifact_s3_path": f"prod-us-c1/runs/{record.id}/artifacts/target"
         if done and started is not None
         else None,

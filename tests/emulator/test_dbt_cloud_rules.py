@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_cloud_emulator import Emulator, ManualClock
+from dbt_cloud_emulator import ConfigError, Emulator, EmulatorConfig, ManualClock
 from tests.emulator.conftest import Api
 
 RUN_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -173,3 +173,88 @@ def test_list_limit_is_at_most_100(api: Api, limit: int, status: int) -> None:
         assert response.status_code == status
         if status == 400:
             assert list(response.json()["data"]) == ["limit"]
+
+
+# ----- commits the repository does not hold ---------------------------------------------------
+
+FORK_SHA = "f0e1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d"
+
+
+@pytest.fixture
+def fork_emulator(clock: ManualClock) -> Any:
+    with Emulator(EmulatorConfig(unknown_commits=(FORK_SHA,)), clock=clock.now) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("sent", [FORK_SHA, FORK_SHA[:7].upper()])
+def test_a_commit_the_repository_lacks_fails_the_clone_step_with_gits_message(
+    fork_emulator: Emulator, clock: ManualClock, sent: str
+) -> None:
+    api = Api(fork_emulator)
+    run = api.trigger(101, {"cause": "fork PR", "git_sha": sent, "github_pull_request_id": 2})
+    assert run["status"] == 1  # accepted: dbt Cloud finds out only when it clones
+    clock.advance(60)
+    run = api.run(run["id"])
+    assert (run["status"], run["is_error"]) == (20, True)
+    assert [(s["name"], s["status"]) for s in run["run_steps"]] == [("Clone git repository", 20)]
+    assert f"fatal: reference is not a tree: {sent}" in run["run_steps"][0]["logs"]
+    assert run["status_message"] == f"fatal: reference is not a tree: {sent}"
+    assert (run["artifacts_saved"], run["can_retry"]) == (False, False)
+    assert run["retry_not_supported_reason"] == "RETRY_NO_RUN_RESULTS"
+    assert api.data("GET", f"runs/{run['id']}/artifacts/") == []
+
+
+def test_the_repository_holds_every_other_commit(
+    fork_emulator: Emulator, clock: ManualClock
+) -> None:
+    api = Api(fork_emulator)
+    by_sha = api.trigger(101, {"cause": "same repo", "git_sha": "a" * 40})["id"]
+    by_branch = api.trigger(101, {"cause": "branch", "git_branch": "main"})["id"]
+    clock.advance(60)
+    assert [api.run(i, "")["status"] for i in (by_sha, by_branch)] == [10, 10]
+
+
+def test_unknown_commits_come_from_the_json_config() -> None:
+    config = EmulatorConfig.from_dict({"unknown_commits": [FORK_SHA]})
+    assert (config.holds_commit(FORK_SHA), config.holds_commit("a" * 40)) == (False, True)
+    with pytest.raises(ConfigError, match="unknown_commits: must be a list of commit SHAs"):
+        EmulatorConfig.from_dict({"unknown_commits": FORK_SHA})
+
+
+# ----- retry --------------------------------------------------------------------------------
+
+
+def test_only_a_failed_run_can_be_retried(api: Api, emulator: Emulator, clock: ManualClock) -> None:
+    ok, failing = api.trigger(101)["id"], api.trigger(102)["id"]
+    running = api.trigger(103)["id"]
+    clock.advance(60)
+    for run_id in (ok, running):
+        run = api.run(run_id, "")
+        assert (run["can_retry"], run["retry_not_supported_reason"]) == (
+            False,
+            "RETRY_NOT_FAILED_RUN",
+        )
+        for method in ("GET", "POST"):
+            refused = api.call(method, f"runs/{run_id}/retry/")
+            assert refused.status_code == 400
+            assert refused.json()["status"]["developer_message"] == "RETRY_NOT_FAILED_RUN"
+    failed = api.run(failing, "")
+    assert (failed["can_retry"], failed["retry_not_supported_reason"]) == (True, None)
+    assert api.data("GET", f"runs/{failing}/retry/")["run_id"] == failing
+    assert api.data("POST", f"runs/{failing}/retry/")["retrying_run_id"] == failing
+    assert len(emulator.created_runs()) == 4
+
+
+# ----- artifacts_saved ------------------------------------------------------------------------
+
+
+def test_artifacts_saved_says_whether_the_run_left_artifacts(api: Api, clock: ManualClock) -> None:
+    ok, no_artifacts = api.trigger(101)["id"], api.trigger(104)["id"]
+    cancelled = api.trigger(101)["id"]
+    api.data("POST", f"runs/{cancelled}/cancel/")  # while queued: dbt never ran
+    assert api.run(ok, "")["artifacts_saved"] is False  # not finished yet
+    clock.advance(120)
+    saved = {run_id: api.run(run_id, "")["artifacts_saved"] for run_id in (ok, no_artifacts)}
+    assert saved == {ok: True, no_artifacts: False}
+    assert api.run(cancelled, "")["artifacts_saved"] is False
+    assert api.data("GET", f"runs/{ok}/artifacts/") == ["manifest.json", "run_results.json"]
