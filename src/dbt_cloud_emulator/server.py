@@ -6,6 +6,8 @@ import hmac
 import json
 import logging
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -345,9 +347,19 @@ class _Handler(BaseHTTPRequestHandler):
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """With TLS, the handshake happens on the first read, in the connection's own thread."""
+        connection, address = super().get_request()
+        if self.ssl_context is not None:
+            connection = self.ssl_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (timed out, gave up) is routine here, not a server error."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        """A client that hung up (timed out, gave up) or refused our certificate is routine
+        here, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             log.debug("client %s went away before the reply was sent", client_address)
             return
         super().handle_error(request, client_address)
@@ -355,3 +367,4 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int) -> None:
         super().__init__((host, port), _Handler)
         self.app: ApiApp
+        self.ssl_context: ssl.SSLContext | None = None
