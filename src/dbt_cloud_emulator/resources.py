@@ -379,7 +379,7 @@ def _stopped_line(schedule: Schedule) -> str:
 def _status_message(schedule: Schedule) -> str:
     cut = schedule.cut
     if cut is not None and cut.status == CANCELLED:
-        return "Cancelled by user via the API."
+        return "Cancelled by user."
     if cut is not None and schedule.started is not None:
         seconds = round(cut.at - schedule.started)
         return f"The run timed out after {seconds} seconds (timeout_seconds_override)."

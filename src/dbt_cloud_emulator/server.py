@@ -310,7 +310,7 @@ def _step(query: Query) -> int | None:
         return None
     text = query["step"][-1].strip()
     if not text.isdigit():
-        raise invalid({"step": [WHOLE_NUMBER]}, "step must be a step index (1 = first step).")
+        raise invalid({"step": [f"{WHOLE_NUMBER} step is a step index (1 = the first step)."]})
     return int(text)
 
 

@@ -80,7 +80,7 @@ def validate_trigger(body: Any) -> dict[str, Any]:
     if "cause" not in body:
         errors["cause"] = [REQUIRED]
     if errors:
-        raise invalid(errors, "Fix the listed fields of the trigger body; see data for details.")
+        raise invalid(errors)
     if "git_sha" in body and "git_branch" in body:
         raise ApiError(400, BOTH_GIT_REFS)
     return {name: body[name] for name in TRIGGER_FIELDS if name in body}

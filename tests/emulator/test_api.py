@@ -74,46 +74,46 @@ def test_unknown_things_get_error_envelopes(
 # ----- trigger validation -----------------------------------------------------------------
 
 BLANK = "This field may not be blank."
-NOT_INT = ["A valid integer is required."]
-NOT_BOOL = ["Must be a valid boolean."]
+NOT_INT = "A valid integer is required."
+NOT_BOOL = "Must be a valid boolean."
 NOT_LIST = 'Expected a list of items but got type "str".'
 
 
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({}, {"cause": ["This field is required."]}),
-        ({"cause": ""}, {"cause": [BLANK]}),
-        ({"cause": "x" * 256}, {"cause": ["Ensure this field has no more than 255 characters."]}),
-        ({"cause": 5}, {"cause": ["Not a valid string."]}),
-        ({"cause": None}, {"cause": ["This field may not be null."]}),
+        ({}, {"cause": "This field is required."}),
+        ({"cause": ""}, {"cause": BLANK}),
+        ({"cause": "x" * 256}, {"cause": "Ensure this field has no more than 255 characters."}),
+        ({"cause": 5}, {"cause": "Not a valid string."}),
+        ({"cause": None}, {"cause": "This field may not be null."}),
         ({"cause": "x", "github_pull_request_id": True}, {"github_pull_request_id": NOT_INT}),
         ({"cause": "x", "github_pull_request_id": "7"}, {"github_pull_request_id": NOT_INT}),
         ({"cause": "x", "threads_override": 1.5}, {"threads_override": NOT_INT}),
         ({"cause": "x", "generate_docs_override": "yes"}, {"generate_docs_override": NOT_BOOL}),
-        ({"cause": "x", "git_sha": ""}, {"git_sha": [BLANK]}),
-        ({"cause": "x", "steps_override": "dbt build"}, {"steps_override": [NOT_LIST]}),
+        ({"cause": "x", "git_sha": ""}, {"git_sha": BLANK}),
+        ({"cause": "x", "steps_override": "dbt build"}, {"steps_override": NOT_LIST}),
         (
             {"cause": "x", "steps_override": ["dbt run", "", 3, "rm -rf /"]},
             {
-                "steps_override": [
-                    f"Item 1: {BLANK}",
-                    "Item 2: Not a valid string.",
-                    "Item 3: 'rm -rf /' is not a dbt command; steps must start with 'dbt '.",
-                ]
+                "steps_override": f"Item 1: {BLANK} Item 2: Not a valid string. "
+                "Item 3: 'rm -rf /' is not a dbt command; steps must start with 'dbt '."
             },
         ),
-        ([1, 2], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ([1, 2], {"non_field_errors": "Invalid data. Expected a dictionary, but got list."}),
     ],
 )
 def test_invalid_trigger_bodies_get_field_errors(
-    emulator: Emulator, api: Api, body: Any, errors: dict[str, list[str]]
+    emulator: Emulator, api: Api, body: Any, errors: dict[str, str]
 ) -> None:
     response = api.call("POST", "jobs/101/run/", body=body)
     assert response.status_code == 400
     reply = response.json()
     assert reply["data"] == errors
-    assert reply["status"]["user_message"].startswith("The request was invalid.")
+    assert reply["status"]["user_message"] == (
+        "The request was invalid. Please double check the provided data and try again."
+    )
+    assert reply["status"]["developer_message"] == ""
     assert emulator.created_runs() == []
 
 
