@@ -15,7 +15,8 @@ Two documented adjustments, both because the published spec is stricter than dbt
   (`2021-12-07 10:32:24.326116+00:00`, recorded replies in dbt-cloud-cli's tests/data), which the
   spec's strict RFC 3339 `date-time` rejects: `date-time` also accepts that one form.
 Error replies (4xx/5xx) are not described by the spec; their envelope is checked against the
-spec's own `ResponseStatus` schema instead.
+spec's own `ResponseStatus` schema instead, whose `developer_message` may be null as in dbt
+Cloud's 401 (`"developer_message": null`, quoted in kestra-io/plugin-dbt issue 101).
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ NULLABLE_IN_PRACTICE: dict[str, tuple[str, ...]] = {
         "deferring_environment_id",
         "deferring_job_definition_id",
     ),
+    "ResponseStatus": ("developer_message",),
 }
 
 

@@ -12,7 +12,7 @@ class ApiError(Exception):
     """An error reply: HTTP status plus the envelope's messages (and per-field errors in data)."""
 
     def __init__(
-        self, status: int, user_message: str, developer_message: str = "", data: Any = None
+        self, status: int, user_message: str, developer_message: str | None = "", data: Any = None
     ) -> None:
         super().__init__(f"{status}: {user_message}")
         self.status = status
@@ -28,7 +28,7 @@ def envelope(
     data: Any,
     code: int = 200,
     user_message: str = "Success!",
-    developer_message: str = "",
+    developer_message: str | None = "",
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {

@@ -225,21 +225,13 @@ class ApiApp:
     def _authorize(self, headers: dict[str, str], account_id: int) -> None:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         scheme, _, token = value.strip().partition(" ")
+        # dbt Cloud's 401s carry no developer message: `"developer_message": null`.
         if not value:
-            raise ApiError(
-                401,
-                "Authentication credentials were not provided.",
-                "Send the header `Authorization: Token <API token>`.",
-            )
+            raise ApiError(401, "Authentication credentials were not provided.", None)
         if scheme.lower() not in ("token", "bearer") or not hmac.compare_digest(
             token.strip().encode(), self.token.encode()
         ):
-            raise ApiError(
-                401,
-                "Invalid token.",
-                "The token was not accepted. Check the API token, and that the access "
-                "URL is the account's own.",
-            )
+            raise ApiError(401, "Invalid token.", None)
         if account_id != self.account.config.account_id:
             raise ApiError(
                 403,

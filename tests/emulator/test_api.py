@@ -40,7 +40,9 @@ def test_missing_or_wrong_credentials_get_401(
     response = requests.get(url, headers=headers, timeout=5)
     assert response.status_code == 401
     assert response.json()["status"]["user_message"] == message
+    assert response.json()["status"]["developer_message"] is None  # as dbt Cloud's
     assert response.json()["data"] is None
+    Api.validate(response)
     assert "not-the-token" not in response.text
 
 
