@@ -186,6 +186,7 @@ def test_dbt_cloud_cli_cancels_a_running_run(clients: Path, https_emulator: Emul
     cancelled = dbt_cloud(clients, emu, "run", "cancel", "--run-id", str(run_id))
     assert cancelled.returncode == 0, cancelled.stderr
     assert reply_of(cancelled)["data"]["status"] == 30
+    assert reply_of(cancelled)["data"]["status_message"] == "Cancelled by user."
     run = emu.run(run_id)
     assert (run["status"], run["is_cancelled"], run["artifacts_saved"]) == (30, True, False)
 
