@@ -10,9 +10,13 @@ Two documented adjustments, both because the published spec is stricter than dbt
 - the spec's security scheme only names `Bearer`, while its description (and dbt Cloud) accept
   `Token <t>` as equivalent: `Token` is checked as `Bearer`;
 - dbt Cloud reads list filters such as `status__in` as one JSON-style value (`[1,2,3]`), while
-  the spec describes repeated keys; a `[...]` value of an array parameter is checked item by item.
+  the spec describes repeated keys; a `[...]` value of an array parameter is checked item by item;
+- dbt Cloud writes a run's timestamps with a space between date and time
+  (`2021-12-07 10:32:24.326116+00:00`, recorded replies in dbt-cloud-cli's tests/data), which the
+  spec's strict RFC 3339 `date-time` rejects: `date-time` also accepts that one form.
 Error replies (4xx/5xx) are not described by the spec; their envelope is checked against the
-spec's own `ResponseStatus` schema instead.
+spec's own `ResponseStatus` schema instead, whose `developer_message` may be null as in dbt
+Cloud's 401 (`"developer_message": null`, quoted in kestra-io/plugin-dbt issue 101).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import yaml
 from openapi_core import Config, OpenAPI
 from openapi_core.exceptions import OpenAPIError
 from openapi_core.testing import MockRequest, MockResponse
-from openapi_schema_validator import OAS30Validator
+from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from werkzeug.datastructures import ImmutableMultiDict
 
 from dbt_cloud_emulator import LoggedRequest
@@ -88,6 +92,7 @@ NULLABLE_IN_PRACTICE: dict[str, tuple[str, ...]] = {
         "deferring_environment_id",
         "deferring_job_definition_id",
     ),
+    "ResponseStatus": ("developer_message",),
 }
 
 
@@ -134,11 +139,22 @@ def spec_dict() -> dict[str, Any]:
     return spec
 
 
+def is_dbt_cloud_date_time(value: object) -> bool:
+    """RFC 3339 date-time, or the same with a space for the `T`, as dbt Cloud writes run times."""
+    if not isinstance(value, str):
+        return True  # not a string: the `type` check reports it
+    text = value.replace(" ", "T", 1) if len(value) > 10 and value[10] == " " else value
+    return bool(oas30_format_checker.conforms(text, "date-time"))
+
+
 @functools.cache
 def openapi() -> OpenAPI:
     # The published spec does not pass openapi-spec-validator itself (its job `triggers`
     # defaults contain nulls), so spec self-validation is off; schemas are still enforced.
-    return OpenAPI.from_dict(spec_dict(), config=Config(spec_validator_cls=None))
+    config = Config(
+        spec_validator_cls=None, extra_format_validators={"date-time": is_dbt_cloud_date_time}
+    )
+    return OpenAPI.from_dict(spec_dict(), config=config)
 
 
 @functools.cache

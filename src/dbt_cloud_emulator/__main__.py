@@ -24,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--time-scale", type=float, default=1.0, help="emulated seconds per real second"
     )
+    serve.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve https with a throwaway certificate; its CA file is printed at start",
+    )
     return parser
 
 
@@ -42,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     try:
-        emulator = Emulator(config, time_scale=args.time_scale, port=args.port, host=args.host)
+        emulator = Emulator(
+            config, time_scale=args.time_scale, port=args.port, host=args.host, tls=args.tls
+        )
         emulator.start()
     except (OSError, ValueError) as exc:
         print(
@@ -52,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     jobs = ", ".join(f"{job.id} ({job.name})" for job in config.jobs)
     print(f"dbt Cloud emulator listening on {emulator.url}", flush=True)
     print(f"account {config.account_id}, token {config.token!r}, jobs: {jobs}", flush=True)
+    if args.tls:
+        print(f"CA certificate: {emulator.ca_path} (e.g. REQUESTS_CA_BUNDLE)", flush=True)
     try:
         stop.wait()
     finally:

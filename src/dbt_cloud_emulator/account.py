@@ -41,6 +41,7 @@ _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "
 _JOB_FILTERS = ("environment_id", "project_id", "pk")
 _HISTORY_SPACING = 3600.0
 _DOCS_STEP = StepScript("Generate docs", "dbt docs generate", duration=10.0)
+_CLONE_STEP = StepScript("Clone git repository", duration=2.0)
 _RETRY_MESSAGES = {
     "RETRY_NOT_FAILED_RUN": "it did not fail. Only failed runs can be retried; trigger a new "
     "run instead.",
@@ -109,7 +110,11 @@ class Account:
         with self._lock:
             job = self.require_job(job_id)
             trigger = {**fields, "cause_category": "api"}
-            return self._create(job, trigger, _steps_for(job, fields))
+            steps = _steps_for(job, fields)
+            sha = fields.get("git_sha")
+            if sha is not None and not self.config.holds_commit(sha):
+                steps = _failed_checkout(steps, sha)
+            return self._create(job, trigger, steps)
 
     def rerun(self, job_id: int) -> dict[str, Any]:
         """Retry the job's latest run when that run failed and can be retried, else run anew."""
@@ -424,6 +429,19 @@ def _steps_for(job: JobScript, fields: dict[str, Any]) -> tuple[StepScript, ...]
     elif docs is True and not any(s.dbt_subcommand == "docs generate" for s in steps):
         steps = (*steps, _DOCS_STEP)
     return steps
+
+
+def _failed_checkout(steps: tuple[StepScript, ...], sha: str) -> tuple[StepScript, ...]:
+    """The steps of a run whose commit the repository does not hold: those before the clone
+    step, then the clone step failing with git's own message. Nothing after it runs."""
+    at = next((i for i, s in enumerate(steps) if _is_clone(s)), None)
+    clone = _CLONE_STEP if at is None else steps[at]
+    logs = f"Cloning repository...\nfatal: reference is not a tree: {sha}"
+    return (*steps[: at or 0], replace(clone, outcome=ERROR, logs=logs, results=()))
+
+
+def _is_clone(step: StepScript) -> bool:
+    return step.command is None and "clone" in step.name.lower()
 
 
 def _retry_steps(record: RunRecord, failed_index: int) -> tuple[StepScript, ...]:

@@ -43,6 +43,15 @@ class EmulatedTime:
     def wall(self, seconds: float) -> datetime:
         return self.epoch + timedelta(seconds=seconds)
 
-    def iso(self, seconds: float | None) -> str | None:
-        """RFC 3339 with `T` and `+00:00`, the spec's `date-time` format."""
-        return None if seconds is None else self.wall(seconds).isoformat(timespec="microseconds")
+    def stamp(self, seconds: float | None) -> str | None:
+        """A run's timestamp as dbt Cloud writes it: `2024-05-01 12:00:00.123456+00:00`, a space
+        between date and time (runs, their triggers and steps; see docs/dbt-cloud-api.md)."""
+        return None if seconds is None else self.wall(seconds).isoformat(" ", "microseconds")
+
+    def iso(self, seconds: float) -> str:
+        """A job or account timestamp as dbt Cloud writes it: `2024-05-01T12:00:00.123456+00:00`."""
+        return self.wall(seconds).isoformat(timespec="microseconds")
+
+    def iso_z(self, seconds: float) -> str:
+        """A job embedded in a run (`include_related=job`): `2024-05-01T12:00:00.123456Z`."""
+        return self.wall(seconds).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -285,6 +285,9 @@ class EmulatorConfig:
     account_id: int = 1
     token: str = "emulator-token"  # noqa: S105 - the emulator's well-known demo token
     jobs: tuple[JobScript, ...] = field(default_factory=default_jobs)
+    # Commits the account's repository does not hold (a fork's, say). The repository holds any
+    # other commit; a run asked to check one of these out fails at its clone step, as git does.
+    unknown_commits: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.account_id < 1:
@@ -297,6 +300,11 @@ class EmulatorConfig:
 
     def job(self, job_id: int) -> JobScript | None:
         return next((job for job in self.jobs if job.id == job_id), None)
+
+    def holds_commit(self, sha: str) -> bool:
+        """Whether the repository can check out `sha` (full or abbreviated, any case)."""
+        wanted = sha.strip().lower()
+        return not any(c.lower().startswith(wanted) for c in self.unknown_commits)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EmulatorConfig:
@@ -352,6 +360,10 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
             kwargs[key] = tuple(
                 _build(_NESTED[key], v, f"{here}[{i}]") for i, v in enumerate(value)
             )
+        elif key == "unknown_commits":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{here}: must be a list of commit SHAs")
+            kwargs[key] = tuple(value)
         elif key == "history":
             if not isinstance(value, list) or not all(_is_number(v) for v in value):
                 raise ConfigError(f"{here}: must be a list of durations in seconds")

@@ -268,6 +268,8 @@ def step_failure_message(step: StepScript) -> str:
     failed = [r for r in step.results if r.status in ("error", "fail", "runtime error")]
     if failed:
         return node_failure_text(failed[0]).split("\n\n")[0]
+    if step.command is None and step.logs:  # a system step: its last words, e.g. git's error
+        return step.logs.splitlines()[-1]
     return f"Step {step.name!r} failed."
 
 

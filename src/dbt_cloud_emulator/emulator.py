@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -13,13 +16,15 @@ from dbt_cloud_emulator.clock import EmulatedTime
 from dbt_cloud_emulator.config import EmulatorConfig
 from dbt_cloud_emulator.faults import FaultBook
 from dbt_cloud_emulator.server import ApiApp, EmulatorHTTPServer, LoggedRequest
+from dbt_cloud_emulator.tls import ThrowawayCertificate, make_certificate
 
 
 class Emulator:
     """A dbt Cloud API v2 account on http://127.0.0.1:PORT (port 0 picks a free port).
 
     Emulated time is `(clock() - clock at start) * time_scale` seconds; with a ManualClock's
-    `now` as the clock, runs move only when the test advances it.
+    `now` as the clock, runs move only when the test advances it. With `tls=True` it serves
+    https with a throwaway certificate; clients trust `ca_path` (e.g. REQUESTS_CA_BUNDLE).
     """
 
     def __init__(
@@ -29,6 +34,8 @@ class Emulator:
         clock: Callable[[], float] | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
+        *,
+        tls: bool = False,
     ) -> None:
         self.config = config or EmulatorConfig()
         self.faults = FaultBook()
@@ -38,6 +45,8 @@ class Emulator:
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._app: ApiApp | None = None
+        self._tls = tls
+        self._certificate: ThrowawayCertificate | None = None
 
     # ----- lifecycle ---------------------------------------------------------------------------
 
@@ -47,7 +56,14 @@ class Emulator:
         emulated = EmulatedTime(self._clock, self._time_scale)
         server = EmulatorHTTPServer(*self._address)
         host, port = server.server_address[:2]
-        url = f"http://{host!s}:{port}"
+        scheme = "http"
+        if self._tls:
+            directory = Path(tempfile.mkdtemp(prefix="dbt-cloud-emulator-tls-"))
+            hosts = tuple(dict.fromkeys((str(host), "127.0.0.1", "localhost")))
+            self._certificate = make_certificate(directory, hosts)
+            server.ssl_context = self._certificate.server_context()
+            scheme = "https"
+        url = f"{scheme}://{host!s}:{port}"
         self._app = ApiApp(Account(self.config, emulated, url), self.config.token, self.faults)
         server.app = self._app
         self._server = server
@@ -68,6 +84,9 @@ class Emulator:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._server = None
+        if self._certificate is not None:
+            shutil.rmtree(self._certificate.directory, ignore_errors=True)
+            self._certificate = None
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -88,6 +107,14 @@ class Emulator:
         return self._running().account.url
 
     @property
+    def ca_path(self) -> Path:
+        """The CA certificate (PEM) an https client must trust; only with `tls=True`."""
+        self._running()
+        if self._certificate is None:
+            raise RuntimeError("the emulator serves plain http; start it with tls=True")
+        return self._certificate.ca_path
+
+    @property
     def token(self) -> str:
         return self.config.token
 
@@ -101,7 +128,7 @@ class Emulator:
         return self._running().requests
 
     def calls(self, endpoint: str) -> int:
-        """How many requests reached `endpoint` (a Fault endpoint name, or "unknown")."""
+        """How many requests reached `endpoint` (a Fault endpoint name, "redirect" or "unknown")."""
         return self._running().calls(endpoint)
 
     def created_runs(self) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ class ApiError(Exception):
     """An error reply: HTTP status plus the envelope's messages (and per-field errors in data)."""
 
     def __init__(
-        self, status: int, user_message: str, developer_message: str = "", data: Any = None
+        self, status: int, user_message: str, developer_message: str | None = "", data: Any = None
     ) -> None:
         super().__init__(f"{status}: {user_message}")
         self.status = status
@@ -28,7 +28,7 @@ def envelope(
     data: Any,
     code: int = 200,
     user_message: str = "Success!",
-    developer_message: str = "",
+    developer_message: str | None = "",
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -49,9 +49,11 @@ def not_found(developer_message: str) -> ApiError:
     return ApiError(404, "The requested resource was not found.", developer_message)
 
 
-def invalid(field_errors: dict[str, list[str]], developer_message: str = "") -> ApiError:
-    """A 400 with per-field errors in `data`, as dbt Cloud reports validation errors."""
-    return ApiError(400, INVALID_REQUEST, developer_message, field_errors)
+def invalid(field_errors: dict[str, list[str]]) -> ApiError:
+    """A 400 with one message per rejected field in `data` and an empty developer_message, as
+    dbt Cloud reports validation errors: `{"data": {"status__in": "... is not valid ..."}}`."""
+    data = {name: " ".join(problems) for name, problems in field_errors.items()}
+    return ApiError(400, INVALID_REQUEST, "", data)
 
 
 def status_phrase(code: int) -> str:

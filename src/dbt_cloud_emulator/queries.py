@@ -77,7 +77,7 @@ def parse_list_query(
     limit = _bounded(query, "limit", default=MAX_LIMIT, low=1, high=MAX_LIMIT, errors=errors)
     offset = _bounded(query, "offset", default=0, low=0, high=None, errors=errors)
     if errors:
-        raise invalid(errors, "Fix the listed query parameters; see data for details.")
+        raise invalid(errors)
     return ListQuery(filters, order_by, limit, offset, parse_include(query))
 
 

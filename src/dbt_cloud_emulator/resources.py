@@ -142,7 +142,8 @@ def job_json(
     is_ci = job.job_type == "ci"
     cron = "0 * * * *" if is_ci else "0 6 * * *"
     environment_id = environment_of(job)
-    created = time.iso(-_JOB_AGE.total_seconds())
+    age = -_JOB_AGE.total_seconds()
+    created = time.iso_z(age) if internal else time.iso(age)
     return {
         "id": job.id,
         "account_id": account_id,
@@ -238,7 +239,11 @@ def run_json(
         "owner_thread_id": None,
         "executed_by_thread_id": f"dbt-run-{record.id}-worker" if started is not None else None,
         "deferring_run_id": None,
-        "artifacts_saved": done and record.job.saves_artifacts and started is not None,
+        # Saved when the run ended and one of its steps wrote some (a run that failed to clone,
+        # or was cancelled before dbt ran, has none).
+        "artifacts_saved": done
+        and record.job.saves_artifacts
+        and any(p.script.artifact_names and p.status != CANCELLED for p in schedule.steps),
         "artifact_s3_path": f"prod-us-c1/runs/{record.id}/artifacts/target"
         if done and started is not None
         else None,
@@ -250,13 +255,13 @@ def run_json(
         "has_sources_generated": False,
         "notifications_sent": done,
         "blocked_by": list(view.blocked_by),
-        "created_at": time.iso(schedule.created),
-        "updated_at": time.iso(_last_change(schedule, now)),
-        "dequeued_at": time.iso(dequeued),
-        "started_at": time.iso(started),
-        "finished_at": time.iso(finished),
-        "last_checked_at": time.iso(finished) if done else None,
-        "last_heartbeat_at": time.iso(min(now, schedule.finished)) if started is not None else None,
+        "created_at": time.stamp(schedule.created),
+        "updated_at": time.stamp(_last_change(schedule, now)),
+        "dequeued_at": time.stamp(dequeued),
+        "started_at": time.stamp(started),
+        "finished_at": time.stamp(finished),
+        "last_checked_at": time.stamp(finished) if done else None,
+        "last_heartbeat_at": None if started is None else time.stamp(min(now, schedule.finished)),
         "should_start_at": None,
         "trigger": trigger_json(record, time) if "trigger" in include else None,
         "job": job,
@@ -315,8 +320,8 @@ def trigger_json(record: RunRecord, time: EmulatedTime) -> dict[str, Any]:
         **{name: fields.get(name) for name in names},
         "cause_category": fields.get("cause_category", "api"),
         "cause_humanized": fields["cause"],
-        "created_at": time.iso(record.created),
-        "updated_at": time.iso(record.created),
+        "created_at": time.stamp(record.created),
+        "updated_at": time.stamp(record.created),
     }
 
 
@@ -354,12 +359,12 @@ def _steps_json(
                 "debug_logs": debug,
                 "log_path": f"runs/{record.id}/steps/{planned.index}/logs.txt",
                 "debug_log_path": f"runs/{record.id}/steps/{planned.index}/debug.log",
-                "started_at": time.iso(planned.start),
-                "finished_at": time.iso(finished),
+                "started_at": time.stamp(planned.start),
+                "finished_at": time.stamp(finished),
                 "duration": _hms(end - planned.start),
                 "duration_humanized": _humanize(end - planned.start),
-                "created_at": time.iso(planned.start),
-                "updated_at": time.iso(end),
+                "created_at": time.stamp(planned.start),
+                "updated_at": time.stamp(end),
             }
         )
     return steps
@@ -374,7 +379,7 @@ def _stopped_line(schedule: Schedule) -> str:
 def _status_message(schedule: Schedule) -> str:
     cut = schedule.cut
     if cut is not None and cut.status == CANCELLED:
-        return "Cancelled by user via the API."
+        return "Cancelled by user."
     if cut is not None and schedule.started is not None:
         seconds = round(cut.at - schedule.started)
         return f"The run timed out after {seconds} seconds (timeout_seconds_override)."

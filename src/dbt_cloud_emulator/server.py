@@ -6,6 +6,8 @@ import hmac
 import json
 import logging
 import re
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -64,7 +66,7 @@ class LoggedRequest:
     query: dict[str, list[str]]
     body: Any  # parsed JSON, the raw text when not JSON, None when empty
     headers: dict[str, str]  # without Authorization (and other credentials)
-    endpoint: str  # a fault endpoint name, or "unknown"
+    endpoint: str  # a fault endpoint name, "redirect" (a 308 to add the slash) or "unknown"
     status: int
     # time.monotonic() when the request was read, in real time even under an injected clock:
     # benchmarks compare it with a client process's start (the clock is system-wide).
@@ -88,6 +90,10 @@ class Route:
 
 
 def route(method: str, path: str) -> Route:
+    """The endpoint for `path`; a path no route takes but for its missing trailing slash is
+    "redirect" (as Django's APPEND_SLASH: only when the path as sent resolves to nothing)."""
+    if not _matches_any(path) and _matches_any(path + "/"):
+        return Route("redirect", {})
     allowed = []
     for route_method, pattern, endpoint in _ROUTES:
         match = pattern.match(path)
@@ -103,8 +109,11 @@ def route(method: str, path: str) -> Route:
                 405, f'Method "{method}" not allowed.', f"Use {' or '.join(allowed)} on {path}."
             ),
         )
-    hint = " dbt Cloud API paths end in '/'." if not path.endswith("/") else ""
-    return Route("unknown", {}, not_found(f"No API endpoint at {path}.{hint}"))
+    return Route("unknown", {}, not_found(f"No API endpoint at {path}."))
+
+
+def _matches_any(path: str) -> bool:
+    return any(pattern.match(path) for _, pattern, _ in _ROUTES)
 
 
 def json_reply(
@@ -141,14 +150,10 @@ class ApiApp:
         with self._lock:
             self._calls[found.endpoint] += 1
             call = self._calls[found.endpoint]
-        fault = self.faults.for_call(found.endpoint, call)
-        reply = self._faulty(fault, found) if fault else None
-        if reply is None:
-            reply = self._answer(method, found, query, headers, raw)
-        if fault and fault.kind == "delay":
-            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
-        if fault and fault.kind == "lose_response":
-            reply = Reply(0, drop=True)
+        if found.endpoint == "redirect":  # no fault applies: the real endpoint comes next
+            reply = _slash_redirect(parts.path, parts.query)
+        else:
+            reply = self._respond(found, call, method, query, headers=headers, raw=raw)
         entry = LoggedRequest(
             method,
             parts.path,
@@ -161,6 +166,27 @@ class ApiApp:
         )
         with self._lock:
             self._log.append(entry)
+        return reply
+
+    def _respond(
+        self,
+        found: Route,
+        call: int,
+        method: str,
+        query: Query,
+        *,
+        headers: dict[str, str],
+        raw: bytes,
+    ) -> Reply:
+        """The reply to a routed request, with the fault in force for this call applied."""
+        fault = self.faults.for_call(found.endpoint, call)
+        reply = self._faulty(fault, found) if fault else None
+        if reply is None:
+            reply = self._answer(method, found, query, headers, raw)
+        if fault and fault.kind == "delay":
+            time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
+        if fault and fault.kind == "lose_response":
+            reply = Reply(0, drop=True)
         return reply
 
     def _faulty(self, fault: Fault, found: Route) -> Reply | None:
@@ -199,21 +225,13 @@ class ApiApp:
     def _authorize(self, headers: dict[str, str], account_id: int) -> None:
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         scheme, _, token = value.strip().partition(" ")
+        # dbt Cloud's 401s carry no developer message: `"developer_message": null`.
         if not value:
-            raise ApiError(
-                401,
-                "Authentication credentials were not provided.",
-                "Send the header `Authorization: Token <API token>`.",
-            )
+            raise ApiError(401, "Authentication credentials were not provided.", None)
         if scheme.lower() not in ("token", "bearer") or not hmac.compare_digest(
             token.strip().encode(), self.token.encode()
         ):
-            raise ApiError(
-                401,
-                "Invalid token.",
-                "The token was not accepted. Check the API token, and that the access "
-                "URL is the account's own.",
-            )
+            raise ApiError(401, "Invalid token.", None)
         if account_id != self.account.config.account_id:
             raise ApiError(
                 403,
@@ -250,6 +268,13 @@ class ApiApp:
         return json_reply(envelope(handlers[endpoint]()))
 
 
+def _slash_redirect(path: str, query: str) -> Reply:
+    """dbt Cloud's answer to an API path without its trailing slash: 308 (method and body kept)
+    to the slashed path, query string included, before authentication is looked at."""
+    location = path + "/" + (f"?{query}" if query else "")
+    return Reply(308, b"", "text/html; charset=utf-8", {"Location": location})
+
+
 def _logged_body(raw: bytes) -> Any:
     try:
         return json.loads(raw) if raw.strip() else None
@@ -277,7 +302,7 @@ def _step(query: Query) -> int | None:
         return None
     text = query["step"][-1].strip()
     if not text.isdigit():
-        raise invalid({"step": [WHOLE_NUMBER]}, "step must be a step index (1 = first step).")
+        raise invalid({"step": [f"{WHOLE_NUMBER} step is a step index (1 = the first step)."]})
     return int(text)
 
 
@@ -314,9 +339,19 @@ class _Handler(BaseHTTPRequestHandler):
 class EmulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """With TLS, the handshake happens on the first read, in the connection's own thread."""
+        connection, address = super().get_request()
+        if self.ssl_context is not None:
+            connection = self.ssl_context.wrap_socket(
+                connection, server_side=True, do_handshake_on_connect=False
+            )
+        return connection, address
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hung up (timed out, gave up) is routine here, not a server error."""
-        if isinstance(sys.exc_info()[1], ConnectionError):
+        """A client that hung up (timed out, gave up) or refused our certificate is routine
+        here, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError | ssl.SSLError):
             log.debug("client %s went away before the reply was sent", client_address)
             return
         super().handle_error(request, client_address)
@@ -324,3 +359,4 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int) -> None:
         super().__init__((host, port), _Handler)
         self.app: ApiApp
+        self.ssl_context: ssl.SSLContext | None = None

@@ -16,6 +16,8 @@ NOT_STRING = "Not a valid string."
 NOT_INTEGER = "A valid integer is required."
 NOT_BOOLEAN = "Must be a valid boolean."
 NOT_LIST = 'Expected a list of items but got type "{}".'
+# dbt Cloud's words, quoted in gooddata/gooddata-python-sdk PR 360.
+BOTH_GIT_REFS = "git_branch and git_sha cannot both be specified"
 
 _STRING_FIELDS = (
     "git_sha",
@@ -54,7 +56,9 @@ def parse_json_body(raw: bytes) -> Any:
 
 
 def validate_trigger(body: Any) -> dict[str, Any]:
-    """The accepted trigger fields; a 400 naming every bad field. Unknown keys are ignored."""
+    """The accepted trigger fields; a 400 naming every bad field. Unknown keys are ignored, and
+    so is an optional field sent as `null` (dbt-cloud-cli sends every field it has, unset ones
+    as null, and the real service runs the job)."""
     if body is None:
         body = {}
     if not isinstance(body, Mapping):
@@ -65,6 +69,7 @@ def validate_trigger(body: Any) -> dict[str, Any]:
                 ]
             }
         )
+    body = {k: v for k, v in body.items() if v is not None or k == "cause"}
     errors: dict[str, list[str]] = {}
     for name in TRIGGER_FIELDS:
         if name not in body:
@@ -75,7 +80,9 @@ def validate_trigger(body: Any) -> dict[str, Any]:
     if "cause" not in body:
         errors["cause"] = [REQUIRED]
     if errors:
-        raise invalid(errors, "Fix the listed fields of the trigger body; see data for details.")
+        raise invalid(errors)
+    if "git_sha" in body and "git_branch" in body:
+        raise ApiError(400, BOTH_GIT_REFS)
     return {name: body[name] for name in TRIGGER_FIELDS if name in body}
 
 

@@ -40,7 +40,9 @@ def test_missing_or_wrong_credentials_get_401(
     response = requests.get(url, headers=headers, timeout=5)
     assert response.status_code == 401
     assert response.json()["status"]["user_message"] == message
+    assert response.json()["status"]["developer_message"] is None  # as dbt Cloud's
     assert response.json()["data"] is None
+    Api.validate(response)
     assert "not-the-token" not in response.text
 
 
@@ -58,7 +60,8 @@ def test_another_account_gets_403(emulator: Emulator, api: Api) -> None:
         ("GET", "runs/5/", 404, "Run 5 does not exist"),
         ("POST", "runs/5/cancel/", 404, "Run 5 does not exist"),
         ("GET", "runs/5/artifacts/", 404, "Run 5 does not exist"),
-        ("GET", "runs", 404, "end in '/'"),
+        ("GET", "nothing/here/", 404, "No API endpoint"),
+        ("GET", "nothing", 404, "No API endpoint"),  # no redirect when the slashed path is unknown
         ("GET", "jobs/101/run/", 405, "Use POST"),
     ],
 )
@@ -73,46 +76,46 @@ def test_unknown_things_get_error_envelopes(
 # ----- trigger validation -----------------------------------------------------------------
 
 BLANK = "This field may not be blank."
-NOT_INT = ["A valid integer is required."]
-NOT_BOOL = ["Must be a valid boolean."]
+NOT_INT = "A valid integer is required."
+NOT_BOOL = "Must be a valid boolean."
 NOT_LIST = 'Expected a list of items but got type "str".'
 
 
 @pytest.mark.parametrize(
     ("body", "errors"),
     [
-        ({}, {"cause": ["This field is required."]}),
-        ({"cause": ""}, {"cause": [BLANK]}),
-        ({"cause": "x" * 256}, {"cause": ["Ensure this field has no more than 255 characters."]}),
-        ({"cause": 5}, {"cause": ["Not a valid string."]}),
-        ({"cause": None}, {"cause": ["This field may not be null."]}),
+        ({}, {"cause": "This field is required."}),
+        ({"cause": ""}, {"cause": BLANK}),
+        ({"cause": "x" * 256}, {"cause": "Ensure this field has no more than 255 characters."}),
+        ({"cause": 5}, {"cause": "Not a valid string."}),
+        ({"cause": None}, {"cause": "This field may not be null."}),
         ({"cause": "x", "github_pull_request_id": True}, {"github_pull_request_id": NOT_INT}),
         ({"cause": "x", "github_pull_request_id": "7"}, {"github_pull_request_id": NOT_INT}),
         ({"cause": "x", "threads_override": 1.5}, {"threads_override": NOT_INT}),
         ({"cause": "x", "generate_docs_override": "yes"}, {"generate_docs_override": NOT_BOOL}),
-        ({"cause": "x", "git_sha": ""}, {"git_sha": [BLANK]}),
-        ({"cause": "x", "steps_override": "dbt build"}, {"steps_override": [NOT_LIST]}),
+        ({"cause": "x", "git_sha": ""}, {"git_sha": BLANK}),
+        ({"cause": "x", "steps_override": "dbt build"}, {"steps_override": NOT_LIST}),
         (
             {"cause": "x", "steps_override": ["dbt run", "", 3, "rm -rf /"]},
             {
-                "steps_override": [
-                    f"Item 1: {BLANK}",
-                    "Item 2: Not a valid string.",
-                    "Item 3: 'rm -rf /' is not a dbt command; steps must start with 'dbt '.",
-                ]
+                "steps_override": f"Item 1: {BLANK} Item 2: Not a valid string. "
+                "Item 3: 'rm -rf /' is not a dbt command; steps must start with 'dbt '."
             },
         ),
-        ([1, 2], {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}),
+        ([1, 2], {"non_field_errors": "Invalid data. Expected a dictionary, but got list."}),
     ],
 )
 def test_invalid_trigger_bodies_get_field_errors(
-    emulator: Emulator, api: Api, body: Any, errors: dict[str, list[str]]
+    emulator: Emulator, api: Api, body: Any, errors: dict[str, str]
 ) -> None:
     response = api.call("POST", "jobs/101/run/", body=body)
     assert response.status_code == 400
     reply = response.json()
     assert reply["data"] == errors
-    assert reply["status"]["user_message"].startswith("The request was invalid.")
+    assert reply["status"]["user_message"] == (
+        "The request was invalid. Please double check the provided data and try again."
+    )
+    assert reply["status"]["developer_message"] == ""
     assert emulator.created_runs() == []
 
 
@@ -138,7 +141,6 @@ def test_trigger_echoes_the_body_in_the_run(api: Api, clock: ManualClock) -> Non
     body = {
         "cause": "PR #12",
         "git_sha": "a" * 40,
-        "git_branch": "feature/x",
         "github_pull_request_id": 12,
         "schema_override": "dbt_pr_12",
         "threads_override": 2,
@@ -147,7 +149,7 @@ def test_trigger_echoes_the_body_in_the_run(api: Api, clock: ManualClock) -> Non
     }
     run = api.trigger(101, body)
     assert (run["status"], run["job_definition_id"], run["account_id"]) == (1, 101, 1)
-    assert (run["git_sha"], run["git_branch"]) == ("a" * 40, "feature/x")
+    assert (run["git_sha"], run["git_branch"]) == ("a" * 40, None)
     trigger = run["trigger"]
     assert {k: trigger[k] for k in body if k != "unknown_field"} == {
         k: v for k, v in body.items() if k != "unknown_field"

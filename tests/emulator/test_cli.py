@@ -79,3 +79,25 @@ def test_a_bad_config_file_is_named_in_the_error(tmp_path: Path) -> None:
     _, err = process.communicate(timeout=10)
     assert process.returncode == 2
     assert "config.jobs[0].id: must be int, got 'seven'" in err
+
+
+def test_serve_with_tls_prints_the_ca_to_trust() -> None:
+    process = serve("--port", "0", "--tls")
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().split(" on ", 1)[1].strip()
+        assert url.startswith("https://127.0.0.1:")
+        process.stdout.readline()  # the account line
+        ca = process.stdout.readline().split(": ", 1)[1].split(" ", 1)[0]
+        reply = requests.get(
+            f"{url}/api/v2/accounts/1/jobs/101",  # no trailing slash: 308, then the job
+            headers={"Authorization": "Token emulator-token"},
+            verify=ca,
+            timeout=5,
+        )
+        assert (reply.status_code, reply.json()["data"]["id"]) == (200, 101)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    assert not Path(ca).exists()

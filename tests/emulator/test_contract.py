@@ -19,7 +19,6 @@ ALL_RELATED = "trigger,job,run_steps,environment,debug_logs"
 FULL_TRIGGER = {
     "cause": "PR #7: add orders model",
     "git_sha": "3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a",
-    "git_branch": "feature/orders",
     "github_pull_request_id": 7,
     "schema_override": "dbt_cloud_pr_101_7",
     "dbt_version_override": "1.9.1",

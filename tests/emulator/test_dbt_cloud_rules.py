@@ -1,0 +1,260 @@
+"""One test per rule of docs/dbt-cloud-api.md that the other emulator tests do not already pin.
+
+Each rule is dbt Cloud's observed behaviour; the doc gives the public evidence for it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import requests
+
+from dbt_cloud_emulator import ConfigError, Emulator, EmulatorConfig, ManualClock
+from tests.emulator.conftest import Api
+
+RUN_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$")
+JOB_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+EMBEDDED_JOB_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+
+# ----- paths without their trailing slash ---------------------------------------------------
+
+
+def test_a_get_without_the_trailing_slash_is_redirected_with_its_query(api: Api) -> None:
+    response = api.session.get(
+        f"{api.base}runs", params={"job_definition_id": 101}, allow_redirects=False, timeout=5
+    )
+    assert response.status_code == 308
+    assert response.headers["Location"] == "/api/v2/accounts/1/runs/?job_definition_id=101"
+    followed = api.session.get(f"{api.base}runs", params={"job_definition_id": 101}, timeout=5)
+    assert followed.status_code == 200
+    assert {run["job_definition_id"] for run in followed.json()["data"]} == {101}
+
+
+def test_a_post_without_the_trailing_slash_stays_a_post(api: Api, emulator: Emulator) -> None:
+    response = api.session.post(f"{api.base}jobs/101/run", json={"cause": "no slash"}, timeout=5)
+    assert response.status_code == 200
+    assert response.json()["data"]["trigger"]["cause"] == "no slash"
+    redirect, trigger = emulator.requests
+    assert (redirect.method, redirect.endpoint, redirect.status) == ("POST", "redirect", 308)
+    assert (trigger.method, trigger.path, trigger.body) == (
+        "POST",
+        "/api/v2/accounts/1/jobs/101/run/",
+        {"cause": "no slash"},
+    )
+    assert len(emulator.created_runs()) == 1
+
+
+def test_the_redirect_comes_before_authentication(emulator: Emulator) -> None:
+    url = f"{emulator.url}/api/v2/accounts/1/runs/5"
+    response = requests.get(url, allow_redirects=False, timeout=5)
+    assert (response.status_code, response.headers["Location"]) == (
+        308,
+        "/api/v2/accounts/1/runs/5/",
+    )
+
+
+def test_an_artifact_path_is_not_redirected(api: Api, clock: ManualClock) -> None:
+    run_id = api.trigger(101)["id"]
+    clock.advance(60)
+    response = api.session.get(
+        f"{api.base}runs/{run_id}/artifacts/run_results.json", allow_redirects=False, timeout=5
+    )
+    assert response.status_code == 200
+
+
+# ----- the trigger body -------------------------------------------------------------------
+
+
+def test_optional_trigger_fields_sent_as_null_are_not_given(api: Api, clock: ManualClock) -> None:
+    nulls = {
+        name: None
+        for name in (
+            "git_sha",
+            "git_branch",
+            "azure_pull_request_id",
+            "github_pull_request_id",
+            "gitlab_merge_request_id",
+            "non_native_pull_request_id",
+            "schema_override",
+            "dbt_version_override",
+            "threads_override",
+            "target_name_override",
+            "generate_docs_override",
+            "timeout_seconds_override",
+            "steps_override",
+        )
+    }
+    run = api.trigger(101, {"cause": "nulls", **nulls})
+    assert all(run["trigger"][name] is None for name in nulls)
+    clock.advance(60)
+    assert api.run(run["id"])["status"] == 10  # the job's own steps ran
+
+
+def test_a_null_cause_is_still_refused(api: Api) -> None:
+    response = api.call("POST", "jobs/101/run/", body={"cause": None})
+    assert response.status_code == 400
+    assert "cause" in response.json()["data"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"cause": "x", "git_sha": "a" * 40, "git_branch": "main"},
+        {"cause": "x", "git_sha": "abc1234", "git_branch": "feature/x", "steps_override": None},
+    ],
+)
+def test_git_sha_and_git_branch_together_are_refused(
+    api: Api, emulator: Emulator, body: dict[str, Any]
+) -> None:
+    response = api.call("POST", "jobs/101/run/", body=body)
+    assert response.status_code == 400
+    reply = response.json()
+    assert reply["status"] == {
+        "code": 400,
+        "is_success": False,
+        "user_message": "git_branch and git_sha cannot both be specified",
+        "developer_message": "",
+    }
+    assert emulator.created_runs() == []
+    Api.validate(response)  # the error envelope of the spec
+
+
+def test_git_sha_or_git_branch_alone_is_accepted(api: Api) -> None:
+    assert api.trigger(101, {"cause": "x", "git_sha": "a" * 40})["git_sha"] == "a" * 40
+    assert api.trigger(101, {"cause": "x", "git_branch": "main"})["git_branch"] == "main"
+    assert api.trigger(101, {"cause": "x", "git_sha": "a" * 40, "git_branch": None})["id"]
+
+
+@pytest.mark.parametrize("pr", ["12", 1.5, True, False, [12], {"id": 12}])
+def test_pull_request_ids_must_be_json_integers(api: Api, pr: object) -> None:
+    for field in ("github_pull_request_id", "gitlab_merge_request_id", "azure_pull_request_id"):
+        response = api.call("POST", "jobs/101/run/", body={"cause": "x", field: pr})
+        assert response.status_code == 400, (field, pr)
+        assert list(response.json()["data"]) == [field]
+
+
+def test_cause_may_be_255_characters_but_not_256(api: Api) -> None:
+    assert api.trigger(101, {"cause": "x" * 255})["trigger"]["cause"] == "x" * 255
+    response = api.call("POST", "jobs/101/run/", body={"cause": "x" * 256})
+    assert response.status_code == 400
+    assert list(response.json()["data"]) == ["cause"]
+
+
+# ----- timestamps ---------------------------------------------------------------------------
+
+
+def test_run_trigger_and_step_timestamps_are_in_dbt_clouds_own_format(
+    api: Api, clock: ManualClock
+) -> None:
+    run_id = api.trigger(101)["id"]
+    clock.advance(60)
+    run = api.run(run_id, "trigger,run_steps,job")
+    stamps = [run[k] for k in ("created_at", "updated_at", "dequeued_at", "started_at")]
+    stamps += [run[k] for k in ("finished_at", "last_checked_at", "last_heartbeat_at")]
+    stamps += [run["trigger"]["created_at"], run["trigger"]["updated_at"]]
+    for step in run["run_steps"]:
+        stamps += [step[k] for k in ("created_at", "updated_at", "started_at", "finished_at")]
+    assert stamps
+    assert [s for s in stamps if not RUN_STAMP.match(s)] == []
+    assert EMBEDDED_JOB_STAMP.match(run["job"]["created_at"])
+    job = api.data("GET", "jobs/101/")
+    assert JOB_STAMP.match(job["created_at"]) and JOB_STAMP.match(job["account"]["created_at"])
+
+
+# ----- lists ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("limit", "status"), [(100, 200), (101, 400), (1000, 400)])
+def test_list_limit_is_at_most_100(api: Api, limit: int, status: int) -> None:
+    for path in ("runs/", "jobs/"):
+        response = api.call("GET", path, params={"limit": limit})
+        assert response.status_code == status
+        if status == 400:
+            assert list(response.json()["data"]) == ["limit"]
+
+
+# ----- commits the repository does not hold ---------------------------------------------------
+
+FORK_SHA = "f0e1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d"
+
+
+@pytest.fixture
+def fork_emulator(clock: ManualClock) -> Any:
+    with Emulator(EmulatorConfig(unknown_commits=(FORK_SHA,)), clock=clock.now) as emu:
+        yield emu
+
+
+@pytest.mark.parametrize("sent", [FORK_SHA, FORK_SHA[:7].upper()])
+def test_a_commit_the_repository_lacks_fails_the_clone_step_with_gits_message(
+    fork_emulator: Emulator, clock: ManualClock, sent: str
+) -> None:
+    api = Api(fork_emulator)
+    run = api.trigger(101, {"cause": "fork PR", "git_sha": sent, "github_pull_request_id": 2})
+    assert run["status"] == 1  # accepted: dbt Cloud finds out only when it clones
+    clock.advance(60)
+    run = api.run(run["id"])
+    assert (run["status"], run["is_error"]) == (20, True)
+    assert [(s["name"], s["status"]) for s in run["run_steps"]] == [("Clone git repository", 20)]
+    assert f"fatal: reference is not a tree: {sent}" in run["run_steps"][0]["logs"]
+    assert run["status_message"] == f"fatal: reference is not a tree: {sent}"
+    assert (run["artifacts_saved"], run["can_retry"]) == (False, False)
+    assert run["retry_not_supported_reason"] == "RETRY_NO_RUN_RESULTS"
+    assert api.data("GET", f"runs/{run['id']}/artifacts/") == []
+
+
+def test_the_repository_holds_every_other_commit(
+    fork_emulator: Emulator, clock: ManualClock
+) -> None:
+    api = Api(fork_emulator)
+    by_sha = api.trigger(101, {"cause": "same repo", "git_sha": "a" * 40})["id"]
+    by_branch = api.trigger(101, {"cause": "branch", "git_branch": "main"})["id"]
+    clock.advance(60)
+    assert [api.run(i, "")["status"] for i in (by_sha, by_branch)] == [10, 10]
+
+
+def test_unknown_commits_come_from_the_json_config() -> None:
+    config = EmulatorConfig.from_dict({"unknown_commits": [FORK_SHA]})
+    assert (config.holds_commit(FORK_SHA), config.holds_commit("a" * 40)) == (False, True)
+    with pytest.raises(ConfigError, match="unknown_commits: must be a list of commit SHAs"):
+        EmulatorConfig.from_dict({"unknown_commits": FORK_SHA})
+
+
+# ----- retry --------------------------------------------------------------------------------
+
+
+def test_only_a_failed_run_can_be_retried(api: Api, emulator: Emulator, clock: ManualClock) -> None:
+    ok, failing = api.trigger(101)["id"], api.trigger(102)["id"]
+    running = api.trigger(103)["id"]
+    clock.advance(60)
+    for run_id in (ok, running):
+        run = api.run(run_id, "")
+        assert (run["can_retry"], run["retry_not_supported_reason"]) == (
+            False,
+            "RETRY_NOT_FAILED_RUN",
+        )
+        for method in ("GET", "POST"):
+            refused = api.call(method, f"runs/{run_id}/retry/")
+            assert refused.status_code == 400
+            assert refused.json()["status"]["developer_message"] == "RETRY_NOT_FAILED_RUN"
+    failed = api.run(failing, "")
+    assert (failed["can_retry"], failed["retry_not_supported_reason"]) == (True, None)
+    assert api.data("GET", f"runs/{failing}/retry/")["run_id"] == failing
+    assert api.data("POST", f"runs/{failing}/retry/")["retrying_run_id"] == failing
+    assert len(emulator.created_runs()) == 4
+
+
+# ----- artifacts_saved ------------------------------------------------------------------------
+
+
+def test_artifacts_saved_says_whether_the_run_left_artifacts(api: Api, clock: ManualClock) -> None:
+    ok, no_artifacts = api.trigger(101)["id"], api.trigger(104)["id"]
+    cancelled = api.trigger(101)["id"]
+    api.data("POST", f"runs/{cancelled}/cancel/")  # while queued: dbt never ran
+    assert api.run(ok, "")["artifacts_saved"] is False  # not finished yet
+    clock.advance(120)
+    saved = {run_id: api.run(run_id, "")["artifacts_saved"] for run_id in (ok, no_artifacts)}
+    assert saved == {ok: True, no_artifacts: False}
+    assert api.run(cancelled, "")["artifacts_saved"] is False
+    assert api.data("GET", f"runs/{ok}/artifacts/") == ["manifest.json", "run_results.json"]
