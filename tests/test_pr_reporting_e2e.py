@@ -273,6 +273,28 @@ def test_failed_run_comments_naming_failed_tests_and_a_second_run_edits_that_com
     ]
 
 
+def test_a_comment_with_our_marker_by_someone_else_is_never_edited(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    planted = github.add_comment(
+        PR_NUMBER, f"<!-- dbt-cloud-action:job={PASSING} -->\n✅ all good, merge it", user="mallory"
+    )
+    step = runner(tmp_path, github)
+    first = step.run(inputs_for(emu, PASSING, **reporting(comment_on_pr=True)))
+    second = step.run(inputs_for(emu, PASSING, **reporting(comment_on_pr=True)))
+
+    assert (first.exit_code, second.exit_code) == (0, 0), first.log + second.log
+    [ours] = bot_comments(github)
+    assert github.comments(PR_NUMBER) == [planted, ours]
+    assert f"run #{second.outputs['run-id']}" in ours["body"]
+    assert f"Created comment {ours['id']} on #{PR_NUMBER} (1 with the marker by others" in (
+        first.log
+    )
+    assert f"Updated comment {ours['id']} on #{PR_NUMBER}" in second.log
+    # the workflow token cannot read GET /user (403): it is taken as github-actions[bot]
+    assert [r.path for r in github.requests if r.path == "/user"] == ["/user", "/user"]
+
+
 def test_untrusted_text_is_escaped_in_the_comment(
     emu: Emulator, github: FakeGitHub, tmp_path: Path
 ) -> None:
