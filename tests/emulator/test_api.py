@@ -184,9 +184,10 @@ def test_steps_override_and_docs_override_change_the_steps(api: Api, clock: Manu
 
 def test_request_log_records_requests_without_credentials(emulator: Emulator, api: Api) -> None:
     api.trigger(101, {"cause": "logged", "github_pull_request_id": 3})
-    api.call("GET", "runs/", params={"job_definition_id": 101, "status__in": "[1,2]"})
+    listed = api.call("GET", "runs/", params={"job_definition_id": 101, "status__in": "[1,2]"})
     api.call("GET", "runs/", headers={"Authorization": "Token wrong-secret"})
     trigger, listing, rejected = emulator.requests
+    assert listing.response_bytes == len(listed.content) > 0
     assert (trigger.method, trigger.path, trigger.endpoint, trigger.status) == (
         "POST",
         "/api/v2/accounts/1/jobs/101/run/",
