@@ -200,7 +200,7 @@ def test_steps_and_their_logs_are_asked_for_only_when_they_can_have_changed() ->
     ]
     with_steps = [at for at, related in asked if related == ("run_steps",)]
     first_running = next(at for at, _ in asked if at >= 10)
-    # none while queued or starting; the poll after the one that saw it running; then every 30 s
+    # none while queued or starting; the poll after the one that saw it running; then every STEPS_EVERY
     assert with_steps[0] > first_running
     gaps = [b - a for a, b in itertools.pairwise(with_steps)]
     assert gaps and all(STEPS_EVERY <= gap < STEPS_EVERY + PollPolicy().cap for gap in gaps)
@@ -215,8 +215,8 @@ def test_steps_and_their_logs_are_asked_for_only_when_they_can_have_changed() ->
         (2, 2, 99.0, False),  # starting: none either
         (2, 3, 0.0, True),  # just started
         (None, 3, 0.0, True),  # attached to a running run
-        (3, 3, 29.0, False),
-        (3, 3, 30.0, True),
+        (3, 3, STEPS_EVERY - 1, False),
+        (3, 3, STEPS_EVERY, True),
         (3, 99, 0.0, True),  # a status code this action does not know: look
     ],
 )
