@@ -200,7 +200,7 @@ def test_steps_and_their_logs_are_asked_for_only_when_they_can_have_changed() ->
     ]
     with_steps = [at for at, related in asked if related == ("run_steps",)]
     first_running = next(at for at, _ in asked if at >= 10)
-    # none while queued or starting; the poll after the one that saw it running; then every STEPS_EVERY
+    # none while queued or starting; the poll after the one that saw it running; then regularly
     assert with_steps[0] > first_running
     gaps = [b - a for a, b in itertools.pairwise(with_steps)]
     assert gaps and all(STEPS_EVERY <= gap < STEPS_EVERY + PollPolicy().cap for gap in gaps)

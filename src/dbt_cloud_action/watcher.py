@@ -384,7 +384,7 @@ class RunWatcher:
             self._sleep(wait)
         final = self._client.get_run(run_id, include_related=FINAL_RELATED)
         if run.is_terminal and not final.is_terminal:  # a lagging read: the end was seen already
-            final = replace(run, job_name=final.job_name)
+            final = replace(run, job_name=final.job_name, steps=final.steps or run.steps)
         self._emit(changes(previous, final))
         if final.is_terminal:
             return WatchResult(final)
