@@ -89,7 +89,8 @@ DOCS = StepScript("Invoke dbt with `dbt docs generate`", "dbt docs generate", du
 PASSING, FAILING, HOSTILE, LATE, NO_ARTIFACTS, TWO_DBT_STEPS, SLOW_PASSING, SLOW_FAILING = range(
     21, 29
 )
-SEED_BUILD_DOCS, SEED_THEN_FAILING = 29, 30
+SEED_BUILD_DOCS, SEED_THEN_FAILING, BIG_BUILD = 29, 30, 31
+BIG_BUILD_NODES = tuple(NodeResult(f"model.shop.m{i:03d}", "success", 1.0) for i in range(200))
 SLOW = 150  # emulated seconds: 1.5 s at TIME_SCALE, time to see a run in progress
 TIME_SCALE = 100.0
 RR = "run_results.json"
@@ -107,6 +108,12 @@ JOBS = (
     JobScript(SLOW_FAILING, "CI slow failing", (CLONE, replace(FAILING_BUILD, duration=SLOW))),
     JobScript(SEED_BUILD_DOCS, "Deploy with docs", (CLONE, SEED, PASSING_BUILD, DOCS), 1),
     JobScript(SEED_THEN_FAILING, "CI seed, failing build", (CLONE, SEED, FAILING_BUILD, DOCS), 1),
+    JobScript(
+        BIG_BUILD,
+        "Deploy of 200 models",
+        (CLONE, replace(PASSING_BUILD, duration=400, results=BIG_BUILD_NODES)),
+        queue_seconds=1,
+    ),
 )
 
 JOB_NAMES = {job.id: job.name for job in JOBS}
@@ -228,6 +235,28 @@ def test_a_job_with_artifacts_lists_them_once_and_ends_soon_after_its_run(
     assert artifact_calls(emu) == [("list_artifacts", "", []), ("get_artifact", RR, ["2"])]
     assert result.outputs["artifacts"] == "target/run_results.json"
     assert lag < STEP_END_BOUND
+
+
+def test_polls_ask_for_steps_and_their_logs_only_when_they_can_have_changed(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = runner(tmp_path, github).run(inputs_for(emu, BIG_BUILD))
+
+    assert result.exit_code == 0, result.log
+    *polls, final = [r for r in emu.requests if r.endpoint == "get_run"]
+    asked = [json.loads(r.query.get("include_related", ["[]"])[0]) for r in polls]
+    assert len(polls) >= 3  # 1 s polls over a 4 s run
+    assert asked[0] == []  # queued: the run alone
+    # the steps (with their logs, here about 100 KB a time) only on the poll after the run
+    # started; within a minute of that nothing else can ask for them
+    assert asked.count(["run_steps"]) == 1
+    assert asked.count([]) == len(polls) - 1
+    assert json.loads(final.query["include_related"][0]) == ["run_steps", "job"]
+    assert final.response_bytes > 20 * max(r.response_bytes for r in polls if not r.query)
+    # the log still tells every step, and shows its log once, at the end
+    assert "Step 1 'Clone git repository' succeeded" in result.stdout
+    assert "Step 2 'Invoke dbt with `dbt build`' succeeded" in result.stdout
+    assert result.stdout.count("  1 of 200 START sql table model") == 1
 
 
 # -- the sticky comment -------------------------------------------------------------------------
