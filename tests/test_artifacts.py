@@ -174,3 +174,14 @@ def test_without_ownership_files_keep_the_writers_owner(tmp_path: Path) -> None:
     os.chown(tmp_path, OTHER_UID, OTHER_GID)
     write_owned(tmp_path, Path("a/b.json"), b"{}", owned=False)
     assert (tmp_path / "a" / "b.json").stat().st_uid == os.geteuid()
+
+
+def test_an_artifact_that_cannot_be_written_is_a_note_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "target").write_text("a file where the folder should be")
+    only_build = (RunStep(1, "Invoke dbt with `dbt build`", RunStatus.SUCCESS),)
+    files = {("run_results.json", 1): results("m.x.a"), ("manifest.json", None): b"{}"}
+    client = ScriptedClient(["manifest.json", "run_results.json"], files)
+    collected, _ = collect(client, tmp_path, run(steps=only_build), ("manifest.json",))
+    assert collected.saved == ()
+    [note] = collected.notes
+    assert note.startswith("Artifact manifest.json could not be written to target/manifest.json")

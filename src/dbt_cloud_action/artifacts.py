@@ -178,7 +178,11 @@ class ArtifactCollector:
                 notes.append(f"Artifact {path} was not saved: {exc}")
                 continue
             relative = Path(to.directory) / path
-            write_owned(to.workspace, relative, data, owned=to.owned_like_workspace)
+            try:
+                write_owned(to.workspace, relative, data, owned=to.owned_like_workspace)
+            except OSError as exc:
+                notes.append(f"Artifact {path} could not be written to {relative}: {exc}")
+                continue
             saved.append(str(relative))
         return tuple(saved)
 
