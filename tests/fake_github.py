@@ -3,6 +3,7 @@
 The action builds a lazy PyGithub client, so reporting needs only these (no GET of the
 repository, issue or commit first):
 
+- GET   /user                                       (403 for the workflow's token, as GitHub)
 - GET   /repos/{owner}/{repo}/issues/{n}/comments   (Link pagination, per_page up to 100)
 - POST  /repos/{owner}/{repo}/issues/{n}/comments
 - PATCH /repos/{owner}/{repo}/issues/comments/{id}
@@ -10,11 +11,13 @@ repository, issue or commit first):
 
 Anything else answers GitHub's 404 and is still logged, so a test can prove no extra calls.
 
-    with FakeGitHub(token="ghs_test", repository="octo/repo") as gh:
+    with FakeGitHub(token="ghs_test", repository="octo/repo") as gh:  # a workflow's token
+    with FakeGitHub(token="ghp_test", identity="ci-user") as gh:      # a personal token
         gh.url                  # "http://127.0.0.1:PORT" (plus prefix, e.g. "/api/v3")
         gh.comments(7)          # list of comment dicts on PR/issue 7
         gh.statuses(sha)        # list of status dicts, oldest first
         gh.forbid("comments")   # writes answer 403 "Resource not accessible by integration"
+        gh.add_comment(7, body, user="octocat")  # someone else's comment
         gh.requests             # list[LoggedRequest], Authorization header removed
 """
 
@@ -44,6 +47,7 @@ _DOC_URLS = {
     ("PATCH", "comments"): f"{_DOCS}/issues/comments#update-an-issue-comment",
     ("POST", "statuses"): f"{_DOCS}/commits/statuses#create-a-commit-status",
 }
+_USER_DOC = f"{_DOCS}/users/users#get-the-authenticated-user"
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
 _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("GET", re.compile(_REPO + r"/issues/(?P<number>\d+)/comments"), "list_comments"),
@@ -102,8 +106,12 @@ class FakeGitHub:
         token: str = "ghs_test",  # noqa: S107  (a fake's own token)
         repository: str = "octo/repo",
         prefix: str = "",
+        identity: str | None = None,
     ) -> None:
+        """`identity` is the login of a personal token (GET /user answers it); None stands for
+        a workflow's GITHUB_TOKEN: GET /user answers 403 and it writes as github-actions[bot]."""
         self.token = token
+        self.identity = identity
         self.repository = repository
         self.prefix = prefix.rstrip("/")  # "/api/v3" looks like GitHub Enterprise Server
         self._lock = threading.Lock()
@@ -191,6 +199,10 @@ class FakeGitHub:
                 return auth_failure
             if bad_json:
                 return _error(400, "Problems parsing JSON")
+            if method == "GET" and path == "/user" and in_prefix:
+                if self.identity is None:
+                    return _error(403, "Resource not accessible by integration", _USER_DOC)
+                return _Answer(200, {"login": self.identity, "id": 1, "type": "User"})
             for route_method, pattern, handler_name in _ROUTES:
                 match = pattern.fullmatch(path)
                 if in_prefix and match and route_method == method:
@@ -237,7 +249,8 @@ class FakeGitHub:
         invalid = _invalid_comment_body(text, _DOC_URLS[("POST", "comments")])
         if invalid is not None or not isinstance(text, str):
             return invalid or _error(400, "Problems parsing JSON")
-        return _Answer(201, dict(self._add_comment(int(number), text, BOT_LOGIN)))
+        author = self.identity or BOT_LOGIN
+        return _Answer(201, dict(self._add_comment(int(number), text, author)))
 
     def _edit_comment(self, *, comment_id: str, query: dict[str, list[str]], body: Any) -> _Answer:
         doc = _DOC_URLS[("PATCH", "comments")]

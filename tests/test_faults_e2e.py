@@ -59,6 +59,7 @@ CLEAN: dict[str, int | range] = {
     "trigger": 1,
     "get_run": reads(),
     "get_artifact": 1,
+    "list_artifacts": 1,
 }
 
 
@@ -239,10 +240,9 @@ CASES = [
         [],
         0,
         "success",
-        calls(get_artifact=2),  # polled for DBT_CLOUD_ACTION_ARTIFACT_WAIT, then went on
+        calls(get_artifact=0, list_artifacts=0),  # artifacts_saved is false: nothing to ask
         job=NO_ARTIFACTS_JOB,
-        log="run_results.json is not available",
-        env={"DBT_CLOUD_ACTION_ARTIFACT_WAIT": "1"},
+        log="dbt Cloud saved no artifacts for run",
     ),
     # --- wrong configuration: fails at once, with what to fix
     Case(

@@ -110,6 +110,7 @@ def test_second_upsert_edits_the_same_comment(gh: FakeGitHub) -> None:
         ("GET", "/repos/octo/repo/issues/7/comments"),
         ("POST", "/repos/octo/repo/issues/7/comments"),
         ("GET", "/repos/octo/repo/issues/7/comments"),
+        ("GET", "/user"),  # a marked comment: whose? (403 for this workflow-like token)
         ("PATCH", f"/repos/octo/repo/issues/comments/{comments[0]['id']}"),
     ]
 
@@ -138,8 +139,9 @@ def test_marker_found_among_many_comments_across_pages(gh: FakeGitHub) -> None:
     by_id = {c["id"]: c["body"] for c in gh.comments(9)}
     assert by_id[ours["id"]] == f"{marker}\nnew report"
     assert len(by_id) == 272
-    pages = [r.query.get("page", ["1"]) for r in gh.requests if r.method == "GET"]
+    pages = [r.query.get("page", ["1"]) for r in gh.requests if r.path.endswith("/comments")]
     assert pages == [["1"], ["2"], ["3"]]
+    assert [r.path for r in gh.requests if r.method == "GET"][-1] == "/user"  # whose is it?
 
 
 def test_comment_search_is_bounded(gh: FakeGitHub) -> None:
@@ -153,7 +155,35 @@ def test_comment_search_is_bounded(gh: FakeGitHub) -> None:
     assert result.ok
     assert result.message.startswith("Created comment")
     gets = [r for r in gh.requests if r.method == "GET"]
-    assert len(gets) == COMMENT_SEARCH_LIMIT // 100
+    assert len(gets) == COMMENT_SEARCH_LIMIT // 100  # no marker seen: no need to ask who we are
+
+
+def test_a_marker_planted_by_someone_else_is_left_alone(gh: FakeGitHub) -> None:
+    marker = comment_marker(5)
+    planted = gh.add_comment(6, f"{marker}\nplease click <a href=x>here</a>", user="mallory")
+    first = upsert_pr_comment(target_for(gh), 6, marker, f"{marker}\nreport 1")
+    second = upsert_pr_comment(target_for(gh), 6, marker, f"{marker}\nreport 2")
+
+    assert first.ok and second.ok, (first, second)
+    assert first.message.endswith("(1 with the marker by others left alone)")
+    planted_now, ours = gh.comments(6)
+    assert planted_now == planted
+    assert ours["user"]["login"] == BOT_LOGIN and ours["body"] == f"{marker}\nreport 2"
+    assert second.message == f"Updated comment {ours['id']} on #6"
+
+
+def test_a_personal_token_edits_only_its_own_users_comment() -> None:
+    marker = comment_marker(5)
+    with FakeGitHub(token=TOKEN, repository=REPO, identity="ci-user") as gh:
+        gh.add_comment(6, f"{marker}\nby the workflow token", user=BOT_LOGIN)
+        mine = gh.add_comment(6, f"{marker}\nold", user="CI-User")  # logins ignore case
+        result = upsert_pr_comment(target_for(gh), 6, marker, f"{marker}\nnew")
+
+        assert result == GitHubReportResult(True, f"Updated comment {mine['id']} on #6")
+        assert [c["body"] for c in gh.comments(6)] == [
+            f"{marker}\nby the workflow token",
+            f"{marker}\nnew",
+        ]
 
 
 def test_comment_without_marker_gets_one(gh: FakeGitHub) -> None:

@@ -4,6 +4,7 @@ and artifacts, against the dbt Cloud emulator and a fake GitHub API, both over l
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -83,11 +84,17 @@ SEED = StepScript(
     results=(NodeResult("seed.shop.raw_orders", "success", 1.0, resource_type="seed"),),
 )
 
+DOCS = StepScript("Invoke dbt with `dbt docs generate`", "dbt docs generate", duration=3)
+
 PASSING, FAILING, HOSTILE, LATE, NO_ARTIFACTS, TWO_DBT_STEPS, SLOW_PASSING, SLOW_FAILING = range(
     21, 29
 )
+SEED_BUILD_DOCS, SEED_THEN_FAILING, BIG_BUILD = 29, 30, 31
+BIG_BUILD_NODES = tuple(NodeResult(f"model.shop.m{i:03d}", "success", 1.0) for i in range(200))
 SLOW = 150  # emulated seconds: 1.5 s at TIME_SCALE, time to see a run in progress
 TIME_SCALE = 100.0
+RR = "run_results.json"
+RUNNER_UID, RUNNER_GID = 1001, 127  # the GitHub-hosted runner's user and docker group
 JOBS = (
     JobScript(PASSING, "CI build", (CLONE, PASSING_BUILD), queue_seconds=1),
     JobScript(FAILING, "CI failing tests", (CLONE, FAILING_BUILD), queue_seconds=1),
@@ -99,6 +106,14 @@ JOBS = (
     JobScript(TWO_DBT_STEPS, "CI seed and build", (CLONE, SEED, PASSING_BUILD), queue_seconds=1),
     JobScript(SLOW_PASSING, "CI slow build", (CLONE, replace(PASSING_BUILD, duration=SLOW))),
     JobScript(SLOW_FAILING, "CI slow failing", (CLONE, replace(FAILING_BUILD, duration=SLOW))),
+    JobScript(SEED_BUILD_DOCS, "Deploy with docs", (CLONE, SEED, PASSING_BUILD, DOCS), 1),
+    JobScript(SEED_THEN_FAILING, "CI seed, failing build", (CLONE, SEED, FAILING_BUILD, DOCS), 1),
+    JobScript(
+        BIG_BUILD,
+        "Deploy of 200 models",
+        (CLONE, replace(PASSING_BUILD, duration=400, results=BIG_BUILD_NODES)),
+        queue_seconds=1,
+    ),
 )
 
 JOB_NAMES = {job.id: job.name for job in JOBS}
@@ -165,30 +180,83 @@ def artifact_requests(emu: Emulator, path: str) -> list[int]:
     ]
 
 
-# -- no artifacts: first, as its bounded wait is the longest (it overlaps the others under -n 2)
+def artifact_calls(emu: Emulator) -> list[tuple[str, str, list[str]]]:
+    """(endpoint, artifact path, step query) of every artifact request, in order."""
+    return [
+        (r.endpoint, r.path.partition("/artifacts/")[2], r.query.get("step", []))
+        for r in emu.requests
+        if r.endpoint in ("list_artifacts", "get_artifact")
+    ]
 
 
-def test_a_job_without_artifacts_gets_a_notice_not_a_failure(
+def step_end_after_run_end(emu: Emulator, result: StepResult) -> float:
+    """Real seconds from the run's end in the emulator to the step's exit (just now)."""
+    finished_at = emu.run(int(result.outputs["run-id"]))["finished_at"]
+    return emu.real_seconds_since(finished_at)
+
+
+# A bound for a pass/fail test on two busy shared cores: the step notices the end within its
+# 1 s poll and ends a fraction of a second later (bench/stepend.py measures it); the old blind
+# wait for a job without artifacts alone took 20 s.
+STEP_END_BOUND = 8.0
+
+
+def test_a_job_without_artifacts_ends_at_once_with_a_notice(
     emu: Emulator, github: FakeGitHub, tmp_path: Path
 ) -> None:
     step = runner(tmp_path, github)
     result = step.run(inputs_for(emu, NO_ARTIFACTS, artifacts="run_results.json manifest.json"))
+    lag = step_end_after_run_end(emu, result)
 
     assert result.exit_code == 0, result.log
     assert result.outputs["status"] == "success"
     assert result.outputs["artifacts"] == ""
-    notices = commands(result, "notice")
-    assert len(notices) == 3
-    assert "run_results.json is not available for this run" in notices[0]
-    assert notices[1].startswith("Artifact run_results.json was not saved")
-    assert notices[2].startswith("Artifact manifest.json was not saved")
+    [notice] = commands(result, "notice")
+    assert notice == (
+        f"dbt Cloud saved no artifacts for run {result.outputs['run-id']}: model and test "
+        "results are not shown and no artifact was downloaded."
+    )
     assert commands(result, "error") == [] and commands(result, "warning") == []
-    assert "not available for this run" in result.summary
+    assert "dbt Cloud saved no artifacts" in result.summary
     assert not (step.workspace / "target").exists()
-    # bounded: one shared wait, then the downloads each try once more
-    fetches = artifact_requests(emu, "run_results.json")
-    assert 2 <= len(fetches) <= 15 and set(fetches) == {404}
-    assert artifact_requests(emu, "manifest.json") == [404]
+    assert artifact_calls(emu) == []  # artifacts_saved is false: nothing is asked, or waited for
+    assert lag < STEP_END_BOUND
+
+
+def test_a_job_with_artifacts_lists_them_once_and_ends_soon_after_its_run(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = runner(tmp_path, github).run(inputs_for(emu, PASSING, artifacts="run_results.json"))
+    lag = step_end_after_run_end(emu, result)
+
+    assert result.exit_code == 0, result.log
+    assert "pass **2**" in result.summary
+    # the list, then the build step's results, reused for the download
+    assert artifact_calls(emu) == [("list_artifacts", "", []), ("get_artifact", RR, ["2"])]
+    assert result.outputs["artifacts"] == "target/run_results.json"
+    assert lag < STEP_END_BOUND
+
+
+def test_polls_ask_for_steps_and_their_logs_only_when_they_can_have_changed(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = runner(tmp_path, github).run(inputs_for(emu, BIG_BUILD))
+
+    assert result.exit_code == 0, result.log
+    *polls, final = [r for r in emu.requests if r.endpoint == "get_run"]
+    asked = [json.loads(r.query.get("include_related", ["[]"])[0]) for r in polls]
+    assert len(polls) >= 3  # 1 s polls over a 4 s run
+    assert asked[0] == []  # queued: the run alone
+    # the steps (with their logs, here about 100 KB a time) only on the poll after the run
+    # started; within a minute of that nothing else can ask for them
+    assert asked.count(["run_steps"]) == 1
+    assert asked.count([]) == len(polls) - 1
+    assert json.loads(final.query["include_related"][0]) == ["run_steps", "job"]
+    assert final.response_bytes > 20 * max(r.response_bytes for r in polls if not r.query)
+    # the log still tells every step, and shows its log once, at the end
+    assert "Step 1 'Clone git repository' succeeded" in result.stdout
+    assert "Step 2 'Invoke dbt with `dbt build`' succeeded" in result.stdout
+    assert result.stdout.count("  1 of 200 START sql table model") == 1
 
 
 # -- the sticky comment -------------------------------------------------------------------------
@@ -232,6 +300,28 @@ def test_failed_run_comments_naming_failed_tests_and_a_second_run_edits_that_com
         ("POST", "comments"),
         ("PATCH", str(comment["id"])),
     ]
+
+
+def test_a_comment_with_our_marker_by_someone_else_is_never_edited(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    planted = github.add_comment(
+        PR_NUMBER, f"<!-- dbt-cloud-action:job={PASSING} -->\n✅ all good, merge it", user="mallory"
+    )
+    step = runner(tmp_path, github)
+    first = step.run(inputs_for(emu, PASSING, **reporting(comment_on_pr=True)))
+    second = step.run(inputs_for(emu, PASSING, **reporting(comment_on_pr=True)))
+
+    assert (first.exit_code, second.exit_code) == (0, 0), first.log + second.log
+    [ours] = bot_comments(github)
+    assert github.comments(PR_NUMBER) == [planted, ours]
+    assert f"run #{second.outputs['run-id']}" in ours["body"]
+    assert f"Created comment {ours['id']} on #{PR_NUMBER} (1 with the marker by others" in (
+        first.log
+    )
+    assert f"Updated comment {ours['id']} on #{PR_NUMBER}" in second.log
+    # the workflow token cannot read GET /user (403): it is taken as github-actions[bot]
+    assert [r.path for r in github.requests if r.path == "/user"] == ["/user", "/user"]
 
 
 def test_untrusted_text_is_escaped_in_the_comment(
@@ -392,6 +482,22 @@ def test_artifacts_are_saved_under_the_workspace_and_listed(
     assert "`out/dbt/run_results.json`" in result.summary
 
 
+def test_saved_artifacts_and_their_folders_get_the_workspace_owner(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """The container runs as root (as this suite does); the runner's user must be able to
+    overwrite what the action saved."""
+    step = runner(tmp_path, github)
+    os.chown(step.workspace, RUNNER_UID, RUNNER_GID)
+    inputs = {"artifacts": "run_results.json manifest.json", "artifacts-dir": "out/dbt"}
+    result = step.run(inputs_for(emu, PASSING, **inputs))
+
+    assert result.exit_code == 0, result.log
+    for path in ("out", "out/dbt", "out/dbt/run_results.json", "out/dbt/manifest.json"):
+        info = (step.workspace / path).stat()
+        assert (info.st_uid, info.st_gid) == (RUNNER_UID, RUNNER_GID), path
+
+
 def test_artifacts_step_selects_the_step(emu: Emulator, github: FakeGitHub, tmp_path: Path) -> None:
     step = runner(tmp_path, github)
     result = step.run(
@@ -404,7 +510,46 @@ def test_artifacts_step_selects_the_step(emu: Emulator, github: FakeGitHub, tmp_
     assert [r["unique_id"] for r in results["results"]] == ["seed.shop.raw_orders"]
     download = [r for r in emu.requests if r.endpoint == "get_artifact"][-1]
     assert download.query.get("step") == ["2"]
-    assert "`model.shop.orders`" in result.summary  # the results shown are the last step's
+    assert "`model.shop.orders`" in result.summary  # the results shown are every dbt step's
+
+
+def test_results_come_from_each_dbt_step_not_the_last_docs_step(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = runner(tmp_path, github).run(
+        inputs_for(emu, SEED_BUILD_DOCS, **reporting(comment_on_pr=True))
+    )
+
+    assert result.exit_code == 0, result.log
+    [comment] = bot_comments(github)
+    for markdown in (result.summary, comment["body"]):
+        assert "- **Step 2** `dbt seed`: ✅ pass **1** ·" in markdown
+        assert "- **Step 3** `dbt build`: ✅ pass **2** ·" in markdown
+        assert "**All 2 steps:** ✅ pass **3** ·" in markdown
+        assert "`model.shop.orders`" in markdown  # the slowest models of the build
+    # the dbt steps' results, latest first; never the docs step's (it lists no models or tests)
+    assert artifact_calls(emu) == [
+        ("list_artifacts", "", []),
+        ("get_artifact", RR, ["3"]),
+        ("get_artifact", RR, ["2"]),
+    ]
+
+
+def test_a_failed_run_shows_the_failing_step_and_the_steps_before(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = runner(tmp_path, github).run(
+        inputs_for(emu, SEED_THEN_FAILING, **reporting(comment_on_pr=True))
+    )
+
+    assert result.exit_code == 1, result.log
+    [comment] = bot_comments(github)
+    for markdown in (result.summary, comment["body"]):
+        assert "- **Step 2** `dbt seed`: ✅ pass **1** ·" in markdown
+        build = "- **Step 3** `dbt build`: ✅ pass **1** · ❌ error **0** · 🔴 fail **2**"
+        assert build in markdown
+        assert "`test.shop.unique_orders_id`" in markdown
+    assert [call[2] for call in artifact_calls(emu)] == [[], ["3"], ["2"]]
 
 
 def test_late_artifacts_are_fetched_once_they_appear(
@@ -416,8 +561,8 @@ def test_late_artifacts_are_fetched_once_they_appear(
 
     assert result.exit_code == 0, result.log
     fetches = artifact_requests(emu, "run_results.json")
-    assert 404 in fetches[:-2]
-    assert fetches[-2:] == [200, 200]  # the results, then the download
+    assert 404 in fetches[:-1]  # listed, so waited for (bounded) until it could be fetched
+    assert fetches[-1] == 200  # the results, reused for the download
     assert artifact_requests(emu, "manifest.json") == [200]
     assert result.outputs["artifacts"].splitlines() == [
         "target/run_results.json",

@@ -7,13 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from dbt_cloud_action.models import Run, RunStatus, RunStep
 from dbt_cloud_action.results import (
     MESSAGE_CHARS,
     MESSAGE_LINES,
     StatusBucket,
     StatusCounts,
+    combine,
+    dbt_subcommand,
     digest_run_results,
     parse_run_results,
+    step_command,
+    steps_with_results,
 )
 
 
@@ -203,3 +208,68 @@ def test_any_json_gives_a_digest_or_a_value_error(data: Any) -> None:
     assert digest.total + digest.unreadable_results == len(data["results"])
     assert digest.problems_total == digest.counts.errored + digest.counts.failed
     assert all(n.execution_time is None or n.execution_time >= 0 for n in digest.slowest_models)
+
+
+# --- choosing the steps with results, and adding them up --------------------------------------
+
+
+def run_step(index: int, name: str, status: int = 10) -> RunStep:
+    return RunStep(index, name, RunStatus(status))
+
+
+def run_of(*steps: RunStep) -> Run:
+    return Run(id=1, job_id=2, account_id=3, status=RunStatus.SUCCESS, status_code=10, steps=steps)
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "subcommand"),
+    [
+        ("Invoke dbt with `dbt build --select tag:x+`", "dbt build --select tag:x+", "build"),
+        ("Invoke dbt with `dbt --warn-error  run`", "dbt --warn-error run", "run"),
+        ("Invoke dbt with `dbt run-operation grant`", "dbt run-operation grant", "run-operation"),
+        ("Invoke dbt with `dbt docs generate`", "dbt docs generate", "docs"),
+        ("Clone git repository", "", ""),
+        ("Invoke dbt with `dbtx build`", "", ""),
+    ],
+)  # fmt: skip
+def test_step_command_and_subcommand(name: str, command: str, subcommand: str) -> None:
+    assert step_command(run_step(1, name)) == command
+    assert dbt_subcommand(command) == subcommand
+
+
+def test_steps_with_results_are_the_dbt_steps_that_ran_nodes_and_ended() -> None:
+    steps = (
+        run_step(1, "Clone git repository"),
+        run_step(2, "Invoke dbt with `dbt deps`"),
+        run_step(3, "Invoke dbt with `dbt seed`"),
+        run_step(4, "Invoke dbt with `dbt run`"),
+        run_step(5, "Invoke dbt with `dbt test`", 20),
+        run_step(6, "Invoke dbt with `dbt snapshot`", 30),  # cancelled: saved nothing
+        run_step(7, "Invoke dbt with `dbt docs generate`"),
+        run_step(8, "Invoke dbt with `dbt source freshness`"),
+        run_step(9, "Invoke dbt with `dbt build`", 3),  # still running
+    )
+    assert [s.index for s in steps_with_results(run_of(*steps))] == [3, 4, 5]
+    assert steps_with_results(run_of()) == ()
+
+
+def test_combine_adds_counts_keeps_problems_in_step_order_and_the_slowest_overall() -> None:
+    seed = digest_run_results(run_results(6, [result("seed.x.raw", "success", execution_time=9.0)]))
+    build = digest_run_results(
+        run_results(
+            6,
+            [
+                result("model.x.a", "success", execution_time=1.0),
+                result("model.x.b", "error", message="boom"),
+                result("test.x.t", "fail", failures=2),
+            ],
+        )
+    )
+    both = combine([seed, build])
+    assert both.counts == StatusCounts(passed=2, errored=1, failed=1)
+    assert [n.unique_id for n in both.problems] == ["model.x.b", "test.x.t"]
+    assert both.problems_total == 2
+    assert [n.unique_id for n in both.slowest_models] == ["model.x.a", "model.x.b"]
+    assert both.dbt_version == "1.8.3"
+    assert combine([build]) is build
+    assert combine([]).is_empty

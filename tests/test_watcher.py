@@ -1,3 +1,4 @@
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -6,6 +7,7 @@ import pytest
 
 from dbt_cloud_action.models import Run, RunStatus, RunStep
 from dbt_cloud_action.watcher import (
+    STEPS_EVERY,
     EventKind,
     PollPolicy,
     RunEvent,
@@ -14,6 +16,7 @@ from dbt_cloud_action.watcher import (
     changes,
     describe,
     human_duration,
+    steps_due,
 )
 
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
@@ -174,9 +177,53 @@ def test_follows_a_failing_run_and_logs_every_change_once() -> None:
 
 def test_first_poll_tolerates_a_fresh_run_and_the_last_fetches_steps_and_job() -> None:
     calls = follow(FAILING_RUN).cloud.calls
-    assert calls[0] == (1234, ("run_steps",), True)
-    assert all(call == (1234, ("run_steps",), False) for call in calls[1:-1])
+    assert calls[0] == (1234, (), True)
+    assert {call for call in calls[1:-1]} == {(1234, (), False), (1234, ("run_steps",), False)}
     assert calls[-1] == (1234, ("run_steps", "job"), False)
+
+
+def test_steps_and_their_logs_are_asked_for_only_when_they_can_have_changed() -> None:
+    timeline = [
+        (0.0, run(1)),
+        (5.0, run(2)),
+        (10.0, run(3, started=10, steps=[CLONE_RUNNING])),
+        (400.0, run(10, started=10, ended=400, steps=[CLONE_DONE])),
+    ]
+    followed = follow(timeline)
+    asked = [
+        (round(at), related)
+        for at, (_, related, _) in zip(
+            [0.0, *itertools.accumulate(followed.clock.sleeps)],
+            followed.cloud.calls[:-1],
+            strict=True,
+        )
+    ]
+    with_steps = [at for at, related in asked if related == ("run_steps",)]
+    first_running = next(at for at, _ in asked if at >= 10)
+    # none while queued or starting; the poll after the one that saw it running; then regularly
+    assert with_steps[0] > first_running
+    gaps = [b - a for a, b in itertools.pairwise(with_steps)]
+    assert gaps and all(STEPS_EVERY <= gap < STEPS_EVERY + PollPolicy().cap for gap in gaps)
+    assert len(with_steps) < len(asked) / 3
+    assert followed.events[-1].kind is EventKind.FINISHED
+
+
+@pytest.mark.parametrize(
+    ("before", "status", "since", "due"),
+    [
+        (None, 1, 0.0, False),  # queued: no steps yet
+        (2, 2, 99.0, False),  # starting: none either
+        (2, 3, 0.0, True),  # just started
+        (None, 3, 0.0, True),  # attached to a running run
+        (3, 3, STEPS_EVERY - 1, False),
+        (3, 3, STEPS_EVERY, True),
+        (3, 99, 0.0, True),  # a status code this action does not know: look
+    ],
+)
+def test_steps_due(before: int | None, status: int, since: float, due: bool) -> None:
+    previous = None if before is None else run(before)
+    current = replace(run(1), status=RunStatus.parse(status), status_code=status)
+    assert steps_due(previous, current, since, STEPS_EVERY) is due
 
 
 def test_notices_the_end_at_the_first_poll_after_it() -> None:

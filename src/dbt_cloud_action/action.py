@@ -17,8 +17,9 @@ from typing import Any
 
 from . import toolkit
 from .access_url import is_legacy_host
+from .artifacts import ArtifactCollector, Collected, Destination
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
-from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError, redact
+from .client import DbtCloudClient, DbtCloudError, redact
 from .context import GitHubContext, context_from_env
 from .github_reporting import (
     DEFAULT_API_URL,
@@ -60,18 +61,16 @@ from .reporting import (
     render_summary,
     step_title,
 )
-from .results import ResultsDigest, parse_run_results
 from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
 # wait: false hands the run over to dbt Cloud: the post step must not cancel it.
 STATE_RUN_NOT_WAITED = "run_not_waited"
-ARTIFACT_POLL_SECONDS = 2.0
 # Runner environment variables that tune waits, in seconds: for each dbt Cloud answer, for one
-# API call's retries, and for run_results.json after a run ends (it can 404 for a while; some
-# jobs have none, so 0 skips the wait). A runner behind a slow proxy may raise the first two;
-# the fault tests lower all three to stay fast.
+# API call's retries, and for artifacts dbt Cloud lists but does not serve yet after a run ends
+# (0 skips that wait). A runner behind a slow proxy may raise the first two; the fault tests
+# lower all three to stay fast.
 HTTP_TIMEOUT_VARIABLE = "DBT_CLOUD_ACTION_HTTP_TIMEOUT"
 RETRY_SECONDS_VARIABLE = "DBT_CLOUD_ACTION_RETRY_SECONDS"
 ARTIFACT_WAIT_VARIABLE = "DBT_CLOUD_ACTION_ARTIFACT_WAIT"
@@ -550,16 +549,11 @@ class ActionStep:
         """Report `run`. After a cancel signal (`interrupted`) nothing is waited for: the runner
         kills the step seconds later."""
         inputs, payload = self.inputs, self.payload
-        results: ResultsDigest | None = None
-        notes: list[str] = []
-        saved: tuple[str, ...] = ()
+        collected = Collected()
         if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR) and not interrupted:
-            deadline = time.monotonic() + self.tuning.artifact_wait
-            results, note = self._fetch_results(run, deadline)
-            if note:
-                notes.append(note)
+            collected = self._collect_artifacts(run)
+            for note in collected.notes:
                 toolkit.notice(note)
-            saved = self._download_artifacts(run, deadline, notes)
         report = RunReport(
             job_id=inputs.job_id,
             job_name=(self.job.name if self.job else "") or (run.job_name if run else ""),
@@ -576,10 +570,11 @@ class ActionStep:
             overrides=() if self.origin == "retried" else payload.overrides(),
             cancelled_by_workflow=cancelled_by_workflow,
             timed_out_after=inputs.timeout_seconds if outcome is Outcome.TIMED_OUT else None,
-            results=results,
+            results=collected.results,
+            step_results=collected.step_results,
             skipped_steps=self.skipped,
-            notes=tuple(notes),
-            artifacts=saved,
+            notes=collected.notes,
+            artifacts=collected.saved,
         )
         self._log(report)
         for name, value in outputs_for(report).items():
@@ -592,54 +587,11 @@ class ActionStep:
         failed = outcome in (Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT)
         return StepResult(1 if failed and inputs.fail_on_error else 0, report)
 
-    def _fetch_results(self, run: Run, deadline: float) -> tuple[ResultsDigest | None, str]:
-        try:
-            raw = self._get_artifact(run, "run_results.json", None, deadline)
-        except ArtifactNotFound:
-            return None, (
-                "run_results.json is not available for this run (the job may produce "
-                "no artifacts); model and test results are not shown."
-            )
-        except DbtCloudError as exc:
-            return None, f"Could not fetch run_results.json: {exc}"
-        try:
-            return parse_run_results(raw), ""
-        except ValueError as exc:
-            return None, f"run_results.json could not be read: {exc}"
-
-    def _download_artifacts(self, run: Run, deadline: float, notes: list[str]) -> tuple[str, ...]:
-        inputs = self.inputs
-        if not inputs.artifacts:
-            return ()
-        root = Path(self.context.workspace or ".") / inputs.artifacts_dir
-        saved: list[str] = []
-        for path in inputs.artifacts:
-            try:
-                data = self._get_artifact(run, path, inputs.artifacts_step, deadline)
-            except DbtCloudError as exc:
-                note = f"Artifact {path} was not saved: {exc}"
-                notes.append(note)
-                toolkit.notice(note)
-                continue
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            saved.append(str(Path(inputs.artifacts_dir) / path))
-        return tuple(saved)
-
-    def _get_artifact(self, run: Run, path: str, step: int | None, deadline: float) -> bytes:
-        """The artifact, polling while it 404s; ArtifactNotFound once `deadline` has passed.
-
-        One deadline is shared by all of a run's artifacts, so the whole wait stays bounded.
-        """
-        while True:
-            try:
-                return self.client.get_artifact(run.id, path, step=step)
-            except ArtifactNotFound:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise
-                time.sleep(min(ARTIFACT_POLL_SECONDS, remaining))
+    def _collect_artifacts(self, run: Run) -> Collected:
+        inputs, workspace = self.inputs, self.context.workspace
+        collector = ArtifactCollector(self.client, wait_seconds=self.tuning.artifact_wait)
+        to = Destination(Path(workspace or "."), inputs.artifacts_dir, bool(workspace))
+        return collector.collect(run, inputs.artifacts, inputs.artifacts_step, to)
 
     # -- reporting --------------------------------------------------------------------------
     def _log(self, report: RunReport) -> None:

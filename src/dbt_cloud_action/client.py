@@ -504,9 +504,9 @@ class DbtCloudClient:
             else (),
         )
 
-    def list_artifacts(self, run_id: int, step: int | None = None) -> list[str]:
-        params = {"step": step} if step is not None else None
-        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", params, shape="list")
+    def list_artifacts(self, run_id: int) -> list[str]:
+        """The paths of the run's artifacts (its last step's: dbt Cloud ignores `step` here)."""
+        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", shape="list")
         return [p for p in data if isinstance(p, str)]
 
     def get_artifact(self, run_id: int, path: str, step: int | None = None) -> bytes:

@@ -26,6 +26,8 @@ STATUS_DESCRIPTION_LIMIT = 140
 COMMENT_SEARCH_LIMIT = 500
 """How many comments to look through for the sticky one; it is normally on the first page."""
 COMMIT_STATES = frozenset({"pending", "success", "failure", "error"})
+WORKFLOW_TOKEN_LOGIN = "github-actions[bot]"  # noqa: S105  (a login, not a password)
+"""Who writes with a workflow's GITHUB_TOKEN, which may not read `GET /user` (it answers 403)."""
 
 _PER_PAGE = 100
 _USER_AGENT = "dbt-cloud-action"
@@ -83,16 +85,23 @@ def status_description(description: str) -> str:
 def upsert_pr_comment(
     target: GitHubTarget, pr_number: int, marker: str, body: str
 ) -> GitHubReportResult:
-    """Edit the comment on the PR that holds `marker`, or create it when there is none."""
+    """Edit this token's comment on the PR that holds `marker`, or create one.
+
+    Anyone who can comment can paste the marker: only a comment written by the token's own
+    identity is edited (`own_login`), others are left alone.
+    """
     full_body = comment_body_with_marker(body, marker)
 
     def upsert(gh: Github) -> str:
         issue = gh.get_repo(target.repository).get_issue(pr_number)
         comments = itertools.islice(issue.get_comments(), COMMENT_SEARCH_LIMIT)
-        existing = next((c for c in comments if marker in (c.body or "")), None)
+        marked = [c for c in comments if marker in (c.body or "")]
+        me = own_login(gh).lower() if marked else ""
+        existing = next((c for c in marked if c.user and c.user.login.lower() == me), None)
         if existing is None:
             created = issue.create_comment(full_body)
-            return f"Created comment {created.id} on #{pr_number}"
+            others = f" ({len(marked)} with the marker by others left alone)" if marked else ""
+            return f"Created comment {created.id} on #{pr_number}{others}"
         if existing.body == full_body:
             return f"Comment {existing.id} on #{pr_number} is already up to date"
         existing.edit(full_body)
@@ -105,6 +114,22 @@ def upsert_pr_comment(
         permission="pull-requests: write",
         alternative=" (`issues: write` also allows comments)",
     )
+
+
+def own_login(gh: Github) -> str:
+    """The login the token writes as: `GET /user` for a personal token; a workflow's
+    GITHUB_TOKEN (and a GitHub App's installation token) gets 403 there, and writes as
+    github-actions[bot]. An App's own bot is not recognised: it gets a new comment each time,
+    never someone else's edited."""
+    from github import GithubException  # noqa: PLC0415  (lazy: see module docstring)
+
+    try:
+        login: str = gh.get_user().login
+    except GithubException as exc:
+        if exc.status != 403:
+            raise
+        return WORKFLOW_TOKEN_LOGIN
+    return login
 
 
 def set_commit_status(  # noqa: PLR0917  (signature fixed by the orchestrator's contract)

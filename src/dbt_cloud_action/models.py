@@ -64,6 +64,10 @@ def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _bool_or_none(value: object) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
 @dataclass(frozen=True)
 class RunStep:
     index: int
@@ -114,6 +118,9 @@ class Run:
     steps: tuple[RunStep, ...] = ()
     project_id: int | None = None
     blocked_by: tuple[int, ...] = ()  # the runs a queued run waits for
+    # dbt Cloud's word on whether the ended run stored artifacts; None when it did not say
+    artifacts_saved: bool | None = None
+    updated_at: datetime | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -161,6 +168,8 @@ class Run:
             blocked_by=tuple(
                 i for i in _list(data.get("blocked_by")) if _int_or_none(i) is not None
             ),
+            artifacts_saved=_bool_or_none(data.get("artifacts_saved")),
+            updated_at=parse_timestamp(data.get("updated_at")),
         )
 
 

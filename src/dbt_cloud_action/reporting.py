@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from dbt_cloud_action.models import Run, RunStatus, RunStep
-from dbt_cloud_action.results import NodeResult, ResultsDigest, StatusBucket
+from dbt_cloud_action.results import NodeResult, ResultsDigest, StatusBucket, StepResults
 
 SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub drops a step summary over 1 MiB
 COMMENT_MAX_CHARS = 65_536  # GitHub rejects a longer comment body
@@ -63,7 +63,8 @@ class RunReport:
     overrides: tuple[tuple[str, str], ...] = ()  # e.g. (("threads", "8"),)
     cancelled_by_workflow: bool = False
     timed_out_after: float | None = None  # seconds waited before giving up
-    results: ResultsDigest | None = None
+    results: ResultsDigest | None = None  # all steps with results together
+    step_results: tuple[StepResults, ...] = ()  # each of them, in step order
     skipped_steps: tuple[str, ...] = ()  # steps a retry skipped
     notes: tuple[str, ...] = ()  # e.g. "run_results.json not available: ..."
     artifacts: tuple[str, ...] = ()  # saved artifact paths
@@ -530,9 +531,8 @@ def _error_details(report: RunReport, limits: _Limits) -> str:
     return f"<details open><summary>{title}</summary>\n\n{code_block(lines)}\n\n</details>"
 
 
-def _results(digest: ResultsDigest | None, limits: _Limits) -> str:
-    if digest is None or digest.is_empty:
-        return ""
+def _counts(digest: ResultsDigest) -> str:
+    """`✅ pass **2** · ❌ error **1** ... (dbt 1.9.1, 25s in dbt)`."""
     counts = " · ".join(
         f"{_BUCKET_LABEL[bucket]} **{count:,}**"
         for bucket, count in digest.counts.by_bucket()
@@ -541,7 +541,31 @@ def _results(digest: ResultsDigest | None, limits: _Limits) -> str:
     about = [f"dbt {escape_markdown(digest.dbt_version)}"] if digest.dbt_version else []
     if digest.elapsed_seconds is not None:
         about.append(f"{format_duration(digest.elapsed_seconds)} in dbt")
-    parts = ["### Models and tests", "", counts + (f" ({', '.join(about)})" if about else "")]
+    return counts + (f" ({', '.join(about)})" if about else "")
+
+
+def _step_counts(steps: Sequence[StepResults], limits: _Limits) -> list[str]:
+    """One line per step with results, e.g. `- **Step 4** `dbt build`: ✅ pass **2** ...`."""
+    shown = steps[: limits.step_rows]
+    lines = [
+        f"- **Step {step.step_index}** {inline_code(step.command)}: {_counts(step.digest)}"
+        for step in shown
+    ]
+    more = _more(len(shown), len(steps), "steps")
+    return lines + ([f"- {more}"] if more else [])
+
+
+def _results(report: RunReport, limits: _Limits) -> str:
+    digest = report.results
+    if digest is None or digest.is_empty:
+        return ""
+    parts = ["### Models and tests", ""]
+    if report.step_results:
+        parts += _step_counts(report.step_results, limits)
+        if len(report.step_results) > 1:
+            parts += ["", f"**All {len(report.step_results)} steps:** {_counts(digest)}"]
+    else:
+        parts.append(_counts(digest))
     if digest.problems_total:
         shown = digest.problems[: limits.problem_rows]
         parts += ["", "| Node | Status | Failures | Message |", "|---|---|--:|---|"]
@@ -588,7 +612,7 @@ def _sections(report: RunReport, limits: _Limits) -> list[str]:
         _notes(report, limits),
         _facts(report, limits),
         _error_details(report, limits),
-        _results(report.results, limits),
+        _results(report, limits),
         _steps(report.run, limits),
         _slowest(report.results, limits),
         _artifacts(report, limits),

@@ -13,6 +13,12 @@ vocabulary; we count them in the five buckets users know from dbt's `Done.` line
 | skip  | `skipped`, `no-op` | not run (upstream failure, or nothing to do) |
 
 Any other status is counted as `other` rather than guessed.
+
+A run has one `run_results.json` per dbt step, and dbt Cloud serves the last step's unless
+asked for another (`?step=N`). A job that generates docs ends with `dbt docs generate`, whose
+results say nothing about the build, so results are taken from every step that ran a command
+that executes nodes (`RESULTS_COMMANDS`): `steps_with_results` chooses them from the run's
+steps and `combine` adds their digests up.
 """
 
 from __future__ import annotations
@@ -21,13 +27,22 @@ import enum
 import heapq
 import json
 import math
+import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dbt_cloud_action.models import Run, RunStatus, RunStep
+
 MESSAGE_LINES = 5
 MESSAGE_CHARS = 1000
+SLOWEST_MODELS = 10
+# dbt commands whose run_results.json lists executed nodes (docs generate, deps, compile,
+# source freshness... write none worth counting here).
+RESULTS_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot"})
+# dbt Cloud names a command step "Invoke dbt with `dbt build --select x`".
+_STEP_COMMAND = re.compile(r"`(dbt\s[^`]*)`")
 
 
 class StatusBucket(enum.StrEnum):
@@ -140,7 +155,7 @@ def _node(entry: Mapping[str, Any]) -> NodeResult | None:
 
 
 def digest_run_results(
-    data: Mapping[str, Any], *, max_problems: int = 1000, slowest: int = 10
+    data: Mapping[str, Any], *, max_problems: int = 1000, slowest: int = SLOWEST_MODELS
 ) -> ResultsDigest:
     """Digest a parsed `run_results.json`; ValueError when it is not one."""
     if not isinstance(data, Mapping):
@@ -187,3 +202,67 @@ def parse_run_results(raw: bytes | str) -> ResultsDigest:
     except (ValueError, RecursionError) as exc:
         raise ValueError(f"run_results.json is not valid JSON: {exc}") from None
     return digest_run_results(data)
+
+
+@dataclass(frozen=True)
+class StepResults:
+    """One step's digest, with what the step ran (e.g. `dbt build --select x`)."""
+
+    step_index: int
+    command: str
+    digest: ResultsDigest
+
+
+def step_command(step: RunStep) -> str:
+    """The dbt command a run step ran, from its name; '' for a system step (clone, profile)."""
+    found = _STEP_COMMAND.search(step.name)
+    return " ".join(found.group(1).split()) if found else ""
+
+
+def dbt_subcommand(command: str) -> str:
+    """`build` of `dbt --warn-error build --select x`; '' when there is none."""
+    words = [word for word in command.split()[1:] if not word.startswith("-")]
+    return words[0] if command.startswith("dbt ") and words else ""
+
+
+def steps_with_results(run: Run) -> tuple[RunStep, ...]:
+    """The steps whose run_results.json tells what the run did to models and tests: those that
+    ran build/run/test/seed/snapshot and ended (on a failed run, the failing step is one)."""
+    ended = (RunStatus.SUCCESS, RunStatus.ERROR)
+    return tuple(
+        step
+        for step in run.steps
+        if step.status in ended and dbt_subcommand(step_command(step)) in RESULTS_COMMANDS
+    )
+
+
+def combine(digests: Sequence[ResultsDigest], *, max_problems: int = 1000) -> ResultsDigest:
+    """The digests of several steps as one: counts added, problems in step order, the slowest
+    models over all steps."""
+    if len(digests) == 1:
+        return digests[0]
+    counts = [d.counts for d in digests]
+    problems = [node for d in digests for node in d.problems]
+    elapsed = [d.elapsed_seconds for d in digests if d.elapsed_seconds is not None]
+    return ResultsDigest(
+        counts=StatusCounts(
+            passed=sum(c.passed for c in counts),
+            errored=sum(c.errored for c in counts),
+            failed=sum(c.failed for c in counts),
+            warned=sum(c.warned for c in counts),
+            skipped=sum(c.skipped for c in counts),
+            other=sum(c.other for c in counts),
+        ),
+        problems=tuple(problems[:max_problems]),
+        problems_total=sum(d.problems_total for d in digests),
+        slowest_models=tuple(
+            heapq.nlargest(
+                SLOWEST_MODELS,
+                (n for d in digests for n in d.slowest_models),
+                key=lambda n: n.execution_time or 0.0,
+            )
+        ),
+        elapsed_seconds=sum(elapsed) if elapsed else None,
+        dbt_version=next((d.dbt_version for d in digests if d.dbt_version), ""),
+        unreadable_results=sum(d.unreadable_results for d in digests),
+    )

@@ -158,9 +158,11 @@ class Account:
     # ----- artifacts ---------------------------------------------------------------------------
 
     def list_artifacts(self, run_id: int) -> list[str]:
+        """The last step's artifacts, as dbt Cloud lists them: it ignores `step` here (see
+        dbt-labs/dbt-cloud-openapi-spec#27), and lists late ones before they can be fetched."""
         with self._lock:
             view = self._view(run_id, self.time.now())
-            step = self._artifact_step(view, None)
+            step = self._artifact_step(view, None, uploaded=False)
             return [] if isinstance(step, str) else sorted(step.script.artifact_names)
 
     def artifact(self, run_id: int, path: str, step_index: int | None) -> bytes:
@@ -185,14 +187,17 @@ class Account:
                 content = catalog(project, ctx, step.index, finished)
             return json.dumps(content).encode()
 
-    def _artifact_step(self, view: RunView, step_index: int | None) -> PlannedStep | str:
-        """The step whose artifacts are wanted (default: the run's last), or why there are none."""
+    def _artifact_step(
+        self, view: RunView, step_index: int | None, *, uploaded: bool = True
+    ) -> PlannedStep | str:
+        """The step whose artifacts are wanted (default: the run's last), or why there are none;
+        `uploaded` also requires a late job's artifacts to be fetchable already."""
         run_id, job, steps = view.record.id, view.record.job, view.schedule.steps
         if not job.saves_artifacts:
             return f"Job {job.id} does not save artifacts for its runs."
         if view.status < SUCCESS:
             return f"Run {run_id} has not finished yet; artifacts are saved when it ends."
-        if self.time.now() < view.schedule.finished + job.artifact_delay:
+        if uploaded and self.time.now() < view.schedule.finished + job.artifact_delay:
             return f"Artifacts of run {run_id} are still being uploaded; try again shortly."
         if not steps:
             return f"Run {run_id} ran no steps, so it has no artifacts."

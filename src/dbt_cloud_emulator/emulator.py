@@ -7,6 +7,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -148,6 +149,12 @@ class Emulator:
     def clock_now(self) -> float:
         """Emulated seconds since the emulator started."""
         return self._running().account.time.now()
+
+    def real_seconds_since(self, timestamp: str) -> float:
+        """Real seconds since a moment the emulator reported (e.g. a run's `finished_at`)."""
+        emulated = self._running().account.time
+        at = (datetime.fromisoformat(timestamp) - emulated.epoch).total_seconds()
+        return (emulated.now() - at) / self._time_scale
 
     def _running(self) -> ApiApp:
         if self._app is None:

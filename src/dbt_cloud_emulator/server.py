@@ -71,6 +71,7 @@ class LoggedRequest:
     # time.monotonic() when the request was read, in real time even under an injected clock:
     # benchmarks compare it with a client process's start (the clock is system-wide).
     received_at: float
+    response_bytes: int = 0  # the reply's body (benchmarks add up what a client downloads)
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ class ApiApp:
             found.endpoint,
             reply.status,
             received_at,
+            0 if reply.drop else len(reply.body),
         )
         with self._lock:
             self._log.append(entry)

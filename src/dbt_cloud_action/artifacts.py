@@ -1,0 +1,239 @@
+"""A finished run's results and artifacts: fetched from what dbt Cloud says it saved, without
+blind waits, and written into the workspace owned like it.
+
+dbt Cloud says whether a run stored artifacts (`artifacts_saved`) and which ones (`GET
+runs/{id}/artifacts/`, the last step's files). Nothing is asked of a run that stored none. A
+file is waited for only when the list names it and its download still answers 404 (listed
+artifacts can become fetchable a moment after the run ends, kestra-io/plugin-dbt#275); that wait
+is bounded and ends for good at the first download that succeeds.
+
+Results come from every step that ran build/run/test/seed/snapshot (`steps_with_results`), each
+fetched with `?step=N`, so a job ending with `dbt docs generate` still shows its build.
+
+The container runs as root, while later steps run as the runner's user: saved files and the
+folders created for them get the owner of the workspace, so `dbt compile --state target` or a
+checkout clean-up can overwrite them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from dbt_cloud_action.client import ArtifactNotFound, DbtCloudError
+from dbt_cloud_action.models import Run, RunStep
+from dbt_cloud_action.results import (
+    ResultsDigest,
+    StepResults,
+    combine,
+    parse_run_results,
+    step_command,
+    steps_with_results,
+)
+
+RUN_RESULTS = "run_results.json"
+POLL_SECONDS = 2.0
+_LISTED_IN_NOTES = 10
+
+
+class ArtifactSource(Protocol):
+    """What the collector needs from the dbt Cloud client."""
+
+    def list_artifacts(self, run_id: int) -> list[str]: ...
+
+    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where downloads go: `directory` relative to `workspace`; `owned_like_workspace` gives
+    what is written the workspace's owner (in the runner's container, which runs as root)."""
+
+    workspace: Path
+    directory: str
+    owned_like_workspace: bool = True
+
+
+@dataclass(frozen=True)
+class Collected:
+    step_results: tuple[StepResults, ...] = ()
+    results: ResultsDigest | None = None  # all of step_results together
+    saved: tuple[str, ...] = ()  # paths relative to the workspace
+    notes: tuple[str, ...] = ()
+
+
+class ArtifactCollector:
+    def __init__(
+        self,
+        client: ArtifactSource,
+        *,
+        wait_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._wait_seconds = wait_seconds
+        self._clock = clock
+        self._sleep = sleep
+        self._deadline = 0.0
+        self._visible = False  # a download succeeded: the run's artifacts are all fetchable
+        self._cache: dict[tuple[str, int | None], bytes] = {}
+
+    def collect(
+        self, run: Run, wanted: Sequence[str], wanted_step: int | None, to: Destination
+    ) -> Collected:
+        """Results of the run's dbt steps, and the `wanted` artifacts saved under `to`."""
+        chosen = steps_with_results(run)
+        if run.artifacts_saved is False:
+            if not (chosen or wanted):
+                return Collected()
+            missing = "model and test results are not shown" + (
+                " and no artifact was downloaded" if wanted else ""
+            )
+            return Collected(notes=(f"dbt Cloud saved no artifacts for run {run.id}: {missing}.",))
+        try:
+            listed = self._client.list_artifacts(run.id)
+        except DbtCloudError as exc:
+            return Collected(notes=(f"Could not list the artifacts of run {run.id}: {exc}",))
+        if not listed:
+            return Collected(
+                notes=(f"dbt Cloud lists no artifacts for run {run.id}; results are not shown.",)
+            )
+        self._deadline = self._clock() + self._wait_seconds
+        last = run.steps[-1].index if run.steps else None
+        notes: list[str] = []
+        step_results = self._results(run, chosen, last, RUN_RESULTS in listed, notes)
+        saved = self._download(run, wanted, wanted_step, last, listed, to, notes)
+        digests = [step.digest for step in step_results]
+        return Collected(
+            step_results=step_results,
+            results=combine(digests) if digests else None,
+            saved=saved,
+            notes=tuple(notes),
+        )
+
+    def _results(
+        self,
+        run: Run,
+        chosen: Sequence[RunStep],
+        last: int | None,
+        listed: bool,
+        notes: list[str],
+    ) -> tuple[StepResults, ...]:
+        """Each chosen step's digest, the latest step first fetched (it is the listed one)."""
+        wanted: list[tuple[int | None, str]] = [(s.index, step_command(s)) for s in chosen]
+        if not run.steps and listed:  # steps unknown: the last step's results, as listed
+            wanted = [(None, "")]
+        found: list[StepResults] = []
+        for index, command in reversed(wanted):
+            where = f" of step {index}" if index is not None else ""
+            try:
+                raw = self._fetch(run, RUN_RESULTS, index, last, listed=listed)
+            except ArtifactNotFound:
+                notes.append(
+                    f"{RUN_RESULTS}{where} is not available for run {run.id}; its model and "
+                    "test results are not shown."
+                )
+                continue
+            except DbtCloudError as exc:
+                notes.append(f"Could not fetch {RUN_RESULTS}{where}: {exc}")
+                continue
+            try:
+                digest = parse_run_results(raw)
+            except ValueError as exc:
+                notes.append(f"{RUN_RESULTS}{where} could not be read: {exc}")
+                continue
+            found.append(StepResults(index or last or 0, command, digest))
+        return tuple(reversed(found))
+
+    def _download(  # noqa: PLR0917  (one call site; each argument is distinct)
+        self,
+        run: Run,
+        wanted: Sequence[str],
+        wanted_step: int | None,
+        last: int | None,
+        listed: Sequence[str],
+        to: Destination,
+        notes: list[str],
+    ) -> tuple[str, ...]:
+        saved: list[str] = []
+        for path in wanted:
+            # the list names the last step's files; another step's are tried once
+            if (wanted_step is None or wanted_step == last) and path not in listed:
+                names = ", ".join(listed[:_LISTED_IN_NOTES]) + (
+                    ", …" if len(listed) > _LISTED_IN_NOTES else ""
+                )
+                notes.append(
+                    f"Artifact {path} was not saved: run {run.id} has no such artifact "
+                    f"(dbt Cloud lists {names})."
+                )
+                continue
+            try:
+                data = self._fetch(run, path, wanted_step, last, listed=path in listed)
+            except DbtCloudError as exc:
+                notes.append(f"Artifact {path} was not saved: {exc}")
+                continue
+            relative = Path(to.directory) / path
+            try:
+                write_owned(to.workspace, relative, data, owned=to.owned_like_workspace)
+            except OSError as exc:
+                notes.append(f"Artifact {path} could not be written to {relative}: {exc}")
+                continue
+            saved.append(str(relative))
+        return tuple(saved)
+
+    def _fetch(
+        self, run: Run, path: str, step: int | None, last: int | None, *, listed: bool
+    ) -> bytes:
+        """The artifact (from cache when already fetched). While it 404s it is polled until
+        the deadline only when it must exist: the list names this very file (the last step's),
+        or names it for the last step and no download of the run has succeeded yet."""
+        key = (path, last if step is None else step)
+        if key in self._cache:
+            return self._cache[key]
+        named = listed and step in (None, last)
+        while True:
+            try:
+                data = self._client.get_artifact(run.id, path, step=step)
+            except ArtifactNotFound:
+                remaining = self._deadline - self._clock()
+                if not (named or (listed and not self._visible)) or remaining <= 0:
+                    raise
+                self._sleep(min(POLL_SECONDS, remaining))
+                continue
+            self._visible = True
+            self._cache[key] = data
+            return data
+
+
+def write_owned(workspace: Path, relative: Path, data: bytes, *, owned: bool = True) -> None:
+    """Write `workspace/relative`, creating its folders; with `owned`, give the file and every
+    folder created for it the workspace's owner (when running as root, as the container does)."""
+    owner = _owner_to_give(workspace) if owned else None
+    folder = workspace
+    for part in relative.parent.parts:
+        folder /= part
+        if not folder.is_dir():
+            folder.mkdir()
+            if owner is not None:
+                os.chown(folder, *owner)
+    target = workspace / relative
+    target.write_bytes(data)
+    if owner is not None:
+        os.chown(target, *owner)
+
+
+def _owner_to_give(workspace: Path) -> tuple[int, int] | None:
+    """The workspace's (uid, gid) when this process is root and could give files away."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None or geteuid() != 0:
+        return None
+    try:
+        info = workspace.stat()
+    except OSError:
+        return None
+    return info.st_uid, info.st_gid
