@@ -10,14 +10,16 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbt_cloud_emulator.account import ALL_RELATED, Account
 from dbt_cloud_emulator.clock import EmulatedTime
 from dbt_cloud_emulator.config import EmulatorConfig
 from dbt_cloud_emulator.faults import FaultBook
 from dbt_cloud_emulator.server import ApiApp, EmulatorHTTPServer, LoggedRequest
-from dbt_cloud_emulator.tls import ThrowawayCertificate, make_certificate
+
+if TYPE_CHECKING:
+    from dbt_cloud_emulator.tls import ThrowawayCertificate
 
 
 class Emulator:
@@ -59,6 +61,10 @@ class Emulator:
         host, port = server.server_address[:2]
         scheme = "http"
         if self._tls:
+            # Only here: plain http needs nothing beyond the standard library, so the emulator
+            # starts on a bare runner Python (the self-test job) without `cryptography`.
+            from dbt_cloud_emulator.tls import make_certificate  # noqa: PLC0415
+
             directory = Path(tempfile.mkdtemp(prefix="dbt-cloud-emulator-tls-"))
             hosts = tuple(dict.fromkeys((str(host), "127.0.0.1", "localhost")))
             self._certificate = make_certificate(directory, hosts)

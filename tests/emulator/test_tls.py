@@ -27,3 +27,31 @@ def test_plain_http_has_no_ca() -> None:
         assert emu.url.startswith("http://")
         with pytest.raises(RuntimeError, match="tls=True"):
             _ = emu.ca_path
+
+
+def test_plain_http_serves_without_cryptography() -> None:
+    """The self-test job starts the emulator on the runner's bare Python: no `cryptography`."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import sys, urllib.request\n"
+        "sys.modules['cryptography'] = None  # importing it now raises ImportError\n"
+        "from dbt_cloud_emulator import Emulator\n"
+        "with Emulator() as emu:\n"
+        "    request = urllib.request.Request(f'{emu.url}/api/v2/accounts/1/jobs/',"
+        " headers={'Authorization': f'Token {emu.token}'})\n"
+        "    print(urllib.request.urlopen(request, timeout=5).status)\n"
+    )
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": str(src)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "200"
