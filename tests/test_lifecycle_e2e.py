@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from dbt_cloud_emulator import (
     NodeResult,
     StepScript,
 )
+from tests.fake_github import FakeGitHub
 from tests.runner_files import parse_file_command
 from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
 
@@ -433,18 +435,40 @@ def test_does_not_attach_to_a_run_for_another_commit(
     assert emu.calls("cancel") == 0  # cancel-superseded is off by default
 
 
+GITHUB_TOKEN = "ghs_lifecycleGitHubToken_0123456789abc"
+NEWER_SHA = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub(token=GITHUB_TOKEN, repository="Codertocat/Hello-World") as fake:
+        yield fake
+
+
+def github_runner(tmp_path: Path, github: FakeGitHub, event: Mapping[str, Any]) -> SimulatedRunner:
+    return SimulatedRunner(
+        tmp_path, event_name="pull_request", event=event, env={"GITHUB_API_URL": github.url}
+    )
+
+
+def supersede_inputs(emu: Emulator, job_id: int, token: str = GITHUB_TOKEN) -> dict[str, str]:
+    return action_inputs(emu, job_id, **{"cancel-superseded": "true", "github-token": token})
+
+
 def test_cancel_superseded_cancels_the_older_commit_and_triggers(
-    emu: Emulator, runner: SimulatedRunner
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
 ) -> None:
+    github.set_pull_head(PR_NUMBER, PR_SHA)  # this workflow's commit is the PR's head
+    runner = github_runner(tmp_path, github, load_event("pull_request.opened.json"))
     older = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An earlier push to PR #2")
-    result = runner.run(action_inputs(emu, SHORT_JOB, **{"cancel-superseded": "true"}))
+    result = runner.run(supersede_inputs(emu, SHORT_JOB))
     assert result.exit_code == 0, result.log
     # the long job's run is not this job's: it is left alone
     assert status_of(emu, older) in ACTIVE
     assert emu.calls("cancel") == 0
 
     superseded = start_run_elsewhere(emu, SHORT_JOB, OLDER_SHA, "An earlier push to PR #2")
-    result = runner.run(action_inputs(emu, SHORT_JOB, **{"cancel-superseded": "true"}))
+    result = runner.run(supersede_inputs(emu, SHORT_JOB))
     assert result.exit_code == 0, result.log
     new_run = int(result.outputs["run-id"])
     assert result.outputs["origin"] == "triggered"
@@ -459,6 +483,46 @@ def test_cancel_superseded_cancels_the_older_commit_and_triggers(
     assert status_of(emu, new_run) == 10
     assert emu.run(new_run)["git_sha"] == PR_SHA
     assert f"Cancelled run {superseded}" in result.stdout
+    assert [r.path for r in github.requests].count("/repos/Codertocat/Hello-World/pulls/2") == 2
+
+
+def test_cancel_superseded_on_a_rerun_of_an_older_commit_cancels_nothing(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """The PR's head moved on to a newer commit, whose run is going: re-running the older
+    commit's workflow must not cancel it (nor any other run)."""
+    github.set_pull_head(PR_NUMBER, NEWER_SHA)
+    newer = start_run_elsewhere(emu, LONG_JOB, NEWER_SHA, "The newer push's workflow")
+    oldest = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An even older push")
+    runner = github_runner(tmp_path, github, load_event("pull_request.opened.json"))
+    result = runner.run({**supersede_inputs(emu, LONG_JOB), "wait": "false"})
+    assert result.exit_code == 0, result.log
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, newer) in ACTIVE and status_of(emu, oldest) in ACTIVE
+    assert "is no longer the head of pull request #2 (now fedcba9)" in result.stdout
+
+
+def test_cancel_superseded_without_github_cancels_only_runs_older_than_the_event(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """No answer from GitHub (the default token against an API that is not there): only runs
+    created before this workflow's event are cancelled; a later push's run is left going."""
+    oldest = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An older push")
+    time.sleep(0.05)  # 5 emulated seconds
+    newer = start_run_elsewhere(emu, LONG_JOB, NEWER_SHA, "A newer push")
+    created = {run["id"]: run["created_at"] for run in emu.created_runs()}
+    event = load_event("pull_request.opened.json")
+    # the event happened between the two pushes' runs (a re-run keeps its old event)
+    oldest_at = datetime.fromisoformat(created[oldest])
+    event["pull_request"]["updated_at"] = (oldest_at + timedelta(seconds=2)).isoformat()
+    runner = SimulatedRunner(tmp_path, event_name="pull_request", event=event)
+    inputs = action_inputs(emu, LONG_JOB, **{"cancel-superseded": "true", "wait": "false"})
+    result = runner.run(inputs)
+    assert result.exit_code == 0, result.log
+    assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{oldest}/cancel/"))]
+    assert status_of(emu, oldest) == 30
+    assert status_of(emu, newer) in ACTIVE
+    assert "created after this workflow's event are left going" in result.stdout
 
 
 def failed_run_for_the_commit(emu: Emulator) -> int:

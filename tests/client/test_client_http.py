@@ -162,7 +162,7 @@ def test_cancel_retry_details_retry_and_rerun(emu: Emulator, client: DbtCloudCli
     assert failed.status is RunStatus.ERROR
     details = client.get_retry_details(failed.id)
     assert details.failed_step
-    retried = client.retry_run(failed.id)
+    retried = client.retry_run(failed)
     assert retried.id != failed.id
     rerun = client.rerun_job(CI_JOB)
     assert rerun.job_id == CI_JOB
@@ -368,7 +368,7 @@ def test_retry_post_with_unknown_outcome_is_not_repeated(
     failed = wait_until_done(client, client.trigger_run(FAILING_JOB, trigger_body()).id)
     emu.faults.add(Fault(endpoint="retry_post", calls=(1,), status=502))
     with pytest.raises(DbtCloudError) as caught:
-        client.retry_run(failed.id)
+        client.retry_run(failed)
     assert "may or may not" in str(caught.value)
     assert "run history" in caught.value.hint
     assert emu.calls("retry_post") == 1
