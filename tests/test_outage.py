@@ -60,7 +60,8 @@ def test_outage_wait_backs_off_to_one_budget() -> None:
 
 
 def test_an_outage_is_waited_out_with_one_line_per_step() -> None:
-    clock, lines = [0.0], []
+    clock: list[float] = [0.0]
+    lines: list[str] = []
     runs = FlakyRuns(clock, failures=4, error=UNAVAILABLE)
     assert source(runs, clock, None, lines).get_run(7) == RUN
     assert runs.calls == 5
@@ -72,7 +73,8 @@ def test_an_outage_is_waited_out_with_one_line_per_step() -> None:
 
 
 def test_the_deadline_ends_the_wait_with_the_outage_error() -> None:
-    clock, lines = [0.0], []
+    clock: list[float] = [0.0]
+    lines: list[str] = []
     runs = FlakyRuns(clock, failures=100, error=UNAVAILABLE)
     with pytest.raises(DbtCloudUnavailable):
         source(runs, clock, 150.0, lines).get_run(7)
@@ -81,7 +83,8 @@ def test_the_deadline_ends_the_wait_with_the_outage_error() -> None:
 
 
 def test_a_definite_answer_is_not_an_outage() -> None:
-    clock, lines = [0.0], []
+    clock: list[float] = [0.0]
+    lines: list[str] = []
     runs = FlakyRuns(clock, failures=1, error=DbtCloudError(401, "bad token"))
     with pytest.raises(DbtCloudError):
         source(runs, clock, None, lines).get_run(7)
