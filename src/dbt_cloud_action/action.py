@@ -35,6 +35,7 @@ from .lifecycle import (
     active_runs_for_commit,
     differing_overrides,
     find_reusable_run,
+    other_commit_runs,
     retry_candidate,
     steps_skipped_by_retry,
     superseded_runs,
@@ -376,7 +377,7 @@ class ActionStep:
 
     def _cancel_superseded(self, recent: list[Run], sha: str, pr: int | None) -> None:
         pr_head = None
-        if pr is not None and sha:
+        if pr is not None and other_commit_runs(recent, sha, pr):  # else GitHub is not asked
             pr_head, why = pull_request_head(self._github_target(), pr)
             if pr_head is None:
                 toolkit.info(f"{why} cancel-superseded cancels only runs older than this event.")

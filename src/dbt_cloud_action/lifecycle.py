@@ -69,6 +69,20 @@ def find_reusable_run(
     return next((run for run in candidates if not differing_overrides(run, overrides)), None)
 
 
+def other_commit_runs(runs: Sequence[Run], git_sha: str, pull_request: int | None) -> list[Run]:
+    """Active runs for the same PR at another commit: the candidates for `cancel-superseded`."""
+    if pull_request is None or not git_sha:
+        return []
+    return [
+        run
+        for run in runs
+        if _is_active(run)
+        and run.github_pull_request_id == pull_request
+        and run.git_sha
+        and not same_commit(run.git_sha, git_sha)
+    ]
+
+
 @dataclass(frozen=True)
 class Supersession:
     """Which runs `cancel-superseded` cancels, and why (one log line)."""
@@ -92,16 +106,9 @@ def superseded_runs(
     before this workflow's event (`event_time`): a re-run of an older commit's workflow keeps
     its old event, so the runs of later pushes are all newer than it.
     """
-    if pull_request is None or not git_sha:
+    others = other_commit_runs(runs, git_sha, pull_request)
+    if not others:
         return Supersession((), "")
-    others = [
-        run
-        for run in runs
-        if _is_active(run)
-        and run.github_pull_request_id == pull_request
-        and run.git_sha
-        and not same_commit(run.git_sha, git_sha)
-    ]
     if pr_head is not None:
         if not same_commit(pr_head, git_sha):
             return Supersession(
