@@ -280,6 +280,31 @@ def test_sigint_during_a_retry_back_off_cancels_the_run(
     assert sum(r.status == 503 for r in emu.requests) == 1  # it never waited out the back-off
 
 
+def test_sigint_during_a_dbt_cloud_outage_cancels_the_run(emu: Emulator, tmp_path: Path) -> None:
+    """dbt Cloud stopped answering status calls and the step is waiting it out: a cancel still
+    ends the step at once and cancels the run."""
+    event = load_event("pull_request.opened.json")
+    runner = SimulatedRunner(
+        tmp_path,
+        event_name="pull_request",
+        event=event,
+        env={"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"},
+    )
+    step = SignalledStep(runner, action_inputs(emu, LONG_JOB))
+    run_id = polling_run(emu, step)
+    emu.faults.add(Fault("get_run", status=503))
+    wait_for(
+        lambda: sum(r.endpoint == "get_run" and r.status == 503 for r in emu.requests) >= 2,
+        "the outage to be seen",
+    )
+    time.sleep(1.5)  # past one call's retry budget: the step is waiting the outage out
+    assert step.proc.poll() is None
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert_cancelled_by_the_workflow(emu, run_id, result, elapsed)
+    assert "dbt Cloud has not answered since" in result.stdout
+
+
 def test_sigint_while_the_trigger_is_in_flight_cancels_the_run_it_created(
     emu: Emulator, runner: SimulatedRunner
 ) -> None:

@@ -323,8 +323,11 @@ class ActionStep:
                 run.id, timeout=timeout, expected_duration=self.expected_duration
             )
         except DbtCloudUnavailable:
+            last = runs.last_seen or run
+            if last.is_terminal:  # seen ending; only the final read went unanswered
+                return self._finish(last, run_url, _outcome(last), ended=True)
             toolkit.info(f"The timeout of {timeout}s was reached while dbt Cloud did not answer.")
-            return self._on_timeout(runs.last_seen or run, run_url)
+            return self._on_timeout(last, run_url)
         if result.timed_out:
             return self._on_timeout(result.run, run_url)
         return self._finish(result.run, run_url, _outcome(result.run), ended=True)
