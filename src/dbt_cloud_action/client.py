@@ -27,6 +27,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from dbt_cloud_action import __version__
 from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.lifecycle import same_commit
 from dbt_cloud_action.models import Job, Run
 
 log = logging.getLogger(__name__)
@@ -557,7 +558,7 @@ class DbtCloudClient:
         for run in self._recent_runs_for_reconciliation(job_id, budget, "trigger"):
             if (
                 run.cause == cause
-                and (git_sha is None or run.git_sha == git_sha)
+                and (git_sha is None or same_commit(run.git_sha, git_sha))
                 and (
                     since is None
                     or (run.created_at is not None and _aware(run.created_at) >= since)
