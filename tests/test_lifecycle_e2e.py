@@ -363,6 +363,28 @@ def test_sigkill_then_the_post_step_cancels_the_run(emu: Emulator, runner: Simul
     assert f"Cancelled dbt Cloud run {run_id}" in post.stdout
 
 
+def test_sigint_when_dbt_cloud_refuses_the_cancel_leaves_it_to_the_post_step(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    inputs = action_inputs(emu, LONG_JOB)
+    step = SignalledStep(runner, inputs)
+    run_id = polling_run(emu, step)
+    emu.faults.add(Fault("cancel", status=503, retry_after=0))
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT, result.log
+    assert f"Could not cancel run {run_id}" in result.stdout
+    assert result.state == {"run_id": str(run_id)}  # meant to cancel, could not: post step
+    assert status_of(emu, run_id) in ACTIVE
+
+    emu.faults.clear()
+    post = runner.run(inputs, post=True, state=result.state)
+    assert post.exit_code == 0, post.log
+    assert status_of(emu, run_id) == 30
+    assert f"Cancelled dbt Cloud run {run_id}" in post.stdout
+
+
 def test_cancel_on_exit_false_leaves_the_run_going(emu: Emulator, runner: SimulatedRunner) -> None:
     inputs = action_inputs(emu, LONG_JOB, **{"cancel-on-exit": "false"})
     step = SignalledStep(runner, inputs)
