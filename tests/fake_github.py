@@ -8,6 +8,7 @@ repository, issue or commit first):
 - POST  /repos/{owner}/{repo}/issues/{n}/comments
 - PATCH /repos/{owner}/{repo}/issues/comments/{id}
 - POST  /repos/{owner}/{repo}/statuses/{sha}
+- GET   /repos/{owner}/{repo}/pulls/{n}   (the head commit, for cancel-superseded)
 
 Anything else answers GitHub's 404 and is still logged, so a test can prove no extra calls.
 
@@ -18,6 +19,7 @@ Anything else answers GitHub's 404 and is still logged, so a test can prove no e
         gh.statuses(sha)        # list of status dicts, oldest first
         gh.forbid("comments")   # writes answer 403 "Resource not accessible by integration"
         gh.add_comment(7, body, user="octocat")  # someone else's comment
+        gh.set_pull_head(7, sha)  # GET pulls/7 answers with this head commit
         gh.requests             # list[LoggedRequest], Authorization header removed
 """
 
@@ -54,6 +56,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(_REPO + r"/issues/(?P<number>\d+)/comments"), "create_comment"),
     ("PATCH", re.compile(_REPO + r"/issues/comments/(?P<comment_id>\d+)"), "edit_comment"),
     ("POST", re.compile(_REPO + r"/statuses/(?P<sha>[^/]+)"), "create_status"),
+    ("GET", re.compile(_REPO + r"/pulls/(?P<pull>\d+)"), "get_pull"),
 )
 
 
@@ -118,6 +121,7 @@ class FakeGitHub:
         self._comments: dict[int, list[dict[str, Any]]] = {}
         self._statuses: dict[str, list[dict[str, Any]]] = {}
         self._forbidden: dict[Resource, frozenset[str]] = {}
+        self._pull_heads: dict[int, str] = {}
         self._requests: list[LoggedRequest] = []
         self._next_id = 1000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -168,6 +172,11 @@ class FakeGitHub:
         with self._lock:
             return dict(self._add_comment(number, body, user))
 
+    def set_pull_head(self, number: int, sha: str) -> None:
+        """Open pull request `number` with its head at `sha` (unknown numbers answer 404)."""
+        with self._lock:
+            self._pull_heads[number] = sha
+
     def forbid(self, resource: Resource, *, reads: bool = False) -> None:
         """Answer 403 like a read-only token (fork PR) does: writes only, or reads too."""
         methods = {"POST", "PATCH"} | ({"GET"} if reads else set())
@@ -210,6 +219,8 @@ class FakeGitHub:
                     owner_repo = f"{params.pop('owner')}/{params.pop('name')}"
                     if owner_repo.lower() != self.repository.lower():
                         return _error(404, "Not Found")
+                    if "pull" in params:
+                        return self._get_pull(int(params["pull"]))
                     resource: Resource = "statuses" if "sha" in params else "comments"
                     if method in self._forbidden.get(resource, frozenset()):
                         doc = _DOC_URLS[(method, resource)]
@@ -291,6 +302,21 @@ class FakeGitHub:
         }
         self._statuses.setdefault(sha, []).append(status)
         return _Answer(201, dict(status))
+
+    def _get_pull(self, number: int) -> _Answer:
+        sha = self._pull_heads.get(number)
+        if sha is None:
+            return _error(404, "Not Found", f"{_DOCS}/pulls/pulls#get-a-pull-request")
+        return _Answer(
+            200,
+            {
+                "url": f"{self.url}/repos/{self.repository}/pulls/{number}",
+                "number": number,
+                "state": "open",
+                "head": {"sha": sha, "ref": f"feature-{number}", "label": f"octo:feature-{number}"},
+                "base": {"sha": "0" * 40, "ref": "main", "label": "octo:main"},
+            },
+        )
 
     def _add_comment(self, number: int, body: str, user: str) -> dict[str, Any]:
         self._next_id += 1

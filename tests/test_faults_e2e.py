@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,11 +52,11 @@ def reads(failed: int = 0) -> range:
     return range(2 + failed, 4 + failed)
 
 
-# Calls a clean pull_request run of CI_JOB makes: the job, recent runs (reuse-existing-run),
-# the trigger, recent successes (expected duration), the run's reads, its results.
+# Calls a clean pull_request run of CI_JOB makes: the job, its recent runs (listed once, for
+# reuse-existing-run and the usual duration), the trigger, the run's reads, its results.
 CLEAN: dict[str, int | range] = {
     "get_job": 1,
-    "list_runs": 2,
+    "list_runs": 1,
     "trigger": 1,
     "get_run": reads(),
     "get_artifact": 1,
@@ -115,7 +116,7 @@ CASES = [
     ),
     # --- 500/502/503/504 bursts on every endpoint the action uses
     Case("5xx-burst-get_job", burst("get_job", 1, *HTTP_5XX), 0, "success", calls(get_job=5)),
-    Case("5xx-burst-list_runs", burst("list_runs", 1, *HTTP_5XX), 0, "success", calls(list_runs=6)),
+    Case("5xx-burst-list_runs", burst("list_runs", 1, *HTTP_5XX), 0, "success", calls(list_runs=5)),
     *(
         Case(
             f"5xx-burst-trigger-{first}-{second}",
@@ -123,7 +124,7 @@ CASES = [
             0,
             "success",
             # each failed POST is followed by a look for the run it may have created
-            calls(trigger=3, list_runs=4),
+            calls(trigger=3, list_runs=3),
         )
         for first, second in ((500, 502), (503, 504))
     ),
@@ -142,7 +143,7 @@ CASES = [
         burst("cancel", 1, *HTTP_5XX),
         1,
         "timed-out",
-        {"get_job": 1, "list_runs": 2, "trigger": 1, "get_run": range(2, 12), "cancel": 5},
+        {"get_job": 1, "list_runs": 1, "trigger": 1, "get_run": range(2, 12), "cancel": 5},
         run_status=30,
         error="Raise the timeout input",
         job=SLOW_JOB,
@@ -168,7 +169,7 @@ CASES = [
         [Fault("trigger", calls=(1,), kind="drop")],
         0,
         "success",
-        calls(trigger=2, list_runs=3),  # looked for a run, found none: triggered again
+        calls(trigger=2, list_runs=2),  # looked for a run, found none: triggered again
     ),
     Case(
         "slow-answer-past-timeout",
@@ -186,7 +187,7 @@ CASES = [
         [Fault("trigger", calls=(1,), kind="delay", delay=1.0)],
         0,
         "success",
-        calls(list_runs=3),  # the run exists: found, not triggered again
+        calls(list_runs=2),  # the run exists: found, not triggered again
         env={"DBT_CLOUD_ACTION_HTTP_TIMEOUT": "0.4"},
     ),
     Case(
@@ -213,14 +214,14 @@ CASES = [
         [Fault("trigger", calls=(1,), kind="lose_response")],
         0,
         "success",
-        calls(list_runs=3, get_run=reads()),  # found by listing: exactly one run
+        calls(list_runs=2, get_run=reads()),  # found by listing: exactly one run
     ),
     Case(
         "stuck-in-queue-past-timeout",
         [],
         1,
         "timed-out",
-        {"get_job": 1, "list_runs": 2, "trigger": 1, "get_run": range(2, 12), "cancel": 1},
+        {"get_job": 1, "list_runs": 1, "trigger": 1, "get_run": range(2, 12), "cancel": 1},
         run_status=30,
         error="Raise the timeout input",
         job=STUCK_JOB,
@@ -339,6 +340,22 @@ def offline_dns(tmp_path: Path) -> dict[str, str]:
     }
 
 
+def action_values(emu: Emulator, job: int, **extra: str) -> dict[str, str]:
+    return {
+        "access-url": emu.url,
+        "api-token": TOKEN,
+        "account-id": str(emu.account_id),
+        "job-id": str(job),
+        "poll-interval": "1",
+        **extra,
+    }
+
+
+def pr_runner(workdir: Path, env: dict[str, str] | None = None) -> SimulatedRunner:
+    event = load_event("pull_request.opened.json")
+    return SimulatedRunner(workdir, event_name="pull_request", event=event, env=env)
+
+
 def run_action(
     emu: Emulator,
     tmp_path: Path,
@@ -348,17 +365,10 @@ def run_action(
     env: dict[str, str] | None = None,
     access_url: str | None = None,
 ) -> StepResult:
-    values = {
-        "access-url": access_url or emu.url,
-        "api-token": TOKEN,
-        "account-id": str(emu.account_id),
-        "job-id": str(job),
-        "poll-interval": "1",
-        **(inputs or {}),
-    }
-    event = load_event("pull_request.opened.json")
-    runner = SimulatedRunner(tmp_path, event_name="pull_request", event=event, env=env)
-    return runner.run(values, timeout=90)
+    values = action_values(emu, job, **(inputs or {}))
+    if access_url is not None:
+        values["access-url"] = access_url
+    return pr_runner(tmp_path, env).run(values, timeout=90)
 
 
 def endpoint_calls(emu: Emulator) -> dict[str, int]:
@@ -420,38 +430,68 @@ def test_fault(case: Case, emu: Emulator, tmp_path: Path) -> None:
         assert len(lookups) == 1, lookups
 
 
-def test_outage_while_following_leaves_no_run_going(emu: Emulator, tmp_path: Path) -> None:
-    """dbt Cloud stops answering mid-run: the step fails saying what to do, still outputs the
-    run's id and link for later steps, and the post step (run with always()) cancels the run
-    nobody follows any more."""
-    emu.faults.add(Fault("get_run", status=503, retry_after=0))
-    runner_env = {"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"}
-    result = run_action(emu, tmp_path, SLOW_JOB, env=runner_env)
-    assert result.exit_code == 1, result.log
-    assert_user_facing(result)
-    [error] = annotations_of(result, "error")
-    assert "HTTP 503" in error and "What to do" in error
-    [run] = emu.created_runs()
-    assert result.state == {"run_id": str(run["id"])}  # not ended: the post step must act
-    assert result.outputs == {
-        "run-id": str(run["id"]),
-        "run-url": run["href"],
-        "origin": "triggered",
-    }
+def test_outage_longer_than_a_call_budget_does_not_end_the_run(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """dbt Cloud stops answering for three times one call's retry budget (1 s here), then comes
+    back: the step keeps following, says so once per back-off step, and reports the run's real
+    outcome; nothing is cancelled, by the step or by its post step."""
+    emu.faults.add(Fault("get_run", status=503))  # no Retry-After: the client backs off
+    runner = pr_runner(tmp_path, {"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"})
+    inputs = action_values(emu, CI_JOB)
+    started = time.monotonic()
+    proc, env = runner.start(inputs)
+    deadline = started + 30
+    while not any(r.endpoint == "get_run" for r in emu.requests):
+        assert time.monotonic() < deadline and proc.poll() is None, "the step never polled"
+        time.sleep(0.02)
+    time.sleep(3.5)
+    assert proc.poll() is None, proc.communicate()  # still following, through the outage
     emu.faults.clear()
-    event = load_event("pull_request.opened.json")
-    post = SimulatedRunner(tmp_path / "post", event_name="pull_request", event=event).run(
-        {
-            "access-url": emu.url,
-            "api-token": TOKEN,
-            "account-id": str(emu.account_id),
-            "job-id": str(SLOW_JOB),
-        },
-        post=True,
-        state=result.state,
-    )
+    result = runner.finish(proc, env, started, timeout=60)
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "success", result.log
+    assert_user_facing(result)
+    visible = parse_workflow_commands(result.stdout).visible
+    outage_lines = [line for line in visible if "dbt Cloud has not answered since" in line]
+    assert 2 <= len(outage_lines) <= 6, outage_lines  # once per back-off step, not per request
+    assert "HTTP 503" in outage_lines[0] and "Run 10001 is still followed" in outage_lines[0]
+    assert len(annotations_of(result, "warning")) == 1  # the first line only
+    assert any("dbt Cloud answers again after" in line for line in visible), visible
+    assert emu.calls("cancel") == 0
+    [run] = emu.created_runs()
+    assert emu.run(run["id"])["status"] == 10
+    assert result.state["run_ended"] == "true"
+
+    post = pr_runner(tmp_path / "post").run(inputs, post=True, state=result.state)
     assert post.exit_code == 0, post.log
-    assert emu.calls("cancel") == 1
+    assert emu.calls("cancel") == 0
+
+
+def test_outage_past_the_timeout_leaves_the_cancel_to_the_post_step(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """dbt Cloud is down when the timeout expires: the step reports timed-out, its own cancel
+    fails, so the state leaves the run to the post step, which cancels it once dbt Cloud is
+    back. The run's id and link are still output for later steps."""
+    emu.faults.add(Fault("get_run", status=503, retry_after=0))
+    emu.faults.add(Fault("cancel", status=503, retry_after=0))
+    runner = pr_runner(tmp_path, {"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"})
+    inputs = action_values(emu, SLOW_JOB, timeout="3s")
+    result = runner.run(inputs, timeout=60)
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out", result.log
+    assert_user_facing(result)
+    [run] = emu.created_runs()
+    assert result.outputs["run-id"] == str(run["id"])
+    assert result.outputs["run-url"] == run["href"]
+    assert "Could not cancel run" in result.stdout
+    assert result.state == {"run_id": str(run["id"])}  # the post step must act
+    assert emu.run(run["id"])["status"] in (1, 2, 3)
+
+    emu.faults.clear()
+    post = pr_runner(tmp_path / "post").run(inputs, post=True, state=result.state)
+    assert post.exit_code == 0, post.log
     assert emu.run(run["id"])["status"] == 30
     assert emu.calls("trigger") == 1
 

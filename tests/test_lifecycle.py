@@ -1,16 +1,23 @@
+from datetime import UTC, datetime, timedelta
+
 from dbt_cloud_action.inputs import RetryFailed
 from dbt_cloud_action.lifecycle import (
+    differing_overrides,
     find_reusable_run,
     retry_candidate,
     same_commit,
     steps_skipped_by_retry,
     superseded_runs,
+    usual_duration_sample,
     wants_retry,
 )
-from dbt_cloud_action.models import Run, RunStatus, RunStep
+from dbt_cloud_action.models import Overrides, Run, RunStatus, RunStep
 
 SHA = "a" * 40
 OTHER = "b" * 40
+NEWER = "c" * 40
+NONE = Overrides()
+EVENT = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def run(
@@ -18,7 +25,10 @@ def run(
     status: RunStatus,
     sha: str = SHA,
     pr: int | None = 7,
+    *,
     steps: tuple[RunStep, ...] = (),
+    overrides: Overrides | None = NONE,
+    created: datetime | None = None,
 ) -> Run:
     return Run(
         id=run_id,
@@ -29,6 +39,8 @@ def run(
         git_sha=sha,
         github_pull_request_id=pr,
         steps=steps,
+        overrides=overrides,
+        created_at=created,
     )
 
 
@@ -48,17 +60,67 @@ def test_reuse_picks_newest_active_run_for_commit_and_pr() -> None:
         run(6, RunStatus.RUNNING),
         run(5, RunStatus.QUEUED),
     ]
-    found = find_reusable_run(runs, SHA, 7)
+    found = find_reusable_run(runs, SHA, 7, NONE)
     assert found is not None and found.id == 6
 
 
 def test_reuse_needs_a_sha() -> None:
-    assert find_reusable_run([run(1, RunStatus.RUNNING)], "", 7) is None
+    assert find_reusable_run([run(1, RunStatus.RUNNING)], "", 7, NONE) is None
 
 
 def test_reuse_without_pr_matches_any_pr() -> None:
-    found = find_reusable_run([run(3, RunStatus.STARTING, pr=None)], SHA[:12], None)
+    found = find_reusable_run([run(3, RunStatus.STARTING, pr=None)], SHA[:12], None, NONE)
     assert found is not None and found.id == 3
+
+
+def test_reuse_needs_the_same_overrides() -> None:
+    wanted = Overrides(schema="dbt_pr_7", threads=8, steps=("dbt build",))
+    runs = [
+        run(9, RunStatus.RUNNING, overrides=Overrides(schema="dbt_pr_7")),  # other threads, steps
+        run(8, RunStatus.RUNNING, overrides=None),  # trigger unknown: never assumed the same
+        run(7, RunStatus.QUEUED, overrides=wanted),
+    ]
+    found = find_reusable_run(runs, SHA, 7, wanted)
+    assert found is not None and found.id == 7
+    assert find_reusable_run(runs[:2], SHA, 7, wanted) is None
+    assert differing_overrides(runs[0], wanted) == ("threads", "steps")
+    assert len(differing_overrides(runs[1], wanted)) == 7
+
+
+def test_reuse_compares_every_override() -> None:
+    every = Overrides("s", "1.9.0-latest", 4, "ci", True, 600, ("dbt build",))
+    for name, other in (
+        ("schema", "t"),
+        ("dbt_version", "latest"),
+        ("threads", 8),
+        ("target_name", "prod"),
+        ("generate_docs", False),
+        ("timeout_seconds", 0),
+        ("steps", ("dbt run",)),
+    ):
+        changed = Overrides(**{**every.__dict__, name: other})
+        assert differing_overrides(run(1, RunStatus.RUNNING, overrides=changed), every) == (name,)
+        assert (
+            find_reusable_run([run(1, RunStatus.RUNNING, overrides=changed)], SHA, 7, every) is None
+        )
+
+
+def test_overrides_from_a_trigger_read_null_and_empty_as_not_given() -> None:
+    trigger: dict[str, object] = {
+        "schema_override": "",
+        "threads_override": None,
+        "steps_override": [],
+        "generate_docs_override": False,
+        "timeout_seconds_override": 0,
+    }
+    assert Overrides.from_trigger(trigger) == Overrides(generate_docs=False, timeout_seconds=0)
+    assert Overrides.from_trigger({}) == NONE
+
+
+def superseding(runs: list[Run], pr_head: str | None, event_time: datetime | None) -> list[int]:
+    return [
+        r.id for r in superseded_runs(runs, SHA, 7, pr_head=pr_head, event_time=event_time).runs
+    ]
 
 
 def test_superseded_are_active_runs_of_same_pr_at_other_commits() -> None:
@@ -69,8 +131,33 @@ def test_superseded_are_active_runs_of_same_pr_at_other_commits() -> None:
         run(2, RunStatus.ERROR, sha=OTHER),
         run(1, RunStatus.QUEUED, sha=OTHER),
     ]
-    assert [r.id for r in superseded_runs(runs, SHA, 7)] == [5, 1]
-    assert superseded_runs(runs, SHA, None) == []
+    assert superseding(runs, SHA, None) == [5, 1]
+    assert superseded_runs(runs, SHA, None, pr_head=SHA, event_time=None).runs == ()
+
+
+def test_superseded_never_when_this_commit_is_no_longer_the_head() -> None:
+    runs = [run(5, RunStatus.RUNNING, sha=NEWER), run(1, RunStatus.QUEUED, sha=OTHER)]
+    decision = superseded_runs(runs, SHA, 7, pr_head=NEWER, event_time=EVENT)
+    assert decision.runs == ()
+    assert "no longer the head of pull request #7 (now ccccccc)" in decision.reason
+
+
+def test_superseded_without_the_head_only_runs_created_before_the_event() -> None:
+    before, after = EVENT - timedelta(seconds=1), EVENT + timedelta(seconds=1)
+    runs = [
+        run(5, RunStatus.RUNNING, sha=NEWER, created=after),  # a later push: left alone
+        run(4, RunStatus.RUNNING, sha=OTHER, created=None),  # no time: left alone
+        run(1, RunStatus.QUEUED, sha=OTHER, created=before.replace(tzinfo=None)),
+    ]
+    assert superseding(runs, None, EVENT) == [1]
+    assert "2 run(s)" in superseded_runs(runs, SHA, 7, pr_head=None, event_time=EVENT).reason
+    nothing = superseded_runs(runs, SHA, 7, pr_head=None, event_time=None)
+    assert nothing.runs == () and "no run is cancelled" in nothing.reason
+
+
+def test_usual_duration_sample_is_the_ten_newest_successes() -> None:
+    runs = [run(i, RunStatus.SUCCESS if i % 2 else RunStatus.ERROR) for i in range(40, 0, -1)]
+    assert [r.id for r in usual_duration_sample(runs)] == list(range(39, 19, -2))
 
 
 def test_wants_retry() -> None:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from dbt_cloud_emulator import (
     NodeResult,
     StepScript,
 )
+from tests.fake_github import FakeGitHub
 from tests.runner_files import parse_file_command
 from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
 
@@ -121,8 +123,10 @@ def api(emu: Emulator, method: str, path: str, body: Mapping[str, Any] | None = 
     return reply.json()["data"]
 
 
-def start_run_elsewhere(emu: Emulator, job_id: int, git_sha: str, cause: str) -> int:
-    body = {"cause": cause, "git_sha": git_sha, "github_pull_request_id": PR_NUMBER}
+def start_run_elsewhere(
+    emu: Emulator, job_id: int, git_sha: str, cause: str, **overrides: Any
+) -> int:
+    body = {"cause": cause, "git_sha": git_sha, "github_pull_request_id": PR_NUMBER, **overrides}
     run_id: int = api(emu, "POST", f"/jobs/{job_id}/run/", body)["id"]
     return run_id
 
@@ -276,6 +280,31 @@ def test_sigint_during_a_retry_back_off_cancels_the_run(
     assert sum(r.status == 503 for r in emu.requests) == 1  # it never waited out the back-off
 
 
+def test_sigint_during_a_dbt_cloud_outage_cancels_the_run(emu: Emulator, tmp_path: Path) -> None:
+    """dbt Cloud stopped answering status calls and the step is waiting it out: a cancel still
+    ends the step at once and cancels the run."""
+    event = load_event("pull_request.opened.json")
+    runner = SimulatedRunner(
+        tmp_path,
+        event_name="pull_request",
+        event=event,
+        env={"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"},
+    )
+    step = SignalledStep(runner, action_inputs(emu, LONG_JOB))
+    run_id = polling_run(emu, step)
+    emu.faults.add(Fault("get_run", status=503))
+    wait_for(
+        lambda: sum(r.endpoint == "get_run" and r.status == 503 for r in emu.requests) >= 2,
+        "the outage to be seen",
+    )
+    time.sleep(1.5)  # past one call's retry budget: the step is waiting the outage out
+    assert step.proc.poll() is None
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert_cancelled_by_the_workflow(emu, run_id, result, elapsed)
+    assert "dbt Cloud has not answered since" in result.stdout
+
+
 def test_sigint_while_the_trigger_is_in_flight_cancels_the_run_it_created(
     emu: Emulator, runner: SimulatedRunner
 ) -> None:
@@ -334,6 +363,28 @@ def test_sigkill_then_the_post_step_cancels_the_run(emu: Emulator, runner: Simul
     assert f"Cancelled dbt Cloud run {run_id}" in post.stdout
 
 
+def test_sigint_when_dbt_cloud_refuses_the_cancel_leaves_it_to_the_post_step(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    inputs = action_inputs(emu, LONG_JOB)
+    step = SignalledStep(runner, inputs)
+    run_id = polling_run(emu, step)
+    emu.faults.add(Fault("cancel", status=503, retry_after=0))
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT, result.log
+    assert f"Could not cancel run {run_id}" in result.stdout
+    assert result.state == {"run_id": str(run_id)}  # meant to cancel, could not: post step
+    assert status_of(emu, run_id) in ACTIVE
+
+    emu.faults.clear()
+    post = runner.run(inputs, post=True, state=result.state)
+    assert post.exit_code == 0, post.log
+    assert status_of(emu, run_id) == 30
+    assert f"Cancelled dbt Cloud run {run_id}" in post.stdout
+
+
 def test_cancel_on_exit_false_leaves_the_run_going(emu: Emulator, runner: SimulatedRunner) -> None:
     inputs = action_inputs(emu, LONG_JOB, **{"cancel-on-exit": "false"})
     step = SignalledStep(runner, inputs)
@@ -364,6 +415,44 @@ def test_timeout_cancels_the_run_and_says_so(emu: Emulator, runner: SimulatedRun
     assert status_of(emu, run_id) == 30
     assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{run_id}/cancel/"))]
     assert "the action cancelled the run" in unescape_markdown(result.summary), result.summary
+
+
+def test_timeout_without_cancel_leaves_the_run_to_dbt_cloud_post_step_included(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    inputs = action_inputs(emu, LONG_JOB, timeout="2s", **{"cancel-on-timeout": "false"})
+    result = runner.run(inputs)
+    run_id = int(result.outputs["run-id"])
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out"
+    assert f"run {run_id} keeps going in dbt Cloud" in result.stdout
+    assert result.state == {
+        "run_id": str(run_id),
+        "leave_run": "it timed out with cancel-on-timeout: false",
+    }
+
+    post = runner.run(inputs, post=True, state=result.state)
+    assert post.exit_code == 0, post.log
+    [line] = other_lines(post)
+    assert "left to finish on its own: it timed out with cancel-on-timeout: false" in line
+    assert emu.calls("cancel") == 0  # neither step cancelled it
+    assert status_of(emu, run_id) in ACTIVE
+
+
+def test_sigkill_with_cancel_on_exit_false_the_post_step_leaves_the_run(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    inputs = action_inputs(emu, LONG_JOB, **{"cancel-on-exit": "false"})
+    step = SignalledStep(runner, inputs)
+    run_id = polling_run(emu, step)
+    step.send(signal.SIGKILL)
+    step.proc.communicate(timeout=10)
+    state = step.state()
+    assert state == {"leave_run": "cancel-on-exit is false", "run_id": str(run_id)}
+    post = runner.run(inputs, post=True, state=state)
+    assert post.exit_code == 0, post.log
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, run_id) in ACTIVE
 
 
 def test_post_step_after_the_run_ended_prints_one_line(
@@ -422,6 +511,49 @@ def test_attaches_to_a_run_already_going_for_the_commit(
     assert f"Attached to run {native}" in result.stdout
 
 
+def test_does_not_attach_to_a_run_built_differently(emu: Emulator, runner: SimulatedRunner) -> None:
+    """A run for the same commit into another schema is another build: the step triggers its
+    own, and reports the schema and overrides its own run really has."""
+    other = start_run_elsewhere(
+        emu, LONG_JOB, PR_SHA, "dbt Cloud CI for PR #2", schema_override="dbt_cloud_pr_2"
+    )
+    inputs = action_inputs(
+        emu, SHORT_JOB, **{"schema-override": "ci_{pr}", "threads-override": "8"}
+    )
+    same = start_run_elsewhere(
+        emu, SHORT_JOB, PR_SHA, "Native CI", schema_override="dbt_cloud_pr_2", threads_override=8
+    )
+    result = runner.run(inputs)
+    assert result.exit_code == 0, result.log
+    assert result.outputs["origin"] == "triggered"
+    new_run = int(result.outputs["run-id"])
+    assert new_run not in (other, same)
+    assert f"Run {same} is going for commit ec26c3e but differs in schema: not attaching" in (
+        result.stdout
+    )
+    trigger = api(emu, "GET", f'/runs/{new_run}/?include_related=["trigger"]')["trigger"]
+    assert trigger["schema_override"] == "ci_2" and trigger["threads_override"] == 8
+    assert result.outputs["schema-override"] == "ci_2"
+    assert "`threads`: `8`" in result.summary, result.summary
+    assert emu.calls("cancel") == 0
+
+
+def test_attached_run_reports_its_own_overrides(emu: Emulator, runner: SimulatedRunner) -> None:
+    native = start_run_elsewhere(
+        emu, SHORT_JOB, PR_SHA, "Native CI", schema_override="ci_2", target_name_override="ci"
+    )
+    result = runner.run(
+        action_inputs(
+            emu, SHORT_JOB, **{"schema-override": "ci_{pr}", "target-name-override": "ci"}
+        )
+    )
+    assert result.exit_code == 0, result.log
+    assert result.outputs["origin"] == "attached"
+    assert result.outputs["run-id"] == str(native)
+    assert result.outputs["schema-override"] == "ci_2"
+    assert "`target name`: `ci`" in result.summary, result.summary
+
+
 def test_does_not_attach_to_a_run_for_another_commit(
     emu: Emulator, runner: SimulatedRunner
 ) -> None:
@@ -433,18 +565,40 @@ def test_does_not_attach_to_a_run_for_another_commit(
     assert emu.calls("cancel") == 0  # cancel-superseded is off by default
 
 
+GITHUB_TOKEN = "ghs_lifecycleGitHubToken_0123456789abc"
+NEWER_SHA = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub(token=GITHUB_TOKEN, repository="Codertocat/Hello-World") as fake:
+        yield fake
+
+
+def github_runner(tmp_path: Path, github: FakeGitHub, event: Mapping[str, Any]) -> SimulatedRunner:
+    return SimulatedRunner(
+        tmp_path, event_name="pull_request", event=event, env={"GITHUB_API_URL": github.url}
+    )
+
+
+def supersede_inputs(emu: Emulator, job_id: int, token: str = GITHUB_TOKEN) -> dict[str, str]:
+    return action_inputs(emu, job_id, **{"cancel-superseded": "true", "github-token": token})
+
+
 def test_cancel_superseded_cancels_the_older_commit_and_triggers(
-    emu: Emulator, runner: SimulatedRunner
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
 ) -> None:
+    github.set_pull_head(PR_NUMBER, PR_SHA)  # this workflow's commit is the PR's head
+    runner = github_runner(tmp_path, github, load_event("pull_request.opened.json"))
     older = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An earlier push to PR #2")
-    result = runner.run(action_inputs(emu, SHORT_JOB, **{"cancel-superseded": "true"}))
+    result = runner.run(supersede_inputs(emu, SHORT_JOB))
     assert result.exit_code == 0, result.log
     # the long job's run is not this job's: it is left alone
     assert status_of(emu, older) in ACTIVE
     assert emu.calls("cancel") == 0
 
     superseded = start_run_elsewhere(emu, SHORT_JOB, OLDER_SHA, "An earlier push to PR #2")
-    result = runner.run(action_inputs(emu, SHORT_JOB, **{"cancel-superseded": "true"}))
+    result = runner.run(supersede_inputs(emu, SHORT_JOB))
     assert result.exit_code == 0, result.log
     new_run = int(result.outputs["run-id"])
     assert result.outputs["origin"] == "triggered"
@@ -459,10 +613,53 @@ def test_cancel_superseded_cancels_the_older_commit_and_triggers(
     assert status_of(emu, new_run) == 10
     assert emu.run(new_run)["git_sha"] == PR_SHA
     assert f"Cancelled run {superseded}" in result.stdout
+    # GitHub is asked only when there is a run to supersede: the second step only
+    assert [r.path for r in github.requests] == ["/repos/Codertocat/Hello-World/pulls/2"]
+
+
+def test_cancel_superseded_on_a_rerun_of_an_older_commit_cancels_nothing(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """The PR's head moved on to a newer commit, whose run is going: re-running the older
+    commit's workflow must not cancel it (nor any other run)."""
+    github.set_pull_head(PR_NUMBER, NEWER_SHA)
+    newer = start_run_elsewhere(emu, LONG_JOB, NEWER_SHA, "The newer push's workflow")
+    oldest = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An even older push")
+    runner = github_runner(tmp_path, github, load_event("pull_request.opened.json"))
+    result = runner.run({**supersede_inputs(emu, LONG_JOB), "wait": "false"})
+    assert result.exit_code == 0, result.log
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, newer) in ACTIVE and status_of(emu, oldest) in ACTIVE
+    assert "is no longer the head of pull request #2 (now fedcba9)" in result.stdout
+
+
+def test_cancel_superseded_without_github_cancels_only_runs_older_than_the_event(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """No answer from GitHub (the default token against an API that is not there): only runs
+    created before this workflow's event are cancelled; a later push's run is left going."""
+    oldest = start_run_elsewhere(emu, LONG_JOB, OLDER_SHA, "An older push")
+    time.sleep(0.05)  # 5 emulated seconds
+    newer = start_run_elsewhere(emu, LONG_JOB, NEWER_SHA, "A newer push")
+    created = {run["id"]: run["created_at"] for run in emu.created_runs()}
+    event = load_event("pull_request.opened.json")
+    # the event happened between the two pushes' runs (a re-run keeps its old event)
+    oldest_at = datetime.fromisoformat(created[oldest])
+    event["pull_request"]["updated_at"] = (oldest_at + timedelta(seconds=2)).isoformat()
+    runner = SimulatedRunner(tmp_path, event_name="pull_request", event=event)
+    inputs = action_inputs(emu, LONG_JOB, **{"cancel-superseded": "true", "wait": "false"})
+    result = runner.run(inputs)
+    assert result.exit_code == 0, result.log
+    assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{oldest}/cancel/"))]
+    assert status_of(emu, oldest) == 30
+    assert status_of(emu, newer) in ACTIVE
+    assert "created after this workflow's event are left going" in result.stdout
 
 
 def failed_run_for_the_commit(emu: Emulator) -> int:
-    failed = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, "The workflow's first attempt")
+    failed = start_run_elsewhere(
+        emu, FAILING_JOB, PR_SHA, "The workflow's first attempt", threads_override=4
+    )
     wait_for(lambda: status_of(emu, failed) == 20, "the first attempt to fail")
     return failed
 
@@ -485,7 +682,10 @@ def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: P
     assert [run["id"] for run in emu.created_runs()] == [failed, retried]
     assert "overrides do not apply" in result.stdout.lower()
     assert "::warning" in result.stdout
-    assert "**Overrides**" not in result.summary, result.summary  # warned as not applied
+    # the retry's real overrides: the failed run's, not this step's threads-override: 8
+    assert "`threads`: `4`" in result.summary, result.summary
+    assert "`8`" not in result.summary
+    assert emu.calls("list_runs") == 1  # the job's runs, listed once
     assert "Skipped steps that had already succeeded: Invoke dbt with `dbt seed`." in (
         unescape_markdown(result.summary)
     ), result.summary
@@ -554,3 +754,60 @@ def test_first_attempt_does_not_retry_under_auto(emu: Emulator, runner: Simulate
     assert result.outputs["origin"] == "triggered", result.log
     assert emu.calls("retry_post") == 0
     assert emu.calls("trigger") == 2
+
+
+# ------------------------------------------------------------------------------ lost answers
+
+
+def test_lost_trigger_answer_adopts_only_the_run_with_its_own_cause(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    """The trigger's answer is lost, and before the step looks for its run another leg of the
+    same workflow run (same commit, same description) triggers the job too: the step adopts
+    the run whose cause is exactly its own, never the newer one."""
+    emu.faults.add(Fault("trigger", calls=(1,), kind="lose_response"))
+    proc, env = runner.start(action_inputs(emu, LONG_JOB, wait="false"))
+    started = time.monotonic()
+    wait_for(lambda: bool(emu.created_runs()), "the trigger to create the run")
+    [mine] = emu.created_runs()
+    cause = api(emu, "GET", f'/runs/{mine["id"]}/?include_related=["trigger"]')["trigger"]["cause"]
+    assert re.search(r" \[run 9001/1 job dbt key [0-9a-f]{6}\]$", cause), cause
+    other_leg = re.sub(r"key [0-9a-f]{6}\]$", "key 000000]", cause)
+    newer = start_run_elsewhere(emu, LONG_JOB, PR_SHA, other_leg)
+    result = runner.finish(proc, env, started, timeout=30)
+    assert result.exit_code == 0, result.log
+    assert result.outputs["run-id"] == str(mine["id"]), result.log
+    assert result.outputs["origin"] == "triggered"
+    assert result.state["run_id"] == str(mine["id"])
+    assert emu.calls("trigger") == 2  # the step's (answer lost) and the other leg's: no third
+    assert status_of(emu, newer) in ACTIVE
+    assert emu.calls("cancel") == 0
+
+
+def test_lost_retry_answer_is_reconciled_and_recorded(emu: Emulator, tmp_path: Path) -> None:
+    """The retry POST's answer comes too late (after the read timeout): the step finds the run
+    the retry created among the job's runs, follows it and records it for the post step,
+    instead of failing or starting over."""
+    failed = failed_run_for_the_commit(emu)
+    emu.faults.add(Fault("retry_post", calls=(1,), kind="delay", delay=3))
+    runner = SimulatedRunner(
+        tmp_path,
+        event_name="pull_request",
+        event=load_event("pull_request.opened.json"),
+        env={"GITHUB_RUN_ATTEMPT": "2", "DBT_CLOUD_ACTION_HTTP_TIMEOUT": "0.5"},
+    )
+    inputs = action_inputs(emu, FAILING_JOB, **{"threads-override": "4"})
+    result = runner.run(inputs)
+    created = [run["id"] for run in emu.created_runs()]
+    assert len(created) == 2 and created[0] == failed
+    retried = created[1]
+    assert emu.run(retried)["retrying_run_id"] == failed
+    assert result.outputs["origin"] == "retried", result.log
+    assert result.outputs["run-id"] == str(retried)
+    assert result.state["run_id"] == str(retried)
+    assert result.outputs["status"] == "error"  # the retry fails again at the same test
+    assert emu.calls("trigger") == 1  # only the first attempt: no new run was started
+    assert "overrides do not apply" not in result.stdout.lower()  # same threads as the failed run
+    assert "Traceback" not in result.log
+    post = runner.run(inputs, post=True, state=result.state)
+    assert post.exit_code == 0 and emu.calls("cancel") == 0

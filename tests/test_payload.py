@@ -355,6 +355,27 @@ def test_auto_cause_is_one_bounded_line() -> None:
     assert auto_cause(dataclasses.replace(PR, workflow="")) == "Triggered by dbt-cloud-action"
 
 
+def test_auto_cause_names_the_run_attempt_job_and_key() -> None:
+    context = dataclasses.replace(PR, run_id=123456, run_attempt=2, job="dbt")
+    assert auto_cause(context, "5f2a9c") == (
+        "GitHub Actions: CI #42 (pull_request) in Codertocat/Hello-World "
+        "[run 123456/2 job dbt key 5f2a9c]"
+    )
+    payload = build_trigger_payload(inputs(), context, trigger_key="5f2a9c")
+    assert payload.cause == auto_cause(context, "5f2a9c")
+    assert build_trigger_payload(inputs(cause="Mine"), context, trigger_key="x").cause == "Mine"
+
+
+def test_auto_cause_cuts_the_description_never_the_tag() -> None:
+    context = dataclasses.replace(
+        PR, workflow="W" * 400, repository="o/" + "r" * 200, run_id=9, job="j\n" + "x" * 300
+    )
+    cause = auto_cause(context, "abcdef")
+    assert len(cause) == 255 and "\n" not in cause
+    assert cause.endswith(f" [run 9/1 job j {'x' * 58} key abcdef]")
+    assert cause.startswith("GitHub Actions: WWW")
+
+
 def test_overrides_lists_only_set_job_settings() -> None:
     payload = TriggerPayload(
         cause="c",

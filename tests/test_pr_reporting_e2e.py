@@ -392,10 +392,27 @@ def test_commit_status_is_pending_while_the_run_goes_then_final(
 def test_commit_status_is_resolved_when_dbt_cloud_stops_answering(
     emu: Emulator, github: FakeGitHub, tmp_path: Path
 ) -> None:
+    """An outage does not end the step (it keeps following the run), but the timeout does: the
+    pending status is resolved then."""
     emu.faults.add(Fault("get_run", calls=None, status=503, retry_after=0))
     result = runner(tmp_path, github, env={"DBT_CLOUD_ACTION_RETRY_SECONDS": "1"}).run(
-        inputs_for(emu, PASSING, **reporting(commit_status=True))
+        inputs_for(emu, PASSING, timeout="3s", **reporting(commit_status=True))
     )
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out"
+    [run] = emu.created_runs()
+    statuses = github.statuses(PR_SHA)
+    assert [s["state"] for s in statuses] == ["pending", "error"]
+    assert statuses[-1]["description"] == f"dbt Cloud run {run['id']} timed out after 3.0s"
+
+
+def test_commit_status_is_resolved_when_dbt_cloud_refuses_to_answer(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    """A definite refusal (here 403) while following is not an outage: the step ends at once
+    and resolves the pending status."""
+    emu.faults.add(Fault("get_run", calls=None, status=403))
+    result = runner(tmp_path, github).run(inputs_for(emu, PASSING, **reporting(commit_status=True)))
     assert result.exit_code == 1, result.log
     [run] = emu.created_runs()
     statuses = github.statuses(PR_SHA)

@@ -586,7 +586,7 @@ def test_summary_notes_attach_retry_and_trigger_only() -> None:
         make_report(origin="retried", skipped_steps=("Invoke dbt with `dbt deps`", "Clone"))
     )
     assert notes(retried) == [
-        "Retried from the point of failure; overrides do not apply to a retry.",
+        "Retried from the point of failure, built as the failed run was.",
         "Skipped steps that had already succeeded: Invoke dbt with `dbt deps`; Clone.",
     ]
     triggered = render_summary(make_report(Outcome.TRIGGERED, run=None, results=None))

@@ -7,24 +7,25 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from . import toolkit
 from .access_url import is_legacy_host
 from .artifacts import ArtifactCollector, Collected, Destination
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
-from .client import DbtCloudClient, DbtCloudError, redact
+from .client import DbtCloudClient, DbtCloudError, DbtCloudUnavailable, redact
 from .context import GitHubContext, context_from_env
 from .github_reporting import (
     DEFAULT_API_URL,
     GitHubTarget,
     comment_marker,
+    pull_request_head,
     set_commit_status,
     status_context,
     upsert_pr_comment,
@@ -41,13 +42,18 @@ from .inputs import (
 )
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
+    active_runs_for_commit,
+    differing_overrides,
     find_reusable_run,
+    other_commit_runs,
     retry_candidate,
     steps_skipped_by_retry,
     superseded_runs,
+    usual_duration_sample,
     wants_retry,
 )
 from .models import Job, Run, RunStatus
+from .outage import PatientRunSource
 from .payload import TriggerPayload, build_trigger_payload, fork_to_be_run, sha_to_send
 from .reporting import (
     Outcome,
@@ -63,10 +69,14 @@ from .reporting import (
 )
 from .watcher import PollPolicy, RunWatcher, describe, expected_duration
 
+# What the post step needs to honour the main step's decisions. It cancels the run `run_id`
+# only when neither of the others is set: the main step meant to cancel it and could not
+# (it was killed outright, or its own cancel failed).
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
-# wait: false hands the run over to dbt Cloud: the post step must not cancel it.
-STATE_RUN_NOT_WAITED = "run_not_waited"
+# Why the run is handed over to dbt Cloud (wait: false, cancel-on-exit: false, a timeout with
+# cancel-on-timeout: false, a cancel already accepted): the post step must not cancel it.
+STATE_LEAVE_RUN = "leave_run"
 # Runner environment variables that tune waits, in seconds: for each dbt Cloud answer, for one
 # API call's retries, and for artifacts dbt Cloud lists but does not serve yet after a run ends
 # (0 skips that wait). A runner behind a slow proxy may raise the first two; the fault tests
@@ -91,9 +101,7 @@ class RunCreation:
 
     doing: str  # for messages: "triggering job 21", "retrying run 70"
     origin: str  # the report's origin for the run it creates
-    match: Mapping[str, Any]  # the created run's `cause` and `git_sha`
-    started: datetime
-    newer_than: int = 0  # a retry's failed run matches too: only newer runs count
+    find: Callable[[DbtCloudClient], Run | None]  # looks for the run it created
 
 
 @dataclass(frozen=True)
@@ -181,7 +189,7 @@ def _execute(
     for warning in context.warnings:
         toolkit.warning(warning)
     try:
-        payload = build_trigger_payload(inputs, context)
+        payload = build_trigger_payload(inputs, context, trigger_key=secrets.token_hex(3))
     except InputError as exc:
         return _fail_input(exc)
     if is_legacy_host(inputs.access_url):
@@ -306,6 +314,9 @@ class ActionStep:
         self.origin = "triggered"
         self.skipped: tuple[str, ...] = ()
         self.creation: RunCreation | None = None  # the last run-creating POST sent
+        # what the followed run's trigger overrode, for the report
+        self.overrides = payload.requested_overrides()
+        self.expected_duration: float | None = None  # the job's usual run time
 
     # -- the happy path -------------------------------------------------------------------
     def run(self) -> StepResult:
@@ -341,13 +352,13 @@ class ActionStep:
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}"
         )
         run = self._start_run()
-        self.run_id = run.id
-        toolkit.save_state(STATE_RUN_ID, str(run.id))
+        self._save_run(run.id)
+        if run.overrides is not None:
+            self.overrides = run.overrides
         run_url = self.run_url = self.client.run_url(run)
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
         if not inputs.wait:
-            toolkit.save_state(STATE_RUN_NOT_WAITED, "true")
             if inputs.commit_status:
                 toolkit.notice(
                     "No commit status was set: with wait: false this step does not see the run "
@@ -356,55 +367,117 @@ class ActionStep:
                 )
             return self._finish(run, run_url, Outcome.TRIGGERED, ended=False)
         self._commit_status("pending", f"dbt Cloud run {run.id} is in progress", run_url)
-        watcher = RunWatcher(
+        timeout = inputs.timeout_seconds
+        runs = PatientRunSource(
             self.client,
+            retry_seconds=self.tuning.retry_seconds,
+            deadline=None if timeout is None else time.monotonic() + timeout,
+            clock=time.monotonic,
+            wall_clock=lambda: datetime.now(UTC),
+            sleep=time.sleep,
+            warn=toolkit.warning,
+            info=toolkit.info,
+        )
+        watcher = RunWatcher(
+            runs,
             policy=_poll_policy(inputs),
             clock=time.monotonic,
             sleep=time.sleep,
             on_event=lambda event: toolkit.info(describe(event)),
         )
-        result = watcher.watch(
-            run.id, timeout=inputs.timeout_seconds, expected_duration=self._expected_duration()
-        )
+        try:
+            result = watcher.watch(
+                run.id, timeout=timeout, expected_duration=self.expected_duration
+            )
+        except DbtCloudUnavailable:
+            last = runs.last_seen or run
+            if last.is_terminal:  # seen ending; only the final read went unanswered
+                return self._finish(last, run_url, _outcome(last), ended=True)
+            toolkit.info(f"The timeout of {timeout}s was reached while dbt Cloud did not answer.")
+            return self._on_timeout(last, run_url)
         if result.timed_out:
             return self._on_timeout(result.run, run_url)
         return self._finish(result.run, run_url, _outcome(result.run), ended=True)
 
+    def _save_run(self, run_id: int) -> None:
+        """Remember the run for the post step; a run handed over to dbt Cloud from the start
+        (wait: false, cancel-on-exit: false) is marked first, so the post step never sees its
+        id without the hand-over."""
+        if not self.inputs.wait:
+            toolkit.save_state(STATE_LEAVE_RUN, "wait is false")
+        elif not self.inputs.cancel_on_exit:
+            toolkit.save_state(STATE_LEAVE_RUN, "cancel-on-exit is false")
+        toolkit.save_state(STATE_RUN_ID, str(run_id))
+        self.run_id = run_id
+
     def _start_run(self) -> Run:
-        """Attach, retry or trigger: never a second run for the same commit by accident."""
+        """Attach, retry or trigger: never a second run for the same commit by accident.
+
+        The job's newest runs are listed once: they hold the runs to attach to, supersede or
+        retry, and the successes that time the job's usual duration."""
         inputs, payload = self.inputs, self.payload
-        recent: list[Run] = []
-        retrying = wants_retry(inputs.retry_failed, self.context.run_attempt)
-        if inputs.reuse_existing_run or inputs.cancel_superseded or retrying:
-            recent = self.client.list_runs(
-                inputs.job_id, order_by="-id", limit=RECENT_RUNS_LIMIT, include_related=("trigger",)
-            )
+        recent = self.client.list_runs(
+            inputs.job_id, order_by="-id", limit=RECENT_RUNS_LIMIT, include_related=("trigger",)
+        )
+        self.expected_duration = expected_duration(usual_duration_sample(recent))
         sha, pr = payload.git_sha or "", payload.github_pull_request_id
         if inputs.cancel_superseded:
-            for old in superseded_runs(recent, sha, pr):
-                self.client.cancel_run(old.id)
-                toolkit.info(f"Cancelled run {old.id}: superseded by commit {sha[:7]}")
+            self._cancel_superseded(recent, sha, pr)
         if inputs.reuse_existing_run:
-            existing = find_reusable_run(recent, sha, pr)
+            existing = self._reusable_run(recent, sha, pr)
             if existing is not None:
-                self.origin = "attached"
-                toolkit.notice(
-                    f"Attached to run {existing.id}, already queued or running for commit "
-                    f"{sha[:7]}; no new run was triggered.",
-                    title="dbt Cloud run attached",
-                )
                 return existing
-        if retrying:
+        if wants_retry(inputs.retry_failed, self.context.run_attempt):
             failed = retry_candidate(recent, sha, pr)
             if failed is not None:
                 retried = self._retry(failed)
                 if retried is not None:
                     return retried
         body = payload.to_api()
+        started = datetime.now(UTC)
+        unique = inputs.cause is AUTO  # the automatic cause names this very step
         self.creation = RunCreation(
-            f"triggering job {inputs.job_id}", "triggered", body, datetime.now(UTC)
+            f"triggering job {inputs.job_id}",
+            "triggered",
+            lambda client: client.find_triggered_run(
+                inputs.job_id, body, None if unique else started
+            ),
         )
-        return self.client.trigger_run(inputs.job_id, body)
+        return self.client.trigger_run(inputs.job_id, body, unique_cause=unique)
+
+    def _cancel_superseded(self, recent: list[Run], sha: str, pr: int | None) -> None:
+        pr_head = None
+        if pr is not None and other_commit_runs(recent, sha, pr):  # else GitHub is not asked
+            pr_head, why = pull_request_head(self._github_target(), pr)
+            if pr_head is None:
+                toolkit.info(f"{why} cancel-superseded cancels only runs older than this event.")
+        decision = superseded_runs(
+            recent, sha, pr, pr_head=pr_head, event_time=self.context.event_time
+        )
+        if decision.reason:
+            toolkit.info(decision.reason)
+        for old in decision.runs:
+            self.client.cancel_run(old.id)
+            toolkit.info(f"Cancelled run {old.id}: superseded by commit {sha[:7]}")
+
+    def _reusable_run(self, recent: list[Run], sha: str, pr: int | None) -> Run | None:
+        wanted = self.payload.requested_overrides()
+        existing = find_reusable_run(recent, sha, pr, wanted)
+        if existing is None:
+            for other in active_runs_for_commit(recent, sha, pr):
+                differ = ", ".join(differing_overrides(other, wanted))
+                toolkit.info(
+                    f"Run {other.id} is going for commit {sha[:7]} but differs in {differ}: "
+                    "not attaching to it."
+                )
+            return None
+        self.origin = "attached"
+        toolkit.notice(
+            f"Attached to run {existing.id}, already queued or running for commit "
+            f"{sha[:7]} with the same overrides; no new run was triggered.",
+            title="dbt Cloud run attached",
+        )
+        return existing
 
     def _retry(self, failed: Run) -> Run | None:
         details = self.client.get_run(failed.id, include_related=("run_steps", "trigger"))
@@ -412,32 +485,22 @@ class ActionStep:
             reason = details.retry_not_supported_reason or "dbt Cloud says it cannot be retried"
             toolkit.info(f"Run {failed.id} failed but cannot be retried ({reason}); triggering.")
             return None
-        if self.payload.overrides():
+        if details.overrides is not None:
+            self.overrides = details.overrides  # a retry reruns the failed run as it was
+        if details.overrides != self.payload.requested_overrides():
             toolkit.warning(
-                "Overrides do not apply to a retry from the point of failure: dbt Cloud reruns "
-                f"run {failed.id} as it was. Set retry-failed: never to start over with them."
+                "This step's overrides do not apply to a retry from the point of failure: dbt "
+                f"Cloud reruns run {failed.id} as it was. Set retry-failed: never to start over "
+                "with them."
             )
         self.skipped = steps_skipped_by_retry(details)
         self.creation = RunCreation(
-            f"retrying run {failed.id}",
-            "retried",
-            {"cause": details.cause, "git_sha": details.git_sha},
-            datetime.now(UTC),
-            newer_than=failed.id,
+            f"retrying run {failed.id}", "retried", lambda client: client.find_retry_run(details)
         )
-        retried = self.client.retry_run(failed.id)
+        retried = self.client.retry_run(details)
         self.origin = "retried"
         toolkit.info(f"Retrying failed run {failed.id} from the point of failure.")
         return retried
-
-    def _expected_duration(self) -> float | None:
-        try:
-            recent = self.client.list_runs(
-                self.inputs.job_id, status_in=(int(RunStatus.SUCCESS),), order_by="-id", limit=10
-            )
-        except DbtCloudError:
-            return None
-        return expected_duration(recent)
 
     # -- endings ----------------------------------------------------------------------------
     def _on_timeout(self, run: Run, run_url: str) -> StepResult:
@@ -445,6 +508,12 @@ class ActionStep:
         if inputs.cancel_on_timeout and inputs.cancel_on_exit:
             toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
             run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
+        elif inputs.cancel_on_exit:  # cancel-on-exit: false was saved with the run
+            toolkit.info(
+                f"Timed out after {inputs.timeout_seconds}s; cancel-on-timeout is false: run "
+                f"{run.id} keeps going in dbt Cloud."
+            )
+            toolkit.save_state(STATE_LEAVE_RUN, "it timed out with cancel-on-timeout: false")
         return self._finish(
             run,
             run_url,
@@ -500,19 +569,17 @@ class ActionStep:
         for the post step too; None when there is none or the job's runs cannot be listed in
         time."""
         try:
-            found = self.client.find_triggered_run(
-                self.inputs.job_id, creation.match, since=creation.started
-            )
+            found = creation.find(self.client)
         except DbtCloudError as exc:
             toolkit.warning(
                 f"The workflow was cancelled while {creation.doing}; whether a run was "
                 f"created could not be checked: {exc}"
             )
             return None
-        if found is None or found.id <= creation.newer_than:
+        if found is None:
             return None
         self.origin = creation.origin
-        toolkit.save_state(STATE_RUN_ID, str(found.id))
+        self._save_run(found.id)
         return found.id
 
     def _current_run(self, run_id: int) -> Run | None:
@@ -534,6 +601,7 @@ class ActionStep:
             toolkit.info(f"Run {run_id} is {_status_word(run)} in dbt Cloud.")
         else:
             toolkit.warning(f"Run {run_id} was asked to cancel but had not stopped yet.")
+            toolkit.save_state(STATE_LEAVE_RUN, "dbt Cloud accepted the main step's cancel")
         return run
 
     def _finish(
@@ -565,9 +633,9 @@ class ActionStep:
             git_sha=payload.git_sha or "",
             git_branch=payload.git_branch or "",
             pull_request=payload.github_pull_request_id,
-            schema_override=payload.schema_override or "",
-            # a retry reruns the failed run as it was: its report lists no overrides as applied
-            overrides=() if self.origin == "retried" else payload.overrides(),
+            # the followed run's own overrides, read from its trigger
+            schema_override=self.overrides.schema or "",
+            overrides=self.overrides.shown(),
             cancelled_by_workflow=cancelled_by_workflow,
             timed_out_after=inputs.timeout_seconds if outcome is Outcome.TIMED_OUT else None,
             results=collected.results,
@@ -682,7 +750,8 @@ def _status_word(run: Run) -> str:
 def run_post(
     get_input: Callable[[str], str], get_state: Callable[[str], str], env: Mapping[str, str]
 ) -> int:
-    """Cancel a run the main step left going (it was killed, or the runner gave up on it)."""
+    """Cancel a run the main step meant to cancel and could not (it was killed outright, or
+    its own cancel failed); every run it handed over or saw end is left alone."""
     _mask_token(get_input)
     run_id = get_state(STATE_RUN_ID)
     if not run_id:
@@ -691,16 +760,14 @@ def run_post(
     if get_state(STATE_RUN_ENDED) == "true":
         toolkit.info(f"dbt Cloud run {run_id} ended during the step; nothing to clean up.")
         return 0
-    if get_state(STATE_RUN_NOT_WAITED) == "true":
-        toolkit.info(f"wait is false: dbt Cloud run {run_id} is left to finish on its own.")
+    left = get_state(STATE_LEAVE_RUN)
+    if left:
+        toolkit.info(f"dbt Cloud run {run_id} is left to finish on its own: {left}.")
         return 0
     try:
         inputs = parse_inputs(get_input)
     except InputError as exc:
         toolkit.warning(f"Post step cannot check run {run_id}: {exc}")
-        return 0
-    if not inputs.cancel_on_exit:
-        toolkit.info(f"cancel-on-exit is false: dbt Cloud run {run_id} is left to finish.")
         return 0
     client = DbtCloudClient(inputs.access_url, inputs.api_token, inputs.account_id, timeout=5)
     try:
@@ -713,7 +780,7 @@ def run_post(
         toolkit.warning(f"Post step could not cancel dbt Cloud run {run_id}: {exc}")
         return 0
     toolkit.warning(
-        f"Cancelled dbt Cloud run {run_id}: the main step ended before the run did "
-        "(it was killed or timed out)."
+        f"Cancelled dbt Cloud run {run_id}: the main step ended before the run did and could "
+        "not cancel it (it was killed, or dbt Cloud did not answer its cancel)."
     )
     return 0

@@ -27,6 +27,7 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from dbt_cloud_action import __version__
 from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.lifecycle import same_commit
 from dbt_cloud_action.models import Job, Run
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,15 @@ class DbtCloudError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(http_status={self.http_status!r}, message={str(self)!r})"
+
+
+class DbtCloudUnavailable(DbtCloudError):
+    """dbt Cloud did not answer usefully (no answer, 429, 5xx, a broken body) for a whole retry
+    budget: an outage, which says nothing about the run itself."""
+
+
+class OutcomeUnknown(DbtCloudError):
+    """A POST that creates a run may or may not have taken effect: its answer was lost."""
 
 
 class ArtifactNotFound(DbtCloudError):
@@ -449,19 +459,23 @@ class DbtCloudClient:
         )
         return self._run_list(params)
 
-    def trigger_run(self, job_id: int, body: Mapping[str, Any]) -> Run:
+    def trigger_run(
+        self, job_id: int, body: Mapping[str, Any], *, unique_cause: bool = False
+    ) -> Run:
         """Trigger the job once, even when an answer is lost.
 
         The POST is not idempotent: when its outcome is unknown (no answer, a 5xx, an unusable
         body) the client looks for the run it may have created (the job's newest runs with this
-        `cause`, this `git_sha` when one was sent, created after the first attempt) and triggers
-        again only when there is none. A definite 4xx fails at once.
+        exact `cause` and this `git_sha` when one was sent) and triggers again only when there
+        is none. A `cause` that is not `unique_cause` (the user's own text, which other runs may
+        share) must also be on a run created after the first attempt. A definite 4xx fails at
+        once.
         """
         cause = body.get("cause")
         if not isinstance(cause, str) or not cause:
             raise ValueError("trigger_run needs a non-empty 'cause' (dbt Cloud requires one)")
         git_sha = body.get("git_sha") or None
-        since = self._wall_clock() - RECONCILE_CLOCK_SKEW
+        since = None if unique_cause else self._wall_clock() - RECONCILE_CLOCK_SKEW
         budget = self._budget()
         path = f"/jobs/{job_id}/run/"
         ambiguous = False
@@ -486,9 +500,19 @@ class DbtCloudClient:
         """Cancel the run; safe to repeat, so retried like a GET."""
         return Run.from_api(self._object("POST", f"/runs/{run_id}/cancel/"))
 
-    def retry_run(self, run_id: int) -> Run:
-        """Retry a failed run from its point of failure (POST, retried only when surely unsent)."""
-        return Run.from_api(self._object("POST", f"/runs/{run_id}/retry/", repeat=False))
+    def retry_run(self, failed: Run) -> Run:
+        """Retry a failed run from its point of failure. The POST is repeated only when surely
+        unsent; when its answer is lost, the retry's run is looked for among the job's newest
+        runs (`find_retry_run`), and `OutcomeUnknown` is raised when it is not there."""
+        try:
+            return Run.from_api(self._object("POST", f"/runs/{failed.id}/retry/", repeat=False))
+        except OutcomeUnknown:
+            self._sleep(TRIGGER_SETTLE_SECONDS)
+            found = self.find_retry_run(failed)
+            if found is None:
+                raise
+            log.info("retry answer was lost; found the run it created: %d", found.id)
+            return found
 
     def rerun_job(self, job_id: int) -> Run:
         """Retry the job's last failed run, or trigger a new one (retried only when unsent)."""
@@ -545,46 +569,66 @@ class DbtCloudClient:
         return [Run.from_api(d) for d in data if isinstance(d, Mapping)]
 
     def find_triggered_run(
-        self, job_id: int, body: Mapping[str, Any], since: datetime
+        self, job_id: int, body: Mapping[str, Any], since: datetime | None
     ) -> Run | None:
-        """The run a trigger started at `since` may have created though its answer never came
-        (the workflow was cancelled mid-request), matched as `trigger_run` matches it."""
+        """The run a trigger may have created though its answer never came (the workflow was
+        cancelled mid-request), matched as `trigger_run` matches it: `since` is when the
+        trigger was sent, None for a unique cause."""
         git_sha = body.get("git_sha") or None
         return self._find_triggered_run(
             job_id,
             str(body.get("cause", "")),
             git_sha,
-            since - RECONCILE_CLOCK_SKEW,
+            None if since is None else since - RECONCILE_CLOCK_SKEW,
             self._budget(),
         )
 
+    def find_retry_run(self, failed: Run) -> Run | None:
+        """The run a retry of `failed` created, among the job's newest runs: newer than the
+        failed run and naming it in `retrying_run_id`, or (when dbt Cloud leaves that field
+        empty) with the failed run's cause and commit."""
+
+        def retries_it(run: Run) -> bool:
+            if run.id <= failed.id:
+                return False
+            if run.retrying_run_id is not None:
+                return run.retrying_run_id == failed.id
+            return run.cause == failed.cause and run.git_sha == failed.git_sha
+
+        runs = self._recent_runs_for_reconciliation(failed.job_id, self._budget(), "retry")
+        return next((run for run in runs if retries_it(run)), None)
+
     def _find_triggered_run(
-        self, job_id: int, cause: str, git_sha: str | None, since: datetime, budget: _Budget
+        self, job_id: int, cause: str, git_sha: str | None, since: datetime | None, budget: _Budget
     ) -> Run | None:
         """Our run among the job's newest runs, or None; never guesses when it cannot look."""
+        for run in self._recent_runs_for_reconciliation(job_id, budget, "trigger"):
+            if (
+                run.cause == cause
+                and (git_sha is None or same_commit(run.git_sha, git_sha))
+                and (
+                    since is None
+                    or (run.created_at is not None and _aware(run.created_at) >= since)
+                )
+            ):
+                return run
+        return None
+
+    def _recent_runs_for_reconciliation(self, job_id: int, budget: _Budget, what: str) -> list[Run]:
         params = list_runs_params(
             job_id, order_by="-id", limit=RECONCILE_LOOKBACK_RUNS, include_related=("trigger",)
         )
         try:
-            runs = self._run_list(params, budget)
+            return self._run_list(params, budget)
         except DbtCloudError as exc:
-            raise DbtCloudError(
+            raise OutcomeUnknown(
                 exc.http_status,
-                "the trigger's answer was lost and the job's runs could not be listed to "
+                f"the {what}'s answer was lost and the job's runs could not be listed to "
                 f"check whether it created a run ({exc.user_message})",
                 exc.developer_message,
                 hint=_OUTCOME_UNKNOWN,
                 secrets=self._secrets,
             ) from exc
-        for run in runs:
-            if (
-                run.cause == cause
-                and (git_sha is None or run.git_sha == git_sha)
-                and run.created_at is not None
-                and _aware(run.created_at) >= since
-            ):
-                return run
-        return None
 
     # ------------------------------------------------------------------ request loop
 
@@ -769,7 +813,11 @@ class DbtCloudClient:
         if dbt_message:
             message = f"{message} - dbt Cloud said: {dbt_message}"
         log.debug("%s %s: giving up (%s)", method, path, redact(problem, self._secrets))
-        raise DbtCloudError(last.status, message, hint=hint, secrets=self._secrets)
+        if outcome_unknown:
+            raise OutcomeUnknown(last.status, message, hint=hint, secrets=self._secrets)
+        if last.host_unknown:
+            raise DbtCloudError(last.status, message, hint=hint, secrets=self._secrets)
+        raise DbtCloudUnavailable(last.status, message, hint=hint, secrets=self._secrets)
 
 
 _RETRY_LATER = "dbt Cloud answered unexpectedly: retry later (status: https://status.getdbt.com)."

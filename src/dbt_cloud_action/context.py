@@ -24,7 +24,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+
+from .models import parse_timestamp
 
 PULL_REQUEST_EVENTS = frozenset(
     {"pull_request", "pull_request_target", "pull_request_review", "pull_request_review_comment"}
@@ -60,6 +63,9 @@ class GitHubContext:
     head_repo_full_name: str | None  # None when a fork PR's head repository was deleted
     is_fork: bool
     warnings: tuple[str, ...] = ()
+    # When the event happened (a pull request's `updated_at`), so before this workflow run
+    # started, also on a re-run; None for other events.
+    event_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -202,7 +208,15 @@ def context_from_event(
         ),
         is_fork=target.is_fork,
         warnings=(target.warning,) if target.warning else (),
+        event_time=_event_time(event_name, payload),
     )
+
+
+def _event_time(event_name: str, payload: Mapping[str, Any]) -> datetime | None:
+    if event_name not in PULL_REQUEST_EVENTS:
+        return None
+    moment = parse_timestamp(_mapping(payload.get("pull_request")).get("updated_at"))
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _read_payload(env: Mapping[str, str]) -> tuple[Mapping[str, Any], str | None]:

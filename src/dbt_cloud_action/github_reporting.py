@@ -273,3 +273,26 @@ def _short(text: str, limit: int = 200) -> str:
 def _without_token(message: str, token: str) -> str:
     """Belt and braces: whatever an exception said, the token never reaches a log line."""
     return message.replace(token, "***") if token else message
+
+
+def pull_request_head(target: GitHubTarget, pr_number: int) -> tuple[str | None, str]:
+    """The pull request's current head commit, for `cancel-superseded`; (None, why) when GitHub
+    cannot say (no token, no permission, no answer): the caller then falls back to a rule that
+    needs no GitHub."""
+    from github import GithubException  # noqa: PLC0415  (lazy: see module docstring)
+    from requests import RequestException  # noqa: PLC0415
+
+    action = f"read pull request #{pr_number}"
+    if not target.token:
+        return None, f"Could not {action}: the github-token input is empty."
+    try:
+        sha = _client(target).get_repo(target.repository).get_pull(pr_number).head.sha
+    except GithubException as exc:
+        why = _explain_github_error(exc, target, action, "pull-requests: read", "")
+        return None, _without_token(why, target.token)
+    except RequestException as exc:
+        reason = _network_reason(exc, target.timeout_seconds)
+        return None, f"Could not {action}: GitHub at {target.api_url} did not answer ({reason})."
+    if not isinstance(sha, str) or not sha:
+        return None, f"Could not {action}: GitHub's answer has no head commit."
+    return sha, ""

@@ -7,13 +7,18 @@ server; `action.py` does the I/O around them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
 
 from .inputs import RetryFailed
-from .models import Run, RunStatus
+from .models import Overrides, Run, RunStatus
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.RUNNING)
-# How many of the job's newest runs are searched for one to attach to, supersede or retry.
+# The job's newest runs, listed once per step: searched for one to attach to, supersede or
+# retry, and their successes time the job's usual duration.
 RECENT_RUNS_LIMIT = 50
+# How many of those successes make the usual duration.
+USUAL_DURATION_SAMPLE = 10
 
 
 def same_commit(a: str, b: str) -> bool:
@@ -26,22 +31,46 @@ def _is_active(run: Run) -> bool:
     return run.status in ACTIVE_STATUSES
 
 
-def find_reusable_run(runs: Sequence[Run], git_sha: str, pull_request: int | None) -> Run | None:
-    """The newest queued or running run for the same commit (and PR), e.g. one started by dbt
-    Cloud's native CI or by an earlier attempt of this workflow. No SHA, no identity: None."""
+def active_runs_for_commit(
+    runs: Sequence[Run], git_sha: str, pull_request: int | None
+) -> list[Run]:
+    """Queued or running runs for the same commit (and PR), newest first, e.g. started by dbt
+    Cloud's native CI or by an earlier attempt of this workflow. No SHA, no identity: none."""
     if not git_sha:
-        return None
-    for run in runs:
-        if not _is_active(run) or not same_commit(run.git_sha, git_sha):
-            continue
-        if pull_request is not None and run.github_pull_request_id not in (None, pull_request):
-            continue
-        return run
-    return None
+        return []
+    return [
+        run
+        for run in runs
+        if _is_active(run)
+        and same_commit(run.git_sha, git_sha)
+        and (pull_request is None or run.github_pull_request_id in (None, pull_request))
+    ]
 
 
-def superseded_runs(runs: Sequence[Run], git_sha: str, pull_request: int | None) -> list[Run]:
-    """Active runs for the same PR at another commit: a newer push made them pointless."""
+def differing_overrides(run: Run, wanted: Overrides) -> tuple[str, ...]:
+    """The override fields (schema, threads, ...) in which `run`'s trigger differs from
+    `wanted`; every field when the run's trigger is unknown."""
+    if run.overrides is None:
+        return tuple(field.name for field in fields(Overrides))
+    return tuple(
+        field.name
+        for field in fields(Overrides)
+        if getattr(run.overrides, field.name) != getattr(wanted, field.name)
+    )
+
+
+def find_reusable_run(
+    runs: Sequence[Run], git_sha: str, pull_request: int | None, overrides: Overrides
+) -> Run | None:
+    """The newest active run for the same commit (and PR) built as this step would build it:
+    its trigger carries the same overrides. A run into another schema, with other steps or
+    threads, is another build and proves nothing about this one."""
+    candidates = active_runs_for_commit(runs, git_sha, pull_request)
+    return next((run for run in candidates if not differing_overrides(run, overrides)), None)
+
+
+def other_commit_runs(runs: Sequence[Run], git_sha: str, pull_request: int | None) -> list[Run]:
+    """Active runs for the same PR at another commit: the candidates for `cancel-superseded`."""
     if pull_request is None or not git_sha:
         return []
     return [
@@ -52,6 +81,70 @@ def superseded_runs(runs: Sequence[Run], git_sha: str, pull_request: int | None)
         and run.git_sha
         and not same_commit(run.git_sha, git_sha)
     ]
+
+
+@dataclass(frozen=True)
+class Supersession:
+    """Which runs `cancel-superseded` cancels, and why (one log line)."""
+
+    runs: tuple[Run, ...]
+    reason: str
+
+
+def superseded_runs(
+    runs: Sequence[Run],
+    git_sha: str,
+    pull_request: int | None,
+    *,
+    pr_head: str | None,
+    event_time: datetime | None,
+) -> Supersession:
+    """Active runs for the same PR at another commit, which a newer push made pointless.
+
+    Never a newer commit's runs: when GitHub says what the PR's head is now (`pr_head`), runs
+    are cancelled only if this step's commit is still that head. Without it, only runs created
+    before this workflow's event (`event_time`): a re-run of an older commit's workflow keeps
+    its old event, so the runs of later pushes are all newer than it.
+    """
+    others = other_commit_runs(runs, git_sha, pull_request)
+    if not others:
+        return Supersession((), "")
+    if pr_head is not None:
+        if not same_commit(pr_head, git_sha):
+            return Supersession(
+                (),
+                f"Commit {git_sha[:7]} is no longer the head of pull request #{pull_request} "
+                f"(now {pr_head[:7]}): no run of another commit is cancelled.",
+            )
+        return Supersession(tuple(others), "")
+    if event_time is None:
+        return Supersession(
+            (),
+            "cancel-superseded: neither the pull request's head (GitHub did not answer) nor the "
+            "time of this workflow's event is known, so no run is cancelled.",
+        )
+    older = tuple(
+        run
+        for run in others
+        if run.created_at is not None and _aware(run.created_at) < _aware(event_time)
+    )
+    left = len(others) - len(older)
+    reason = (
+        f"cancel-superseded: {left} run(s) of other commits created after this workflow's event "
+        "are left going (they may be for a newer push; GitHub could not be asked)."
+        if left
+        else ""
+    )
+    return Supersession(older, reason)
+
+
+def usual_duration_sample(runs: Sequence[Run]) -> list[Run]:
+    """The newest successful runs among the job's recent runs, which time its usual duration."""
+    return [run for run in runs if run.status is RunStatus.SUCCESS][:USUAL_DURATION_SAMPLE]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def wants_retry(mode: RetryFailed, run_attempt: int) -> bool:

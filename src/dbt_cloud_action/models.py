@@ -95,6 +95,63 @@ class RunStep:
         )
 
 
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """The job settings a trigger overrode; None and () mean the job's own setting.
+
+    Read from a run's `trigger` (what dbt Cloud really ran with) and built from the action's
+    payload (what this step asks for), so the two compare field by field.
+    """
+
+    schema: str | None = None
+    dbt_version: str | None = None
+    threads: int | None = None
+    target_name: str | None = None
+    generate_docs: bool | None = None
+    timeout_seconds: int | None = None
+    steps: tuple[str, ...] = ()
+
+    @classmethod
+    def from_trigger(cls, trigger: Mapping[str, Any]) -> Overrides:
+        docs = trigger.get("generate_docs_override")
+        return cls(
+            schema=_text_or_none(trigger.get("schema_override")),
+            dbt_version=_text_or_none(trigger.get("dbt_version_override")),
+            threads=_int_or_none(trigger.get("threads_override")),
+            target_name=_text_or_none(trigger.get("target_name_override")),
+            generate_docs=docs if isinstance(docs, bool) else None,
+            timeout_seconds=_int_or_none(trigger.get("timeout_seconds_override")),
+            steps=tuple(s for s in _list(trigger.get("steps_override")) if isinstance(s, str)),
+        )
+
+    def shown(self) -> tuple[tuple[str, str], ...]:
+        """The overridden settings but the schema (shown on its own), as (name, value)."""
+        values: tuple[tuple[str, object], ...] = (
+            ("dbt version", self.dbt_version),
+            ("threads", self.threads),
+            ("target name", self.target_name),
+            ("generate docs", self.generate_docs),
+            ("timeout seconds", self.timeout_seconds),
+            ("steps", self.steps),
+        )
+        shown: list[tuple[str, str]] = []
+        for name, value in values:
+            if value is None or value == ():
+                continue
+            if isinstance(value, tuple):
+                text = "; ".join(value)
+            elif isinstance(value, bool):
+                text = "true" if value else "false"
+            else:
+                text = str(value)
+            shown.append((name, text))
+        return tuple(shown)
+
+
 @dataclass(frozen=True)
 class Run:
     id: int
@@ -121,6 +178,9 @@ class Run:
     # dbt Cloud's word on whether the ended run stored artifacts; None when it did not say
     artifacts_saved: bool | None = None
     updated_at: datetime | None = None
+    # what the run's trigger overrode; None when the answer did not include the trigger
+    overrides: Overrides | None = None
+    retrying_run_id: int | None = None  # the failed run this run retries
 
     @property
     def is_terminal(self) -> bool:
@@ -141,7 +201,8 @@ class Run:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Run:
-        trigger = _mapping(data.get("trigger"))
+        raw_trigger = data.get("trigger")
+        trigger = _mapping(raw_trigger)
         job = _mapping(data.get("job"))
         steps = data.get("run_steps")
         return cls(
@@ -170,6 +231,8 @@ class Run:
             ),
             artifacts_saved=_bool_or_none(data.get("artifacts_saved")),
             updated_at=parse_timestamp(data.get("updated_at")),
+            overrides=Overrides.from_trigger(trigger) if isinstance(raw_trigger, Mapping) else None,
+            retrying_run_id=_int_or_none(data.get("retrying_run_id")),
         )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from dbt_cloud_action.context import GitHubContext
 from dbt_cloud_action.inputs import (
     AUTO,
+    CAUSE_MAX,
     ActionInputs,
     Auto,
     InputError,
@@ -26,10 +27,12 @@ from dbt_cloud_action.inputs import (
     check_one_git_target,
     clean_cause,
 )
+from dbt_cloud_action.models import Overrides
 
 SCHEMA_MAX = 63  # PostgreSQL's identifier limit, the smallest of the common warehouses
 _SCHEMA_HASH = 8
 _WORKFLOW_NAME_MAX = 100
+_JOB_NAME_MAX = 60
 
 
 @dataclass(frozen=True)
@@ -62,39 +65,58 @@ class TriggerPayload:
             body[field.name] = list(value) if isinstance(value, tuple) else value
         return body
 
+    def requested_overrides(self) -> Overrides:
+        """The job settings this payload overrides, comparable with a run's trigger."""
+        return Overrides(
+            schema=self.schema_override,
+            dbt_version=self.dbt_version_override,
+            threads=self.threads_override,
+            target_name=self.target_name_override,
+            generate_docs=self.generate_docs_override,
+            timeout_seconds=self.timeout_seconds_override,
+            steps=self.steps_override,
+        )
+
     def overrides(self) -> tuple[tuple[str, str], ...]:
-        """The job settings this run overrides, as (name, value) for the report. A retry from
-        the point of failure cannot apply them, so the action warns when there are any."""
-        shown: list[tuple[str, str]] = []
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not field.name.endswith("_override") or field.name == "schema_override":
-                continue
-            if value is None or value == ():
-                continue
-            name = field.name.removesuffix("_override").replace("_", " ")
-            if isinstance(value, tuple):
-                text = "; ".join(value)
-            elif isinstance(value, bool):
-                text = "true" if value else "false"
-            else:
-                text = str(value)
-            shown.append((name, text))
-        return tuple(shown)
+        """The job settings this run overrides, as (name, value), the schema aside."""
+        return self.requested_overrides().shown()
 
 
-def auto_cause(context: GitHubContext) -> str:
-    """`GitHub Actions: CI #42 (pull_request) in octo/repo`, at most 255 characters."""
+def trigger_tag(context: GitHubContext, key: str) -> str:
+    """`[run 123456/2 job dbt key 5f2a9c]`: which workflow run, attempt and job triggered, plus
+    a random key per step, since matrix legs share the job's name. A lost trigger answer is
+    reconciled by this exact text, so it must never be cut."""
+    parts = []
+    if context.run_id:
+        parts.append(f"run {context.run_id}/{context.run_attempt}")
+    if context.job:
+        parts.append(f"job {clean_cause(context.job)[:_JOB_NAME_MAX]}")
+    if key:
+        parts.append(f"key {key}")
+    return f"[{' '.join(parts)}]" if parts else ""
+
+
+def auto_cause(context: GitHubContext, key: str = "") -> str:
+    """`GitHub Actions: CI #42 (pull_request) in octo/repo [run 123456/2 job dbt key 5f2a9c]`,
+    at most 255 characters: the description is cut, never the tag."""
+    tag = trigger_tag(context, key)
     if not context.workflow:
-        return "Triggered by dbt-cloud-action"
-    text = f"GitHub Actions: {context.workflow[:_WORKFLOW_NAME_MAX]}"
-    if context.run_number:
-        text += f" #{context.run_number}"
-    if context.event_name:
-        text += f" ({context.event_name})"
-    if context.repository:
-        text += f" in {context.repository}"
-    return clean_cause(text)
+        text = "Triggered by dbt-cloud-action"
+    else:
+        text = f"GitHub Actions: {context.workflow[:_WORKFLOW_NAME_MAX]}"
+        if context.run_number:
+            text += f" #{context.run_number}"
+        if context.event_name:
+            text += f" ({context.event_name})"
+        if context.repository:
+            text += f" in {context.repository}"
+    if not tag:
+        return clean_cause(text)
+    room = CAUSE_MAX - len(tag) - 1
+    description = clean_cause(text)
+    if len(description) > room:
+        description = description[: room - 1] + "…"
+    return f"{description} {tag}"
 
 
 def schema_name(text: str) -> str:
@@ -155,12 +177,15 @@ def sha_to_send(
     return None
 
 
-def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> TriggerPayload:
+def build_trigger_payload(
+    inputs: ActionInputs, context: GitHubContext, trigger_key: str = ""
+) -> TriggerPayload:
     """The trigger body for these inputs in this workflow run (pure; InputError on a bad combo).
 
-    `{branch}` in the schema template is the branch the run is about (git-branch, or with
-    `auto` the event's branch) even when only the SHA is sent, so per-branch schema names keep
-    working.
+    `trigger_key` (random per step) goes into the automatic cause, so the run this step
+    triggers can be told from every other run of the job. `{branch}` in the schema template is
+    the branch the run is about (git-branch, or with `auto` the event's branch) even when only
+    the SHA is sent, so per-branch schema names keep working.
     """
     check_one_git_target(inputs.git_sha, inputs.git_branch)
     branch = context.head_branch if inputs.git_branch is AUTO else inputs.git_branch
@@ -177,7 +202,7 @@ def build_trigger_payload(inputs: ActionInputs, context: GitHubContext) -> Trigg
         }
         schema = render_schema(inputs.schema_override, values, context.event_name)
     return TriggerPayload(
-        cause=auto_cause(context) if inputs.cause is AUTO else inputs.cause,
+        cause=auto_cause(context, trigger_key) if inputs.cause is AUTO else inputs.cause,
         git_sha=sha,
         git_branch=branch if sha is None else None,
         github_pull_request_id=pr,

@@ -472,7 +472,7 @@ def _notes(report: RunReport, limits: _Limits) -> str:
     if report.origin == "attached":
         notes.append("Attached to a run of this job already in progress for this commit.")
     if report.origin == "retried":
-        notes.append("Retried from the point of failure; overrides do not apply to a retry.")
+        notes.append("Retried from the point of failure, built as the failed run was.")
         if report.skipped_steps:
             shown = report.skipped_steps[: limits.list_items]
             more = _more(len(shown), len(report.skipped_steps), "steps")

@@ -60,7 +60,7 @@ def exercise_every_call(client: DbtCloudClient, emu: Emulator) -> None:
     client.get_artifact(failed.id, "manifest.json", step=4)
     with pytest.raises(ArtifactNotFound):
         client.get_artifact(failed.id, "catalog.json")
-    client.retry_run(failed.id)
+    client.retry_run(failed)
     client.rerun_job(CI_JOB)
 
 

@@ -162,7 +162,7 @@ def test_cancel_retry_details_retry_and_rerun(emu: Emulator, client: DbtCloudCli
     assert failed.status is RunStatus.ERROR
     details = client.get_retry_details(failed.id)
     assert details.failed_step
-    retried = client.retry_run(failed.id)
+    retried = client.retry_run(failed)
     assert retried.id != failed.id
     rerun = client.rerun_job(CI_JOB)
     assert rerun.job_id == CI_JOB
@@ -332,6 +332,41 @@ def test_trigger_read_timeout_is_reconciled_not_repeated(
     assert [r["id"] for r in emu.created_runs()] == [run.id]
 
 
+@pytest.mark.parametrize(("unique_cause", "runs"), [(True, 1), (False, 2)])
+def test_a_unique_cause_is_matched_whatever_the_clocks_say(
+    emu: Emulator, make_client: ClientFactory, unique_cause: bool, runs: int
+) -> None:
+    """The runner's clock is ten minutes fast: a shared cause's time window misses the run the
+    lost trigger created (and triggers again), while a unique cause (the automatic one, which
+    names the workflow run, attempt, job and a random key) is found by its exact text."""
+    fast = make_client(
+        emu.url, emu.account_id, wall_clock=lambda: datetime.now(UTC) + timedelta(minutes=10)
+    )
+    emu.faults.add(Fault(endpoint="trigger", calls=(1,), kind="lose_response"))
+    run = fast.trigger_run(
+        CI_JOB, trigger_body("x [run 1/1 job dbt key abc123]"), unique_cause=unique_cause
+    )
+    created = [r["id"] for r in emu.created_runs()]
+    assert len(created) == runs
+    assert run.id == created[-1]  # the one found, or the one triggered again
+
+
+def test_lost_retry_answer_is_reconciled_not_repeated(
+    emu: Emulator, make_client: ClientFactory
+) -> None:
+    client = make_client(emu.url, emu.account_id, timeout=0.3)
+    other = client.trigger_run(CI_JOB, trigger_body())  # a newer run of another job is no match
+    failed = wait_until_done(client, client.trigger_run(FAILING_JOB, trigger_body()).id)
+    emu.faults.add(Fault(endpoint="retry_post", calls=(1,), kind="delay", delay=1.0))
+    retried = client.retry_run(failed)
+    [created] = [r for r in emu.created_runs() if r["id"] not in (other.id, failed.id)]
+    assert retried.id == created["id"]
+    assert retried.retrying_run_id == failed.id
+    assert emu.calls("list_runs") == 1
+    time.sleep(1.0)  # the late answer is logged once it is sent
+    assert emu.calls("retry_post") == 1
+
+
 def test_reconciliation_ignores_other_causes_and_shas(
     emu: Emulator, client: DbtCloudClient
 ) -> None:
@@ -368,7 +403,7 @@ def test_retry_post_with_unknown_outcome_is_not_repeated(
     failed = wait_until_done(client, client.trigger_run(FAILING_JOB, trigger_body()).id)
     emu.faults.add(Fault(endpoint="retry_post", calls=(1,), status=502))
     with pytest.raises(DbtCloudError) as caught:
-        client.retry_run(failed.id)
+        client.retry_run(failed)
     assert "may or may not" in str(caught.value)
     assert "run history" in caught.value.hint
     assert emu.calls("retry_post") == 1
