@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 from host.run import InputsError, input_environment, take_inputs
-from host.venv import VenvPlan, build, is_complete, venv_interpreter, venv_key
+from host.runtime_venv import VenvPlan, build, is_complete, venv_interpreter, venv_key
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -61,7 +61,7 @@ def runner_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tool_cache(tmp_path_factory: pytest.TempPathFactory, runner_python: Path) -> Path:
-    """A runner tool cache holding the venv host/venv.py plans, complete, with the tests'
+    """A runner tool cache holding the venv host/runtime_venv.py plans, complete, with the tests'
     packages (a .pth file) instead of a download."""
     cache = tmp_path_factory.mktemp("toolcache")
     env = {**os.environ, "PATH": f"{runner_python}{os.pathsep}{os.environ['PATH']}"}
@@ -71,7 +71,7 @@ def tool_cache(tmp_path_factory: pytest.TempPathFactory, runner_python: Path) ->
     plan = dict(
         line.split("=", 1)
         for line in subprocess.run(
-            [str(runner_python / "python3"), str(root / "host" / "venv.py"), "plan"],
+            [str(runner_python / "python3"), str(root / "host" / "runtime_venv.py"), "plan"],
             env=env,
             capture_output=True,
             text=True,

@@ -7,8 +7,8 @@ interpreter's implementation, full version and location (a venv points at its ba
 interpreter), and the lock's SHA-256; the key is also the directory name, so a venv left by an
 earlier job on a persistent runner is used again only when it is the same.
 
-    python venv.py plan     outputs: venv, key, python, base-python, ready (true: use as is)
-    python venv.py build    builds the venv unless a restored one is complete; outputs: built
+    python runtime_venv.py plan   outputs: venv, key, python, base-python, ready (true: use it)
+    python runtime_venv.py build  builds the venv unless a restored one is complete; outputs: built
 """
 
 from __future__ import annotations
