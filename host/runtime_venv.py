@@ -20,9 +20,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import venv
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 ACTION_ROOT = Path(__file__).resolve().parent.parent
 LOCK = ACTION_ROOT / "requirements" / "runtime.txt"
@@ -30,8 +29,7 @@ LOCK = ACTION_ROOT / "requirements" / "runtime.txt"
 COMPLETE_MARKER = "dbt-cloud-action-venv.key"
 
 
-@dataclass(frozen=True)
-class VenvPlan:
+class VenvPlan(NamedTuple):  # not a dataclass: this runs before every step, imports cost time
     key: str
     venv: Path
     python: Path  # the venv's interpreter
@@ -92,6 +90,8 @@ def build(venv_plan: VenvPlan) -> bool:
     """Create the venv and install the lock into it; False when a complete one is there."""
     if is_complete(venv_plan):
         return False
+    import venv  # noqa: PLC0415 - only a cold start needs it
+
     shutil.rmtree(venv_plan.venv, ignore_errors=True)
     venv_plan.venv.parent.mkdir(parents=True, exist_ok=True)
     venv.create(venv_plan.venv, with_pip=True)
