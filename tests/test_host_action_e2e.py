@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
-from tests.composite_runner import CompositeRun, StepFailed, composite_run, finish
+from tests.composite_runner import CompositeRun, StepFailed, composite_run, finish, host_action
+from tests.runner_files import parse_file_command
 from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 TOKEN = "dbtc_hostVariantSecretToken_0123456789"
@@ -195,16 +196,23 @@ def test_a_restored_venv_is_used_without_building_or_saving_again(
     assert composite.saved == []
 
 
-def test_no_python_311_on_the_runner_is_a_clear_error(
-    emu: Emulator, runner: SimulatedRunner, tmp_path: Path
-) -> None:
+def path_without_python_311(tmp_path: Path) -> Path:
+    """A PATH directory whose python3 and python answer like a Python 3.10 would, with the
+    other tools the step needs."""
     old = tmp_path / "old-python"
     old.mkdir()
     for name in ("python3", "python"):
-        (old / name).write_text("#!/bin/sh\nexit 1\n")  # answers like a Python 3.10 would
+        (old / name).write_text("#!/bin/sh\nexit 1\n")
         (old / name).chmod(0o755)
-    for tool in ("bash", "ls", "sort"):  # all the step needs besides Python
+    for tool in ("bash", "ls", "sort"):
         (old / tool).symlink_to(shutil.which(tool) or tool)
+    return old
+
+
+def test_no_python_311_on_the_runner_is_a_clear_error(
+    emu: Emulator, runner: SimulatedRunner, tmp_path: Path
+) -> None:
+    old = path_without_python_311(tmp_path)
     composite = use(runner, emu, PASSING, old, tmp_path / "toolcache")
     composite.env["PATH"] = str(old)
     with pytest.raises(StepFailed) as failed:
@@ -212,3 +220,30 @@ def test_no_python_311_on_the_runner_is_a_clear_error(
     assert "::error title=No Python 3.11+::" in failed.value.log
     assert "actions/setup-python" in failed.value.log
     assert emu.requests == []
+
+
+def test_without_python_311_on_path_the_newest_in_the_tool_cache_is_used(
+    emu: Emulator, runner: SimulatedRunner, runner_python: Path, tmp_path: Path
+) -> None:
+    """Where actions/setup-python installs, and GitHub-hosted runners carry several versions."""
+    old = path_without_python_311(tmp_path)
+    tool_cache = tmp_path / "toolcache"
+    for version in ("3.10.14", "3.12.7", "3.9.20"):
+        interpreter = tool_cache / "Python" / version / "x64" / "bin" / "python3"
+        interpreter.parent.mkdir(parents=True)
+        if version == "3.12.7":
+            interpreter.symlink_to(runner_python / "python3")
+        else:
+            interpreter.write_text("#!/bin/sh\nexit 1\n")
+            interpreter.chmod(0o755)
+    composite = use(runner, emu, PASSING, old, tool_cache)
+    composite.env["PATH"] = str(old)
+    step = host_action()["runs"]["steps"][0]
+    proc, output = composite.start_step(0, step)
+    log = "".join(proc.communicate(timeout=30))
+    assert proc.returncode == 0, log
+    outputs = parse_file_command(output.read_text())
+    assert outputs["base-python"] == str(
+        tool_cache / "Python" / "3.12.7" / "x64" / "bin" / "python3"
+    )
+    assert outputs["venv"].startswith(str(tool_cache / "dbt-cloud-action"))
