@@ -126,3 +126,15 @@ def test_a_venv_without_its_marker_is_incomplete_and_a_complete_one_is_not_rebui
     (plan.venv / "dbt-cloud-action-venv.key").write_text("k1\n")
     assert is_complete(plan)
     assert build(plan) is False
+
+
+def test_the_sync_script_leaves_the_host_variant_as_it_is() -> None:
+    """scripts/sync_host_action.py is how the two stay identical: run on the committed files it
+    changes nothing, and it rebuilds host/action.yml's interface from a stale copy."""
+    from scripts.sync_host_action import synced
+
+    container = (ROOT / "action.yml").read_text()
+    host = (ROOT / "host/action.yml").read_text()
+    assert synced(container, host) == host
+    stale = host.replace("  fork-pull-requests:\n", "  fork-pull-requests-old:\n")
+    assert synced(container, stale) == host
