@@ -43,7 +43,7 @@ def test_every_endpoint_and_run_state_matches_the_spec(
         params={"name__icontains": "ci", "project_id__in": "[70]", "environment_id": 201},
     )
     api.data("GET", "jobs/", params={"project_id": 70, "include_related": "environment"})
-    emulator.open_pull_request(101, FULL_TRIGGER["git_sha"], 7)  # a run dbt Cloud starts
+    emulator.open_pull_request(101, str(FULL_TRIGGER["git_sha"]), 7)  # a run dbt Cloud starts
     (webhook_run,) = api.data("GET", "runs/", params={"include_related": "trigger", "limit": 1,
                                                        "order_by": "-id"})  # fmt: skip
     assert webhook_run["trigger"]["cause_category"] == "ci"

@@ -225,9 +225,10 @@ def test_serve_plays_the_configs_pull_requests(tmp_path: Path) -> None:
     try:
         assert server.stdout is not None
         url = server.stdout.readline().split()[-1]
+        query = {"job_definition_id": "101", "include_related": "trigger", "order_by": "-id"}
         reply = requests.get(
             f"{url}/api/v2/accounts/1/runs/",
-            params={"job_definition_id": 101, "include_related": "trigger", "order_by": "-id"},
+            params=query,
             headers={"Authorization": "Token emulator-token"},
             timeout=10,
         )
