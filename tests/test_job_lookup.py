@@ -74,6 +74,13 @@ def test_a_name_matching_several_jobs_lists_them_and_says_how_to_choose() -> Non
     assert "'Core / CI / CI'" in message and "job-id" in message
 
 
+def test_twins_in_one_environment_can_only_be_told_apart_by_id() -> None:
+    twin = job(9, "ci")
+    message = error("Core / CI / CI", [CORE_CI, twin])
+    assert "matches 2 jobs" in message
+    assert "They share project and environment: set job-id" in message
+
+
 def test_at_most_ten_candidates_are_shown() -> None:
     many = [job(i, "Deploy", (i, f"P{i}")) for i in range(1, 15)]
     message = error("Deploy", many)

@@ -107,10 +107,14 @@ def match_job(reference: JobReference, listed: Sequence[Job], *, complete: bool 
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
+        choose = (
+            "They share project and environment: set job-id to the one you mean instead."
+            if reference.qualified
+            else f"Name one of them as project / environment / job, e.g. "
+            f"{_example(matches[0])!r} (names or ids), or set job-id to its id instead."
+        )
         raise JobNameError(
-            f"line {line} matches {len(matches)} jobs: {_candidates(matches)}. Name one of "
-            f"them as project / environment / job, e.g. {_example(matches[0])!r} (names or "
-            "ids), or set job-id to its id instead."
+            f"line {line} matches {len(matches)} jobs: {_candidates(matches)}. {choose}"
         )
     if named:
         names_missing = any(not (j.project_name and j.environment_name) for j in named)
