@@ -62,6 +62,9 @@ TRIGGER_SETTLE_SECONDS = 2.0
 # count as ours: the runner's and dbt Cloud's clocks may disagree a little.
 RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
 RECONCILE_LOOKBACK_RUNS = 10
+# Jobs per page of `GET jobs/` (dbt Cloud's most) and the most one listing gathers.
+JOBS_PAGE_SIZE = 100
+MAX_LISTED_JOBS = 1000
 
 # Defence in depth for tokens the client was not told about: an auth scheme followed by a long
 # credential-looking word, and dbt Cloud's service/personal token prefixes.
@@ -458,6 +461,41 @@ class DbtCloudClient:
             include_related=include_related,
         )
         return self._run_list(params)
+
+    def list_jobs(
+        self,
+        *,
+        name_contains: str | None = None,
+        project_ids: Sequence[int] = (),
+        environment_id: int | None = None,
+        include_related: Sequence[str] = ("environment",),
+        max_jobs: int = MAX_LISTED_JOBS,
+    ) -> list[Job]:
+        """The account's jobs matching every filter given, oldest first, page after page until
+        a short page or `max_jobs` (so a caller can tell a cut-off list: `len == max_jobs`).
+
+        `name_contains` is dbt Cloud's `name__icontains` (any case, any part of the name);
+        `project_ids` is `project_id` for one id, `project_id__in` for several.
+        """
+        if max_jobs < 1:
+            raise ValueError(f"max_jobs must be 1 or more, got {max_jobs}")
+        jobs: list[Job] = []
+        while len(jobs) < max_jobs:
+            limit = min(JOBS_PAGE_SIZE, max_jobs - len(jobs))
+            params = list_jobs_params(
+                name_contains=name_contains,
+                project_ids=project_ids,
+                environment_id=environment_id,
+                include_related=include_related,
+                limit=limit,
+                offset=len(jobs),
+            )
+            data: list[Any] = self._request("GET", "/jobs/", params, shape="list")
+            page = [Job.from_api(d) for d in data if isinstance(d, Mapping)]
+            jobs += page
+            if len(page) < limit:
+                break
+        return jobs[:max_jobs]
 
     def trigger_run(
         self, job_id: int, body: Mapping[str, Any], *, unique_cause: bool = False
@@ -892,6 +930,43 @@ def list_runs_params(
     }
     if status_in:
         params["status__in"] = json.dumps([int(s) for s in status_in], separators=(",", ":"))
+    return params
+
+
+def list_jobs_params(
+    *,
+    name_contains: str | None = None,
+    project_ids: Sequence[int] = (),
+    environment_id: int | None = None,
+    include_related: Sequence[str] = (),
+    limit: int = JOBS_PAGE_SIZE,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Query parameters of one page of `GET jobs/`, ordered by id so pages never overlap.
+
+    Only the spec's filters of the jobs list: `name__icontains`, `project_id`,
+    `project_id__in` (one JSON-style list, as `status__in`), `environment_id`. There is no
+    `environment_id__in`: dbt Cloud would ignore it and answer every job.
+    """
+    if not 1 <= limit <= JOBS_PAGE_SIZE:
+        raise ValueError(f"limit must be between 1 and {JOBS_PAGE_SIZE}, got {limit}")
+    if offset < 0:
+        raise ValueError(f"offset must be 0 or more, got {offset}")
+    params: dict[str, Any] = {
+        "order_by": "id",
+        "limit": limit,
+        "offset": offset,
+        **_related(include_related),
+    }
+    if name_contains:
+        params["name__icontains"] = name_contains
+    ids = list(dict.fromkeys(int(i) for i in project_ids))
+    if len(ids) == 1:
+        params["project_id"] = ids[0]
+    elif ids:
+        params["project_id__in"] = json.dumps(ids, separators=(",", ":"))
+    if environment_id is not None:
+        params["environment_id"] = environment_id
     return params
 
 

@@ -111,6 +111,22 @@ class ActionInputs:
     artifacts_step: int | None
 
 
+@dataclass(frozen=True)
+class JobReference:
+    """One line of `job-name`: a job's exact name (any case), optionally qualified as
+    `project / environment / job` (each qualifier a name or an id). `text` is the line as
+    written: a job whose whole name is that line (slashes included) matches too."""
+
+    name: str
+    project: str | None = None
+    environment: str | None = None
+    text: str = ""
+
+    @property
+    def qualified(self) -> bool:
+        return self.project is not None
+
+
 _MAX_SHOWN = 32
 _TOKEN_PREFIXES = ("dbtc_", "dbtu_")
 _MIN_TOKEN_CHECKED = 16
@@ -119,6 +135,9 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_STEPS = 20
 MAX_STEP_LENGTH = 1000
 MAX_ARTIFACTS = 50
+MAX_JOBS = 20  # jobs in one step (job-id or job-name); more is surely a mistake
+MAX_JOB_NAME_LENGTH = 255
+_JOB_ID_SEPARATORS = re.compile(r"[\s,]+")
 SCHEMA_PLACEHOLDERS = frozenset({"job_id", "pr", "sha", "sha7", "branch"})
 
 
@@ -363,6 +382,77 @@ def parse_steps(text: str) -> tuple[str, ...]:
     return steps
 
 
+def parse_job_ids(text: str) -> tuple[int, ...]:
+    """One or more job ids separated by whitespace, commas or newlines; each at most once."""
+    parts = [p for p in _JOB_ID_SEPARATORS.split(text) if p]
+    if not parts:
+        raise InvalidValue("must list at least one job id.")
+    if len(parts) > MAX_JOBS:
+        raise InvalidValue(f"must list at most {MAX_JOBS} job ids (got {len(parts)}).")
+    ids: list[int] = []
+    for part in parts:
+        value = _digits(part)
+        if value is None or value < 1:
+            raise InvalidValue(
+                f"must be job ids (positive integers) separated by spaces, commas or newlines "
+                f"(got {_shown(part)})."
+            )
+        if value in ids:
+            raise InvalidValue(f"lists job {value} twice; list each job once.")
+        ids.append(value)
+    return tuple(ids)
+
+
+def parse_job_reference(line: str) -> JobReference:
+    """`job` or `project / environment / job` (the job's name may itself contain slashes)."""
+    text = line.strip()
+    if not text:
+        raise InvalidValue("has an empty job name.")
+    if len(text) > MAX_JOB_NAME_LENGTH:
+        raise InvalidValue(
+            f"has a line longer than {MAX_JOB_NAME_LENGTH} characters; give the job's name."
+        )
+    if _invisible(text, allowed=" "):
+        raise InvalidValue(
+            f"line {_shown(text)} contains a control or invisible character; remove it."
+        )
+    parts = [part.strip() for part in text.split("/", 2)]
+    if len(parts) < 3:
+        return JobReference(name=text, text=text)
+    project, environment, name = parts
+    if not (project and environment and name):
+        raise InvalidValue(
+            f"line {_shown(text)} must be a job name, or project / environment / job with "
+            "all three parts given."
+        )
+    return JobReference(name=name, project=project, environment=environment, text=text)
+
+
+def parse_job_names(text: str) -> tuple[JobReference, ...]:
+    """One exact job name per line (any case), optionally `project / environment / job`;
+    blank lines are ignored and no line may repeat another."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise InvalidValue("must list at least one job name, one per line.")
+    if len(lines) > MAX_JOBS:
+        raise InvalidValue(f"must list at most {MAX_JOBS} job names (got {len(lines)}).")
+    references: list[JobReference] = []
+    for line in lines:
+        reference = parse_job_reference(line)
+        key = _reference_key(reference)
+        if any(_reference_key(r) == key for r in references):
+            raise InvalidValue(f"lists {_shown(line)} twice; list each job once.")
+        references.append(reference)
+    return tuple(references)
+
+
+def _reference_key(reference: JobReference) -> tuple[str, ...]:
+    return tuple(
+        " ".join(part.split()).casefold()
+        for part in (reference.project or "", reference.environment or "", reference.name)
+    )
+
+
 _POLL_SECONDS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3})?", re.ASCII)
 
 
@@ -549,6 +639,37 @@ class GitTarget:
     git_sha: str | Auto | None
     git_branch: str | Auto | None
     fork_pull_requests: ForkPullRequests
+
+
+@dataclass(frozen=True)
+class JobSelection:
+    """Which jobs the step runs: ids (`job-id`) or names to resolve (`job-name`), never both."""
+
+    job_ids: tuple[int, ...] = ()
+    job_names: tuple[JobReference, ...] = ()
+
+
+def parse_job_selection(get: Callable[[str], str]) -> JobSelection:
+    """`job-id` (one or more ids) or `job-name` (one or more names): exactly one of them."""
+    read = _Reader(get, get("api-token").strip())
+    ids_given = bool(get("job-id").strip())
+    names_given = bool(get("job-name").strip())
+    if ids_given and names_given:
+        raise InputError(
+            "job-id",
+            "and input 'job-name' are both set; set one of them: job-id with the jobs' ids, or "
+            "job-name with their names.",
+        )
+    if names_given:
+        return JobSelection(job_names=read.required("job-name", parse_job_names))
+    return JobSelection(
+        job_ids=read.required(
+            "job-id",
+            parse_job_ids,
+            missing="the id of the job to run (or set job-name to its name)",
+            hint="Set job-id to the number in the job's URL: .../jobs/<job-id>/",
+        )
+    )
 
 
 def parse_git_target(get: Callable[[str], str]) -> GitTarget:

@@ -237,7 +237,37 @@ class Run:
 
 
 @dataclass(frozen=True)
+class JobTriggers:
+    """What starts the job's runs besides the API. dbt Cloud sends `null` for a flag it never
+    set (dbt-cloud-cli's recorded replies), read as off."""
+
+    github_webhook: bool = False
+    git_provider_webhook: bool = False
+    schedule: bool = False
+    on_merge: bool = False
+
+    @property
+    def runs_on_pull_requests(self) -> bool:
+        """dbt Cloud starts a run by itself for every pull request push ("Run on pull
+        requests": `github_webhook` for GitHub, `git_provider_webhook` for GitLab and Azure)."""
+        return self.github_webhook or self.git_provider_webhook
+
+    @classmethod
+    def from_api(cls, data: object) -> JobTriggers:
+        flags = _mapping(data)
+        return cls(
+            github_webhook=flags.get("github_webhook") is True,
+            git_provider_webhook=flags.get("git_provider_webhook") is True,
+            schedule=flags.get("schedule") is True,
+            on_merge=flags.get("on_merge") is True,
+        )
+
+
+@dataclass(frozen=True)
 class Job:
+    """A job definition. `project_name` and `environment_name` are "" when the reply did not
+    embed the project or environment (older replies did not): never required, ids always are."""
+
     id: int
     account_id: int
     name: str
@@ -246,6 +276,13 @@ class Job:
     job_type: str = ""
     execute_steps: tuple[str, ...] = ()
     generate_docs: bool = False
+    project_name: str = ""
+    environment_name: str = ""
+    triggers: JobTriggers = JobTriggers()
+
+    @property
+    def runs_on_pull_requests(self) -> bool:
+        return self.triggers.runs_on_pull_requests
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Job:
@@ -258,4 +295,7 @@ class Job:
             job_type=_str(data.get("job_type")),
             execute_steps=tuple(s for s in _list(data.get("execute_steps")) if isinstance(s, str)),
             generate_docs=data.get("generate_docs") is True,
+            project_name=_str(_mapping(data.get("project")).get("name")),
+            environment_name=_str(_mapping(data.get("environment")).get("name")),
+            triggers=JobTriggers.from_api(data.get("triggers")),
         )

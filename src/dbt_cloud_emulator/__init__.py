@@ -6,6 +6,7 @@ from dbt_cloud_emulator.config import (
     EmulatorConfig,
     JobScript,
     NodeResult,
+    PullRequestScript,
     StepScript,
     default_config,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "LoggedRequest",
     "ManualClock",
     "NodeResult",
+    "PullRequestScript",
     "StepScript",
     "default_config",
 ]

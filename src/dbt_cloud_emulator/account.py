@@ -13,7 +13,14 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from dbt_cloud_emulator.clock import EmulatedTime
-from dbt_cloud_emulator.config import ERROR, SUCCESS, EmulatorConfig, JobScript, StepScript
+from dbt_cloud_emulator.config import (
+    ERROR,
+    SUCCESS,
+    EmulatorConfig,
+    JobScript,
+    PullRequestScript,
+    StepScript,
+)
 from dbt_cloud_emulator.dbt_output import catalog, manifest, run_results
 from dbt_cloud_emulator.envelope import ApiError, not_found
 from dbt_cloud_emulator.queries import (
@@ -24,14 +31,7 @@ from dbt_cloud_emulator.queries import (
     parse_include,
     parse_list_query,
 )
-from dbt_cloud_emulator.resources import (
-    PROJECT_ID,
-    RunRecord,
-    RunView,
-    environment_of,
-    job_json,
-    run_json,
-)
+from dbt_cloud_emulator.resources import RunRecord, RunView, job_json, run_json
 from dbt_cloud_emulator.timeline import CANCELLED, QUEUED, PlannedStep, Schedule, plan_run
 
 Item = TypeVar("Item")
@@ -39,6 +39,11 @@ FIRST_RUN_ID = 10_001
 ALL_RELATED = frozenset({"trigger", "job", "run_steps", "environment", "debug_logs"})
 _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "pk")
 _JOB_FILTERS = ("environment_id", "project_id", "pk")
+_JOB_IN_FILTERS = ("project_id",)  # the spec's jobs list has no environment_id__in nor pk__in
+_JOB_TEXT_FILTERS = ("name",)
+# What a run dbt Cloud starts from a pull request's webhook says in its trigger (thin: no
+# recorded reply quotes the text; `ci` is the spec's CauseCategoryEnum value).
+PULL_REQUEST_CAUSE = "Triggered via GitHub PR webhook"
 _HISTORY_SPACING = 3600.0
 _DOCS_STEP = StepScript("Generate docs", "dbt docs generate", duration=10.0)
 _CLONE_STEP = StepScript("Clone git repository", duration=2.0)
@@ -65,12 +70,17 @@ class Account:
         self._plans: dict[int, tuple[Schedule, tuple[int, float] | None]] = {}
         self._tail: dict[int, tuple[int, float]] = {}  # job id -> the run that ends last so far
         self._latest: dict[int, int] = {}  # job id -> its newest run id
+        # Pull request webhooks still to arrive: (emulated time due, order, script), soonest first.
+        self._webhooks: list[tuple[float, int, PullRequestScript]] = []
         self._add_history()
+        for pull_request in config.pull_requests:
+            self.open_pull_request(pull_request, at=pull_request.delay)
 
     # ----- jobs ------------------------------------------------------------------------------
 
     def get_job(self, job_id: int, query: Query) -> dict[str, Any]:
         with self._lock:
+            self._deliver_webhooks()
             job = self.require_job(job_id)
             data = self._job_json(job)
             include = parse_include(query)
@@ -89,8 +99,15 @@ class Account:
             return data
 
     def list_jobs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        spec = parse_list_query(query, _JOB_FILTERS, JOB_ORDERINGS)
+        spec = parse_list_query(
+            query,
+            _JOB_FILTERS,
+            JOB_ORDERINGS,
+            in_filters=_JOB_IN_FILTERS,
+            text_filters=_JOB_TEXT_FILTERS,
+        )
         with self._lock:
+            self._deliver_webhooks()
             rows = [(_job_fields(job), job) for job in self.config.jobs]
             return self._page(rows, spec, self._job_json)
 
@@ -98,16 +115,19 @@ class Account:
 
     def get_run(self, run_id: int, query: Query) -> dict[str, Any]:
         with self._lock:
+            self._deliver_webhooks()
             return self._run_json(self._view(run_id, self.time.now()), parse_include(query))
 
     def list_runs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
         with self._lock:
+            self._deliver_webhooks()
             rows = [(_run_fields(view), view) for view in self._views(self.time.now())]
             return self._page(rows, spec, lambda view: self._run_json(view, spec.include))
 
     def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
+            self._deliver_webhooks()
             job = self.require_job(job_id)
             trigger = {**fields, "cause_category": "api"}
             steps = _steps_for(job, fields)
@@ -119,6 +139,7 @@ class Account:
     def rerun(self, job_id: int) -> dict[str, Any]:
         """Retry the job's latest run when that run failed and can be retried, else run anew."""
         with self._lock:
+            self._deliver_webhooks()
             job = self.require_job(job_id)
             now = self.time.now()
             latest = [v for v in self._views(now) if v.record.job.id == job_id]
@@ -130,6 +151,7 @@ class Account:
     def cancel(self, run_id: int) -> dict[str, Any]:
         """Cancel a queued or running run; a finished run comes back unchanged, as in dbt Cloud."""
         with self._lock:
+            self._deliver_webhooks()
             now = self.time.now()
             view = self._view(run_id, now)
             if view.status < SUCCESS:
@@ -140,12 +162,14 @@ class Account:
 
     def retry(self, run_id: int) -> dict[str, Any]:
         with self._lock:
+            self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             return self._retry(view)
 
     def failure_details(self, run_id: int) -> dict[str, Any]:
         """GET retry/: the step the run failed at and the later steps that never ran."""
         with self._lock:
+            self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             failed = self._retryable_failure(view)
             return {
@@ -155,18 +179,54 @@ class Account:
                 "failed_step_index": failed.index,
             }
 
+    # ----- runs dbt Cloud starts by itself -------------------------------------------------------
+
+    def open_pull_request(self, pull_request: PullRequestScript, *, at: float) -> None:
+        """At emulated time `at`, the pull request's webhook reaches dbt Cloud, which starts a
+        run of the job for its commit (a ConfigError now when the job would not run)."""
+        with self._lock:
+            self.config.pull_request_job(pull_request.job_id)
+            self._webhooks.append((at, len(self._webhooks), pull_request))
+            self._webhooks.sort(key=lambda w: (w[0], w[1]))
+            self._deliver_webhooks()
+
+    def _deliver_webhooks(self) -> None:
+        """Create the runs of webhooks that are due, each at its own moment and in order, before
+        anything else happens (so run ids keep following creation times)."""
+        now = self.time.now()
+        while self._webhooks and self._webhooks[0][0] <= now:
+            at, _, pull_request = self._webhooks.pop(0)
+            job = self.config.pull_request_job(pull_request.job_id)
+            trigger: dict[str, Any] = {
+                "cause": PULL_REQUEST_CAUSE,
+                "cause_category": "ci",
+                "git_sha": pull_request.git_sha,
+                "github_pull_request_id": pull_request.number,
+            }
+            if pull_request.git_branch is not None:
+                trigger["git_branch"] = pull_request.git_branch
+            steps = job.steps
+            if not self.config.holds_commit(pull_request.git_sha):
+                steps = _failed_checkout(steps, pull_request.git_sha)
+            self._create(job, trigger, steps, created=max(at, self._newest_created()))
+
+    def _newest_created(self) -> float:
+        return max((r.created for r in self._runs.values()), default=float("-inf"))
+
     # ----- artifacts ---------------------------------------------------------------------------
 
     def list_artifacts(self, run_id: int) -> list[str]:
         """The last step's artifacts, as dbt Cloud lists them: it ignores `step` here (see
         dbt-labs/dbt-cloud-openapi-spec#27), and lists late ones before they can be fetched."""
         with self._lock:
+            self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             step = self._artifact_step(view, None, uploaded=False)
             return [] if isinstance(step, str) else sorted(step.script.artifact_names)
 
     def artifact(self, run_id: int, path: str, step_index: int | None) -> bytes:
         with self._lock:
+            self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             step = self._artifact_step(view, step_index)
             if isinstance(step, str):
@@ -212,6 +272,7 @@ class Account:
 
     def created_runs(self) -> list[dict[str, Any]]:
         with self._lock:
+            self._deliver_webhooks()
             now = self.time.now()
             return [self._run_json(self._view(i, now), ALL_RELATED) for i in self._created]
 
@@ -254,10 +315,12 @@ class Account:
         trigger: dict[str, Any],
         steps: tuple[StepScript, ...],
         retrying: int | None = None,
+        created: float | None = None,
     ) -> dict[str, Any]:
         now = self.time.now()
         run_id = self._next_id()
-        record = RunRecord(run_id, job, trigger, now, steps, retrying_run_id=retrying)
+        at = now if created is None else created
+        record = RunRecord(run_id, job, trigger, at, steps, retrying_run_id=retrying)
         self._runs[run_id] = record
         self._created.append(run_id)
         self._plan(record)
@@ -390,7 +453,7 @@ def _run_fields(view: RunView) -> dict[str, Any]:
         "job_definition_id": view.record.job.id,
         "status": view.status,
         "environment_id": view.record.environment_id,
-        "project_id": PROJECT_ID,
+        "project_id": view.record.job.project_id,
         "created_at": schedule.created,
         "finished_at": schedule.finished if view.now >= schedule.finished else None,
     }
@@ -403,14 +466,17 @@ def _job_fields(job: JobScript) -> dict[str, Any]:
         "pk": job.id,
         "name": job.name,
         "created_at": 0.0,
-        "environment_id": environment_of(job),
-        "project_id": PROJECT_ID,
+        "environment_id": job.environment,
+        "project_id": job.project_id,
     }
 
 
 def _matches(fields: dict[str, Any], filters: dict[str, Any]) -> bool:
     for name, wanted in filters.items():
-        if name.endswith("__in"):
+        if name.endswith("__icontains"):  # Postgres: UPPER(field) LIKE UPPER(%wanted%)
+            if wanted.upper() not in fields[name.removesuffix("__icontains")].upper():
+                return False
+        elif name.endswith("__in"):
             if fields[name.removesuffix("__in")] not in wanted:
                 return False
         elif fields[name] != wanted:

@@ -16,6 +16,14 @@ from typing import Any
 SUCCESS = 10
 ERROR = 20
 JOB_TYPES = ("ci", "scheduled", "other")
+# The job's `triggers` flags, as the spec's JobDefinitionTriggers names them.
+TRIGGER_NAMES = ("github_webhook", "git_provider_webhook", "schedule", "on_merge")
+# The triggers by which dbt Cloud starts a job's runs itself for a pull request.
+PULL_REQUEST_TRIGGERS = ("github_webhook", "git_provider_webhook")
+DEFAULT_PROJECT_ID = 70
+DEFAULT_PROJECT_NAME = "jaffle_shop"
+PROD_ENVIRONMENT_ID = 200
+CI_ENVIRONMENT_ID = 201
 # Node statuses in run_results.json: models success/error/skipped, tests pass/fail/warn.
 NODE_STATUSES = ("success", "error", "skipped", "pass", "fail", "warn", "runtime error")
 _LATE = re.compile(r"late:(\d+(?:\.\d+)?)")
@@ -105,6 +113,10 @@ class JobScript:
     job_type "scheduled" and "other" are deploy jobs: their runs go one at a time (a new run
     waits, blocked, behind the job's previous one). "ci" runs may run side by side, as
     dbt Cloud's CI jobs do.
+
+    Left unset, the environment is "CI" (201) for a CI job and "Production" (200) otherwise,
+    and `triggers` (the names of the flags that are on) follow the job type: a CI job runs on
+    pull requests (`github_webhook`, `git_provider_webhook`), a scheduled job on `schedule`.
     """
 
     id: int
@@ -115,10 +127,25 @@ class JobScript:
     history: tuple[float, ...] = ()
     artifacts: str = "normal"
     can_retry: bool = True
+    project_id: int = DEFAULT_PROJECT_ID
+    project_name: str = DEFAULT_PROJECT_NAME
+    environment_id: int | None = None
+    environment_name: str | None = None
+    triggers: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.id < 1:
             raise ConfigError(f"job id must be a positive integer, got {self.id}")
+        if self.project_id < 1 or (self.environment_id is not None and self.environment_id < 1):
+            raise ConfigError(f"job {self.id}: project_id and environment_id must be positive")
+        if not self.project_name or self.environment_name == "":
+            raise ConfigError(f"job {self.id}: project_name and environment_name must not be empty")
+        unknown = sorted(set(self.triggers or ()) - set(TRIGGER_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"job {self.id}: triggers must be among {', '.join(TRIGGER_NAMES)}, "
+                f"got {', '.join(unknown)}"
+            )
         if not self.steps:
             raise ConfigError(f"job {self.id}: needs at least one step")
         if self.job_type not in JOB_TYPES:
@@ -137,6 +164,32 @@ class JobScript:
     @property
     def is_deploy(self) -> bool:
         return self.job_type != "ci"
+
+    @property
+    def environment(self) -> int:
+        """The environment's id: as configured, else CI for a CI job and Production otherwise."""
+        if self.environment_id is not None:
+            return self.environment_id
+        return CI_ENVIRONMENT_ID if self.job_type == "ci" else PROD_ENVIRONMENT_ID
+
+    @property
+    def environment_label(self) -> str:
+        if self.environment_name is not None:
+            return self.environment_name
+        return "CI" if self.job_type == "ci" else "Production"
+
+    @property
+    def trigger_flags(self) -> dict[str, bool]:
+        """The job's `triggers` object: the configured flags on, or the job type's defaults."""
+        on = self.triggers
+        if on is None:
+            on = {"ci": PULL_REQUEST_TRIGGERS, "scheduled": ("schedule",)}.get(self.job_type, ())
+        return {name: name in on for name in TRIGGER_NAMES}
+
+    @property
+    def runs_on_pull_requests(self) -> bool:
+        flags = self.trigger_flags
+        return any(flags[name] for name in PULL_REQUEST_TRIGGERS)
 
     @property
     def saves_artifacts(self) -> bool:
@@ -281,6 +334,27 @@ def default_jobs() -> tuple[JobScript, ...]:
 
 
 @dataclass(frozen=True)
+class PullRequestScript:
+    """A pull request dbt Cloud hears of through its git provider's webhook: `delay` emulated
+    seconds after the emulator starts, it starts a run of job `job_id` for commit `git_sha`
+    by itself (as a CI job set to run on pull requests)."""
+
+    job_id: int
+    git_sha: str
+    number: int
+    delay: float = 0.0
+    git_branch: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.number < 1:
+            raise ConfigError(f"pull request number must be positive, got {self.number}")
+        if not self.git_sha.strip():
+            raise ConfigError(f"pull request #{self.number}: git_sha must not be empty")
+        if self.delay < 0:
+            raise ConfigError(f"pull request #{self.number}: delay must be >= 0, got {self.delay}")
+
+
+@dataclass(frozen=True)
 class EmulatorConfig:
     account_id: int = 1
     token: str = "emulator-token"  # noqa: S105 - the emulator's well-known demo token
@@ -288,6 +362,8 @@ class EmulatorConfig:
     # Commits the account's repository does not hold (a fork's, say). The repository holds any
     # other commit; a run asked to check one of these out fails at its clone step, as git does.
     unknown_commits: tuple[str, ...] = ()
+    # Pull requests whose webhooks make dbt Cloud start runs by itself (see PullRequestScript).
+    pull_requests: tuple[PullRequestScript, ...] = ()
 
     def __post_init__(self) -> None:
         if self.account_id < 1:
@@ -297,6 +373,23 @@ class EmulatorConfig:
         ids = [job.id for job in self.jobs]
         if len(ids) != len(set(ids)):
             raise ConfigError(f"job ids must be unique, got {ids}")
+        _check_names("project", {(job.project_id, job.project_name) for job in self.jobs})
+        _check_names("environment", {(job.environment, job.environment_label) for job in self.jobs})
+        for pull_request in self.pull_requests:
+            self.pull_request_job(pull_request.job_id)
+
+    def pull_request_job(self, job_id: int) -> JobScript:
+        """The job a pull request's webhook starts, or why dbt Cloud would start none."""
+        job = self.job(job_id)
+        if job is None:
+            raise ConfigError(f"pull request webhook: no job {job_id} in the account")
+        if not job.runs_on_pull_requests:
+            raise ConfigError(
+                f"pull request webhook: job {job_id} does not run on pull requests (its "
+                f"triggers have neither {' nor '.join(PULL_REQUEST_TRIGGERS)}), so dbt Cloud "
+                "would start no run for it"
+            )
+        return job
 
     def job(self, job_id: int) -> JobScript | None:
         return next((job for job in self.jobs if job.id == job_id), None)
@@ -323,7 +416,20 @@ class EmulatorConfig:
         return cls.from_dict(data)
 
 
-_NESTED: dict[str, type[Any]] = {"jobs": JobScript, "steps": StepScript, "results": NodeResult}
+def _check_names(kind: str, pairs: set[tuple[int, str]]) -> None:
+    """One name per project (environment) id, as in a real account."""
+    ids = [i for i, _ in pairs]
+    clashes = sorted({i for i in ids if ids.count(i) > 1})
+    if clashes:
+        raise ConfigError(f"{kind} {clashes[0]} is given more than one name")
+
+
+_NESTED: dict[str, type[Any]] = {
+    "jobs": JobScript,
+    "steps": StepScript,
+    "results": NodeResult,
+    "pull_requests": PullRequestScript,
+}
 _SCALARS: dict[str, tuple[type, ...]] = {
     "id": (int,),
     "account_id": (int,),
@@ -342,6 +448,15 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "queue_seconds": (int, float),
     "execution_time": (int, float),
     "can_retry": (bool,),
+    "project_id": (int,),
+    "project_name": (str,),
+    "environment_id": (int, type(None)),
+    "environment_name": (str, type(None)),
+    "job_id": (int,),
+    "git_sha": (str,),
+    "git_branch": (str, type(None)),
+    "number": (int,),
+    "delay": (int, float),
 }
 
 
@@ -363,6 +478,14 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
         elif key == "unknown_commits":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"{here}: must be a list of commit SHAs")
+            kwargs[key] = tuple(value)
+        elif key == "triggers" and value is None:
+            kwargs[key] = None  # the job type's triggers
+        elif key == "triggers":
+            if not isinstance(value, list) or not all(v in TRIGGER_NAMES for v in value):
+                raise ConfigError(
+                    f"{here}: must be a list of trigger names among {', '.join(TRIGGER_NAMES)}"
+                )
             kwargs[key] = tuple(value)
         elif key == "history":
             if not isinstance(value, list) or not all(_is_number(v) for v in value):

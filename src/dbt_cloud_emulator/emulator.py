@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from dbt_cloud_emulator.account import ALL_RELATED, Account
 from dbt_cloud_emulator.clock import EmulatedTime
-from dbt_cloud_emulator.config import EmulatorConfig
+from dbt_cloud_emulator.config import EmulatorConfig, PullRequestScript
 from dbt_cloud_emulator.faults import FaultBook
 from dbt_cloud_emulator.server import ApiApp, EmulatorHTTPServer, LoggedRequest
 
@@ -151,6 +151,23 @@ class Emulator:
         """A run's current API JSON with steps, trigger and job included."""
         query = {"include_related": [",".join(sorted(ALL_RELATED))]}
         return self._running().account.get_run(run_id, query)
+
+    def open_pull_request(
+        self,
+        job_id: int,
+        git_sha: str,
+        pr_number: int,
+        *,
+        delay: float = 0.0,
+        git_branch: str | None = None,
+    ) -> None:
+        """Script a pull request webhook: `delay` emulated seconds from now, dbt Cloud starts a
+        run of CI job `job_id` for `git_sha` by itself (trigger: `git_sha`,
+        `github_pull_request_id`, cause_category `ci`). ConfigError when the job does not run
+        on pull requests (its triggers have neither github_webhook nor git_provider_webhook)."""
+        pull_request = PullRequestScript(job_id, git_sha, pr_number, delay, git_branch)
+        account = self._running().account
+        account.open_pull_request(pull_request, at=account.time.now() + delay)
 
     def clock_now(self) -> float:
         """Emulated seconds since the emulator started."""

@@ -17,7 +17,7 @@ WHOLE_NUMBER = "Enter a whole number."
 
 @dataclass(frozen=True)
 class ListQuery:
-    filters: dict[str, Any]  # field -> int, or field__in -> list[int]
+    filters: dict[str, Any]  # field -> int, field__in -> list[int], field__icontains -> str
     order_by: str
     limit: int
     offset: int
@@ -53,9 +53,19 @@ def parse_list_query(
     int_filters: tuple[str, ...],
     orderings: tuple[str, ...],
     default_order: str = "id",
+    *,
+    in_filters: tuple[str, ...] | None = None,
+    text_filters: tuple[str, ...] = (),
 ) -> ListQuery:
+    """The list parameters; `in_filters` are the int filters that also take `__in` (default:
+    all), `text_filters` the `<field>__icontains` ones. Any other parameter is ignored, as
+    Django's filters ignore what they do not declare."""
     errors: dict[str, list[str]] = {}
     filters: dict[str, Any] = {}
+    for name in text_filters:
+        key = f"{name}__icontains"
+        if key in query:
+            filters[key] = query[key][-1]
     for name in int_filters:
         if name in query:
             value = _integer(query[name][-1])
@@ -64,7 +74,7 @@ def parse_list_query(
             else:
                 filters[name] = value
         in_name = f"{name}__in"
-        if in_name in query:
+        if in_name in query and (in_filters is None or name in in_filters):
             values = [_integer(v) for v in _list_items(query[in_name])]
             if any(v is None for v in values):
                 errors[in_name] = [WHOLE_NUMBER]

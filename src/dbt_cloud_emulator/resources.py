@@ -8,7 +8,13 @@ from hashlib import sha1
 from typing import Any
 
 from dbt_cloud_emulator.clock import EmulatedTime
-from dbt_cloud_emulator.config import ERROR, SUCCESS, JobScript, StepScript
+from dbt_cloud_emulator.config import (
+    ERROR,
+    PROD_ENVIRONMENT_ID,
+    SUCCESS,
+    JobScript,
+    StepScript,
+)
 from dbt_cloud_emulator.dbt_output import (
     StepContext,
     render_debug_log,
@@ -18,9 +24,6 @@ from dbt_cloud_emulator.dbt_output import (
 )
 from dbt_cloud_emulator.timeline import CANCELLED, QUEUED, RUNNING, STARTING, Schedule
 
-PROJECT_ID = 70
-PROD_ENVIRONMENT_ID = 200
-CI_ENVIRONMENT_ID = 201
 DEBUG_LOG_TAIL = 1000
 STATUS_HUMANIZED = {
     QUEUED: "Queued",
@@ -31,11 +34,6 @@ STATUS_HUMANIZED = {
     CANCELLED: "Cancelled",
 }
 _JOB_AGE = timedelta(days=90)
-
-
-def environment_of(job: JobScript) -> int:
-    """CI jobs run in the CI environment, deploy jobs in Production."""
-    return CI_ENVIRONMENT_ID if job.job_type == "ci" else PROD_ENVIRONMENT_ID
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class RunRecord:
 
     @property
     def environment_id(self) -> int:
-        return environment_of(self.job)
+        return self.job.environment
 
     def context(self) -> StepContext:
         """Schema, target and git details the run's logs and artifacts show."""
@@ -98,11 +96,11 @@ def account_json(account_id: int, time: EmulatedTime) -> dict[str, Any]:
     }
 
 
-def project_json(account_id: int) -> dict[str, Any]:
+def project_json(account_id: int, job: JobScript) -> dict[str, Any]:
     return {
-        "id": PROJECT_ID,
+        "id": job.project_id,
         "account_id": account_id,
-        "name": "jaffle_shop",
+        "name": job.project_name,
         "description": "",
         "connection_id": 300,
         "repository_id": 400,
@@ -111,15 +109,16 @@ def project_json(account_id: int) -> dict[str, Any]:
     }
 
 
-def environment_json(account_id: int, environment_id: int) -> dict[str, Any]:
-    is_ci = environment_id == CI_ENVIRONMENT_ID
+def environment_json(account_id: int, job: JobScript) -> dict[str, Any]:
+    """The job's environment; a CI job's is a staging environment, any other's production."""
+    is_ci = job.job_type == "ci"
     return {
-        "id": environment_id,
+        "id": job.environment,
         "account_id": account_id,
-        "project_id": PROJECT_ID,
-        "name": "CI" if is_ci else "Production",
+        "project_id": job.project_id,
+        "name": job.environment_label,
         "connection_id": 300,
-        "credentials_id": 500 + environment_id,
+        "credentials_id": 500 + job.environment,
         "repository_id": 400,
         "use_custom_branch": False,
         "dbt_version": "latest",
@@ -141,13 +140,13 @@ def job_json(
     """A job definition; `internal` gives the shape embedded in a run (`include_related=job`)."""
     is_ci = job.job_type == "ci"
     cron = "0 * * * *" if is_ci else "0 6 * * *"
-    environment_id = environment_of(job)
+    environment_id = job.environment
     age = -_JOB_AGE.total_seconds()
     created = time.iso_z(age) if internal else time.iso(age)
     return {
         "id": job.id,
         "account_id": account_id,
-        "project_id": PROJECT_ID,
+        "project_id": job.project_id,
         "environment_id": environment_id,
         "name": job.name,
         "description": "",
@@ -176,18 +175,13 @@ def job_json(
         "settings": {"threads": 4, "target_name": "default"},
         "state": 1,
         "triggers_on_draft_pr": False,
-        "triggers": {
-            "github_webhook": is_ci,
-            "schedule": job.job_type == "scheduled",
-            "git_provider_webhook": is_ci,
-            "on_merge": False,
-        },
+        "triggers": job.trigger_flags,
         "job_completion_trigger_condition": None,
         "created_at": created,
         "updated_at": created,
         "account": account_json(account_id, time),
-        "project": project_json(account_id),
-        "environment": environment_json(account_id, environment_id),
+        "project": project_json(account_id, job),
+        "environment": environment_json(account_id, job),
         "fusion_readiness": None,
         "schedule": (
             {"cron": cron, "date": "custom_cron", "time": "every_hour"}
@@ -227,7 +221,7 @@ def run_json(
         "trigger_id": record.trigger_id,
         "account_id": account_id,
         "environment_id": record.environment_id,
-        "project_id": PROJECT_ID,
+        "project_id": record.job.project_id,
         "job_definition_id": record.job.id,
         "job_id": record.job.id,
         "status": status,
@@ -265,7 +259,7 @@ def run_json(
         "should_start_at": None,
         "trigger": trigger_json(record, time) if "trigger" in include else None,
         "job": job,
-        "environment": environment_json(account_id, record.environment_id)
+        "environment": environment_json(account_id, record.job)
         if "environment" in include
         else None,
         "run_steps": _steps_json(view, account_id, time, include) if "run_steps" in include else [],
@@ -291,7 +285,7 @@ def run_json(
         "retrying_run_id": record.retrying_run_id,
         "can_retry": view.retry_refusal is None,
         "retry_not_supported_reason": view.retry_refusal,
-        "href": f"{url}/deploy/{account_id}/projects/{PROJECT_ID}/runs/{record.id}/",
+        "href": f"{url}/deploy/{account_id}/projects/{record.job.project_id}/runs/{record.id}/",
         "used_repo_cache": None,
     }
 

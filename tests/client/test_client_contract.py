@@ -27,6 +27,9 @@ def emu() -> Iterator[Emulator]:
 def exercise_every_call(client: DbtCloudClient, emu: Emulator) -> None:
     """Each public call at least once, with its optional parameters, plus a reconciliation."""
     client.get_job(CI_JOB)
+    client.list_jobs(name_contains="ci", project_ids=[70], environment_id=201)
+    client.list_jobs(project_ids=[70, 71], include_related=())
+    client.list_jobs(max_jobs=2)
     body = {
         "cause": "Contract test",
         "git_sha": "0123456789abcdef0123456789abcdef01234567",
@@ -71,10 +74,11 @@ def test_every_request_the_client_makes_is_allowed_by_the_spec(emu: Emulator) ->
     requests = emu.requests
     endpoints = {entry.endpoint for entry in requests}
     assert endpoints >= {
-        "get_job", "trigger", "get_run", "list_runs", "cancel", "retry_get", "retry_post",
-        "rerun", "list_artifacts", "get_artifact",
+        "get_job", "list_jobs", "trigger", "get_run", "list_runs", "cancel", "retry_get",
+        "retry_post", "rerun", "list_artifacts", "get_artifact",
     }  # fmt: skip
     assert ["[1,2,3]"] in [entry.query.get("status__in") for entry in requests]
+    assert ["[70,71]"] in [entry.query.get("project_id__in") for entry in requests]
     for entry in requests:
         validate_request(
             entry.method,

@@ -37,6 +37,16 @@ def test_every_endpoint_and_run_state_matches_the_spec(
     api.data("GET", "jobs/")
     api.data("GET", "jobs/", params={"project_id": 70, "limit": 2, "offset": 1, "order_by": "-id"})
     api.data("GET", "jobs/103/", params={"include_related": "most_recent_run"})
+    api.data(
+        "GET",
+        "jobs/",
+        params={"name__icontains": "ci", "project_id__in": "[70]", "environment_id": 201},
+    )
+    api.data("GET", "jobs/", params={"project_id": 70, "include_related": "environment"})
+    emulator.open_pull_request(101, str(FULL_TRIGGER["git_sha"]), 7)  # a run dbt Cloud starts
+    (webhook_run,) = api.data("GET", "runs/", params={"include_related": "trigger", "limit": 1,
+                                                       "order_by": "-id"})  # fmt: skip
+    assert webhook_run["trigger"]["cause_category"] == "ci"
 
     ok = api.trigger(101, FULL_TRIGGER)
     failing = api.trigger(102, {"cause": "minimal body"})
