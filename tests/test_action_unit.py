@@ -14,6 +14,7 @@ def test_unexpected_error_is_one_redacted_error_line(
 ) -> None:
     monkeypatch.setenv("INPUT_API-TOKEN", TOKEN)
     monkeypatch.delenv("RUNNER_DEBUG", raising=False)
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
 
     def broken() -> int:
         raise RuntimeError(f"boom with {TOKEN} inside")
