@@ -1,6 +1,10 @@
 """The engine shared by the GitHub Action and the CLI: inputs → payload → run → report.
 
 All I/O of a step lives here; every decision it makes is delegated to a pure function elsewhere.
+
+What only runs after the first dbt Cloud request (watching, results, reporting, GitHub) is
+imported where it is used, not at module import: the step's start-up is interpreter plus
+`requests` plus what the first request needs (see bench/startup.py).
 """
 
 from __future__ import annotations
@@ -8,26 +12,17 @@ from __future__ import annotations
 import math
 import os
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import toolkit
 from .access_url import is_legacy_host
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
 from .client import ArtifactNotFound, DbtCloudClient, DbtCloudError, redact
 from .context import GitHubContext, context_from_env
-from .github_reporting import (
-    DEFAULT_API_URL,
-    GitHubTarget,
-    comment_marker,
-    set_commit_status,
-    status_context,
-    upsert_pr_comment,
-)
 from .inputs import AUTO, ActionInputs, InputError, parse_inputs
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
@@ -39,20 +34,12 @@ from .lifecycle import (
 )
 from .models import Job, Run, RunStatus
 from .payload import TriggerPayload, build_trigger_payload
-from .reporting import (
-    Outcome,
-    RunReport,
-    annotation_for,
-    commit_status_description,
-    failing_step,
-    outputs_for,
-    render_pr_comment,
-    render_step_log,
-    render_summary,
-    step_title,
-)
-from .results import ResultsDigest, parse_run_results
-from .watcher import PollPolicy, RunWatcher, describe, expected_duration
+
+if TYPE_CHECKING:
+    from .github_reporting import GitHubTarget
+    from .reporting import Outcome, RunReport
+    from .results import ResultsDigest
+    from .watcher import PollPolicy
 
 STATE_RUN_ID = "run_id"
 STATE_RUN_ENDED = "run_ended"
@@ -118,6 +105,8 @@ def _without_traceback(step: Callable[[], int]) -> int:
             title="dbt Cloud action: internal error",
         )
         if os.environ.get("RUNNER_DEBUG") == "1":
+            import traceback  # noqa: PLC0415 - lazy: see the module docstring
+
             toolkit.info(redact(traceback.format_exc(), [token] if token else []))
         return 1
 
@@ -269,7 +258,10 @@ class ActionStep:
 
     def _run(self) -> StepResult:
         inputs = self.inputs
-        self.job = self.client.get_job(inputs.job_id)
+        self.job = self.client.get_job(inputs.job_id)  # the first request
+        from .reporting import Outcome  # noqa: PLC0415 - lazy: see the module docstring
+        from .watcher import RunWatcher, describe  # noqa: PLC0415
+
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}"
         )
@@ -364,6 +356,8 @@ class ActionStep:
         return retried
 
     def _expected_duration(self) -> float | None:
+        from .watcher import expected_duration  # noqa: PLC0415 - lazy: see the module docstring
+
         try:
             recent = self.client.list_runs(
                 self.inputs.job_id, status_in=(int(RunStatus.SUCCESS),), order_by="-id", limit=10
@@ -374,6 +368,8 @@ class ActionStep:
 
     # -- endings ----------------------------------------------------------------------------
     def _on_timeout(self, run: Run, run_url: str) -> StepResult:
+        from .reporting import Outcome  # noqa: PLC0415 - lazy: see the module docstring
+
         inputs = self.inputs
         if inputs.cancel_on_timeout and inputs.cancel_on_exit:
             toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
@@ -387,6 +383,8 @@ class ActionStep:
         )
 
     def _on_cancel(self, cancel: WorkflowCancelled) -> StepResult:
+        from .reporting import Outcome  # noqa: PLC0415 - lazy: see the module docstring
+
         deadline = cancel.received_at + CLEANUP_BUDGET_SECONDS
         toolkit.info(f"Received {cancel}: the workflow was cancelled or the step timed out.")
         # a fresh client: the old session may be mid-request; short timeouts fit the budget
@@ -481,6 +479,13 @@ class ActionStep:
     ) -> StepResult:
         """Report `run`. After a cancel signal (`interrupted`) nothing is waited for: the runner
         kills the step seconds later."""
+        from .reporting import (  # noqa: PLC0415 - lazy: see the module docstring
+            Outcome,
+            RunReport,
+            outputs_for,
+            render_summary,
+        )
+
         inputs, payload = self.inputs, self.payload
         results: ResultsDigest | None = None
         notes: list[str] = []
@@ -525,6 +530,8 @@ class ActionStep:
         return StepResult(1 if failed and inputs.fail_on_error else 0, report)
 
     def _fetch_results(self, run: Run, deadline: float) -> tuple[ResultsDigest | None, str]:
+        from .results import parse_run_results  # noqa: PLC0415 - lazy: see the module docstring
+
         try:
             raw = self._get_artifact(run, "run_results.json", None, deadline)
         except ArtifactNotFound:
@@ -575,6 +582,13 @@ class ActionStep:
 
     # -- reporting --------------------------------------------------------------------------
     def _log(self, report: RunReport) -> None:
+        from .reporting import (  # noqa: PLC0415 - lazy: see the module docstring
+            annotation_for,
+            failing_step,
+            render_step_log,
+            step_title,
+        )
+
         run = report.run
         if run is not None:
             for step in run.steps:
@@ -596,6 +610,11 @@ class ActionStep:
     def _commit_status(self, state: str, description: str, url: str) -> None:
         if not self.inputs.commit_status or not self.payload.git_sha:
             return
+        from .github_reporting import (  # noqa: PLC0415 - lazy: see the module docstring
+            set_commit_status,
+            status_context,
+        )
+
         name = self.job.name if self.job else f"job {self.inputs.job_id}"
         result = set_commit_status(
             self._github_target(),
@@ -608,6 +627,16 @@ class ActionStep:
         (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _report_to_github(self, report: RunReport) -> None:
+        from .github_reporting import (  # noqa: PLC0415 - lazy: see the module docstring
+            comment_marker,
+            upsert_pr_comment,
+        )
+        from .reporting import (  # noqa: PLC0415
+            Outcome,
+            commit_status_description,
+            render_pr_comment,
+        )
+
         state = {
             Outcome.SUCCESS: "success",
             Outcome.ERROR: "failure",
@@ -623,6 +652,11 @@ class ActionStep:
             (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _github_target(self) -> GitHubTarget:
+        from .github_reporting import (  # noqa: PLC0415 - lazy: see the module docstring
+            DEFAULT_API_URL,
+            GitHubTarget,
+        )
+
         return GitHubTarget(
             api_url=self.context.api_url or DEFAULT_API_URL,
             token=self.inputs.github_token or "",
@@ -638,11 +672,15 @@ class ActionStep:
 
 
 def _poll_policy(inputs: ActionInputs) -> PollPolicy:
+    from .watcher import PollPolicy  # noqa: PLC0415 - lazy: see the module docstring
+
     return PollPolicy() if inputs.poll_interval is AUTO else PollPolicy(fixed=inputs.poll_interval)
 
 
 def _outcome(run: Run) -> Outcome:
     """Only the integer status decides; anything but success fails."""
+    from .reporting import Outcome  # noqa: PLC0415 - lazy: see the module docstring
+
     if run.status is RunStatus.SUCCESS:
         return Outcome.SUCCESS
     if run.status is RunStatus.CANCELLED:
