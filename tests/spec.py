@@ -1,8 +1,12 @@
 """The official dbt Cloud API v2 spec, loaded once, and request/response validation against it.
 
-The spec is data outside the repo (`<repo>/../shared/dbt-cloud/openapi-v2.yaml`, or the file
-named by DBT_CLOUD_OPENAPI_SPEC). When it cannot be found the calling test fails loudly: a
-contract test that silently passes without its contract would prove nothing.
+The spec is data outside the repo, looked up in this order: the file named by
+DBT_CLOUD_OPENAPI_SPEC; `<repo>/../shared/dbt-cloud/openapi-v2.yaml` (beside the repo, or beside
+the main checkout of a git worktree); else dbt Labs' spec repository at the pinned commit, fetched
+once into a cache (`$XDG_CACHE_HOME` or `~/.cache`, `dbt-cloud-action/`) and accepted only with
+the pinned SHA-256. When none of that works the calling test fails with one line saying how to
+provide the file: a contract test that silently passed without its contract would prove nothing.
+`python -m tests.spec` (what scripts/test runs first) prints the file it found, or that line.
 
 Two documented adjustments, both because the published spec is stricter than dbt Cloud itself:
 - properties dbt Cloud returns as `null` (timestamps not reached yet, overrides not given, related
@@ -23,8 +27,13 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import os
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,18 @@ from werkzeug.datastructures import ImmutableMultiDict
 from dbt_cloud_emulator import LoggedRequest
 
 SPEC_ENV = "DBT_CLOUD_OPENAPI_SPEC"
+# Where the pinned spec is fetched from; the tests point it at a loopback server.
+SPEC_URL_ENV = "DBT_CLOUD_OPENAPI_SPEC_URL"
+# dbt-labs/dbt-cloud-openapi-spec at its commit of 2026-08-14, the snapshot in ../shared/ (the same
+# bytes); the SHA-256 is that file's. A new pin changes both, and the cache file's name with them.
+SPEC_COMMIT = "b1d1233b3d95670cf89c180450a4990bdf51540f"
+SPEC_SHA256 = "733481d6d3a894c6c7b0fe828db2d2d4d80090769f458f1a56e9681b6c9045b8"
+SPEC_URL = f"https://raw.githubusercontent.com/dbt-labs/dbt-cloud-openapi-spec/{SPEC_COMMIT}/openapi-v2.yaml"
+FETCH_TIMEOUT_SECONDS = 30.0
+HOW_TO_PROVIDE = (
+    f"set {SPEC_ENV}=/path/to/openapi-v2.yaml (dbt-labs/dbt-cloud-openapi-spec at commit "
+    f"{SPEC_COMMIT}), or run the tests once with network access"
+)
 REPO = Path(__file__).resolve().parents[1]
 # A server URL the spec lists, so paths resolve as on a real account's host.
 SPEC_HOST = "https://ab123.us1.dbt.com"
@@ -100,28 +121,88 @@ class ContractError(AssertionError):
     """A request or response the spec does not allow; the message lists every violation."""
 
 
-def spec_candidates() -> list[Path]:
-    """Where the spec may be: the env override, beside the repo, beside the main checkout."""
-    found = [Path(os.environ[SPEC_ENV])] if os.environ.get(SPEC_ENV) else []
-    found.append(REPO.parent / "shared" / "dbt-cloud" / "openapi-v2.yaml")
-    git = REPO / ".git"
+class SpecUnavailable(Exception):
+    """No spec anywhere and none could be fetched; the message is one line saying what to do."""
+
+
+def spec_candidates(repo: Path = REPO) -> list[Path]:
+    """Where a copy of the spec may already be: beside the repo, beside the main checkout."""
+    found = [repo.parent / "shared" / "dbt-cloud" / "openapi-v2.yaml"]
+    git = repo / ".git"
     if git.is_file():  # a git worktree: `.git` names <main checkout>/.git/worktrees/<name>
         gitdir = Path(git.read_text(encoding="utf-8").split("gitdir:", 1)[1].strip())
         found.append(gitdir.parents[2].parent / "shared" / "dbt-cloud" / "openapi-v2.yaml")
     return found
 
 
-def spec_path() -> Path:
-    candidates = spec_candidates()
-    for path in candidates:
+def cache_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dbt-cloud-action"
+
+
+def find_spec(env: Mapping[str, str], repo: Path = REPO) -> Path:
+    """The spec file: the one named by SPEC_ENV, one beside the repo, or the pinned one from the
+    cache (fetched once). A named file is used as it is: whoever names it chose that version."""
+    named = env.get(SPEC_ENV)
+    if named:
+        if Path(named).is_file():
+            return Path(named).resolve()
+        raise SpecUnavailable(f"{SPEC_ENV}={named} is not a file: {HOW_TO_PROVIDE}")
+    for path in spec_candidates(repo):
         if path.is_file():
             return path
-    pytest.fail(
-        "dbt Cloud OpenAPI spec not found; contract tests cannot run without it. Looked at: "
-        + ", ".join(str(p) for p in candidates)
-        + f". Put openapi-v2.yaml at ../shared/dbt-cloud/ next to the repo or set {SPEC_ENV}.",
-        pytrace=False,
-    )
+    return fetch_spec(env.get(SPEC_URL_ENV) or SPEC_URL, cache_dir(env))
+
+
+def fetch_spec(url: str, cache: Path) -> Path:
+    """The pinned spec in `cache`, downloaded from `url` unless a checked copy is there.
+
+    Only the pinned bytes are kept: another file (a moved branch, a proxy's error page) is
+    refused. Concurrent test workers may both download; each renames a complete file in place."""
+    target = cache / f"openapi-v2-{SPEC_COMMIT[:12]}.yaml"
+    if target.is_file() and _sha256(target.read_bytes()) == SPEC_SHA256:
+        return target
+    where = f"the dbt Cloud OpenAPI spec is not beside the repo and fetching {url}"
+    if not url.startswith(("https://", "http://")):
+        raise SpecUnavailable(f"{where} is not possible (not an http(s) URL): {HOW_TO_PROVIDE}")
+    try:
+        with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_SECONDS) as reply:  # noqa: S310
+            data = reply.read()
+    except (OSError, ValueError) as exc:
+        # "HTTP Error 404: Not Found", or a URLError's "[Errno 111] Connection refused"
+        detail = exc if isinstance(exc, urllib.error.HTTPError) else getattr(exc, "reason", exc)
+        reason = " ".join(str(detail).split())
+        raise SpecUnavailable(f"{where} failed ({reason}): {HOW_TO_PROVIDE}") from None
+    digest = _sha256(data)
+    if digest != SPEC_SHA256:
+        raise SpecUnavailable(
+            f"{where} gave a file with SHA-256 {digest}, not the pinned {SPEC_SHA256}, so it was "
+            f"refused: {HOW_TO_PROVIDE}"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    partial.write_bytes(data)
+    partial.replace(target)
+    return target
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@functools.cache
+def _found_spec() -> Path | str:
+    """The spec's path, or why there is none: looked up (and fetched) once per process."""
+    try:
+        return find_spec(os.environ)
+    except SpecUnavailable as exc:
+        return str(exc)
+
+
+def spec_path() -> Path:
+    found = _found_spec()
+    if isinstance(found, str):
+        pytest.fail(found, pytrace=False)
+    return found
 
 
 @functools.cache
@@ -275,3 +356,17 @@ def _validate_error_envelope(
         problems.append("status.is_success is not false")
     if problems:
         raise ContractError(f"{where}: bad error envelope: {'; '.join(problems)}")
+
+
+def main() -> int:
+    """Print the spec's path (fetching it if need be), or the one line saying how to provide it."""
+    try:
+        print(find_spec(os.environ))
+    except SpecUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,28 +10,55 @@ from pathlib import Path
 
 from dbt_cloud_action.cli import env_name
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
+from tests.gitlab_log import section_markers, without_markers
+from tests.runner_files import parse_workflow_commands
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "dbtc_cliSecretToken_0123456789abcdef"
+# A dbt log line that tries each host's syntax: a GitHub workflow command, a GitLab section
+# end and start (the first two steps' names are guessable), an escape sequence.
+HOSTILE_LOG = (
+    "\x1b[31mFailure in test not_null_orders_id\x1b[0m\n"
+    "::error title=Forged::injected\n"
+    "::stop-commands::whatever\n"
+    "section_end:1700000000:dbt_cloud_1\r\x1b[0K\n"
+    "\x1b[0Ksection_start:1700000000:dbt_cloud_9[collapsed=true]\r\x1b[0KForged section\n"
+    "Done. PASS=0 ERROR=1"
+)
 JOBS = (
     JobScript(21, "Deploy", (StepScript("Invoke dbt with `dbt build`", "dbt build", 5),)),
     JobScript(
         22, "Broken", (StepScript("Invoke dbt with `dbt build`", "dbt build", 5, outcome=20),)
     ),
+    JobScript(
+        23,
+        "Hostile logs",
+        (
+            StepScript("Clone git repository", None, 1, logs="Cloned\n::error::clone injected"),
+            StepScript("Invoke dbt with `dbt build`", "dbt build", 3, outcome=20, logs=HOSTILE_LOG),
+        ),
+    ),
 )
 
 
 def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "GITLAB_", "INPUT_", "DBT_CLOUD_"))
+    }
     base["PYTHONPATH"] = str(ROOT / "src")
-    return subprocess.run(
+    proc = subprocess.run(
         [sys.executable, "-m", "dbt_cloud_action.cli", *args],
         env={**base, **env},
         cwd=cwd,
         capture_output=True,
-        text=True,
         timeout=60,
         check=False,
+    )
+    # decoded as is: text mode would turn a carriage return into a newline, hiding it
+    return subprocess.CompletedProcess(
+        proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode()
     )
 
 
@@ -116,3 +143,71 @@ def test_cli_skips_a_fork_pull_request_when_asked(tmp_path: Path) -> None:
     assert "status=skipped" in skipped.stdout.splitlines()
     assert failed.returncode == 1
     assert "octo-fork/Hello-World" in failed.stdout and "fork-pull-requests" in failed.stdout
+
+
+def run_in_host(host_env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI following job 23 (two steps, hostile logs, ends in error) on a host."""
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=50) as emu:
+        return run_cli(
+            ["--access-url", emu.url, "--account-id", str(emu.account_id), "--job-id", "23"],
+            {
+                "DBT_CLOUD_API_TOKEN": TOKEN,
+                "DBT_CLOUD_POLL_INTERVAL": "1",
+                "DBT_CLOUD_ACTION_ARTIFACT_WAIT": "0",
+                **host_env,
+            },
+            tmp_path,
+        )
+
+
+WORKFLOW_COMMANDS = ("::group::", "::endgroup::", "::stop-commands::", "::error", "::add-mask::")
+
+
+def test_cli_on_github_actions_prints_workflow_commands(tmp_path: Path) -> None:
+    proc = run_in_host({"GITHUB_ACTIONS": "true", "CI": "true"}, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    log = parse_workflow_commands(proc.stdout)
+    names = [c.name for c in log.commands if c.name != "stop-commands"]
+    assert names[0] == "add-mask"
+    assert names.count("group") == names.count("endgroup") == 2
+    [error] = log.named("error")  # the forged ones are inert
+    assert error.properties["title"] == "dbt Cloud job Hostile logs failed"
+    assert not log.stopped_at_end
+    assert any(line.endswith("  ::error title=Forged::injected") for line in log.visible)
+
+
+def test_cli_on_gitlab_prints_collapsible_sections_and_no_workflow_command(tmp_path: Path) -> None:
+    proc = run_in_host({"GITLAB_CI": "true", "CI": "true"}, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    markers = section_markers(proc.stdout)
+    assert [(m.kind, m.header) for m in markers] == [
+        ("start", "Step 1: Clone git repository (success, 1.0s)"),
+        ("end", ""),
+        ("start", "Step 2: Invoke dbt with `dbt build` (error, 3.0s)"),
+        ("end", ""),
+    ]
+    assert all(m.options == "[collapsed=true]" for m in markers if m.kind == "start")
+    shown = without_markers(proc.stdout)
+    assert "\x1b" not in shown
+    assert "\r" not in shown
+    lines = shown.splitlines()
+    assert not [line for line in lines if line.startswith(WORKFLOW_COMMANDS)]
+    assert any(line.startswith("error: dbt Cloud job Hostile logs failed: ") for line in lines)
+    assert any(line.endswith("  Failure in test not_null_orders_id") for line in lines)  # no colour
+    assert any(line.endswith("  section_end:1700000000:dbt_cloud_1") for line in lines)  # shown
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_cli_elsewhere_prints_plain_text(tmp_path: Path) -> None:
+    proc = run_in_host({"CI": "true"}, tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "\x1b" not in proc.stdout
+    assert "\r" not in proc.stdout
+    assert not section_markers(proc.stdout)
+    lines = proc.stdout.splitlines()
+    assert not [line for line in lines if line.startswith(WORKFLOW_COMMANDS)]
+    assert "== Step 1: Clone git repository (success, 1.0s)" in lines
+    assert "== Step 2: Invoke dbt with `dbt build` (error, 3.0s)" in lines
+    assert any(line.startswith("error: dbt Cloud job Hostile logs failed: ") for line in lines)
+    assert "status=error" in lines
+    assert TOKEN not in proc.stdout + proc.stderr

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 
-from dbt_cloud_action.models import Run, RunStatus, RunStep
+from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.reporting import (
     COMMENT_MAX_CHARS,
     SUMMARY_MAX_BYTES,
-    Outcome,
     RunReport,
     _fit,
     annotation_for,

@@ -18,6 +18,13 @@ from tests.runner_files import parse_workflow_commands, read_file_command
 OUR_OUTPUTS = {"run-id": "4242", "status": "error", "git-branch": "main"}
 
 
+@pytest.fixture(autouse=True)
+def on_github(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about GitHub's runner (tests/test_toolkit_hosts.py: the other hosts)."""
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.delenv("GITLAB_CI", raising=False)
+
+
 @pytest.fixture
 def runner_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     files = {name: tmp_path / name.lower() for name in ("OUTPUT", "STATE", "STEP_SUMMARY")}

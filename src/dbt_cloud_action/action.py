@@ -1,6 +1,10 @@
 """The engine shared by the GitHub Action and the CLI: inputs → payload → run → report.
 
 All I/O of a step lives here; every decision it makes is delegated to a pure function elsewhere.
+
+What only runs after the first dbt Cloud request (watching, results, artifacts, reporting, GitHub)
+is imported where it is used, not at module import: the step's start-up is interpreter plus
+`requests` plus what the first request needs (see bench/startup.py).
 """
 
 from __future__ import annotations
@@ -14,22 +18,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import toolkit
 from .access_url import is_legacy_host
-from .artifacts import ArtifactCollector, Collected, Destination
 from .cancellation import CLEANUP_BUDGET_SECONDS, CancelSignals, WorkflowCancelled
 from .client import DbtCloudClient, DbtCloudError, DbtCloudUnavailable, redact
 from .context import GitHubContext, context_from_env
-from .github_reporting import (
-    DEFAULT_API_URL,
-    GitHubTarget,
-    comment_marker,
-    pull_request_head,
-    set_commit_status,
-    status_context,
-    upsert_pr_comment,
-)
 from .inputs import (
     AUTO,
     ActionInputs,
@@ -52,22 +47,14 @@ from .lifecycle import (
     usual_duration_sample,
     wants_retry,
 )
-from .models import Job, Run, RunStatus
-from .outage import PatientRunSource
+from .models import Job, Outcome, Run, RunStatus
 from .payload import TriggerPayload, build_trigger_payload, fork_to_be_run, sha_to_send
-from .reporting import (
-    Outcome,
-    RunReport,
-    annotation_for,
-    commit_status_description,
-    failing_step,
-    outputs_for,
-    render_pr_comment,
-    render_step_log,
-    render_summary,
-    step_title,
-)
-from .watcher import PollPolicy, RunWatcher, describe, expected_duration
+
+if TYPE_CHECKING:
+    from .artifacts import Collected
+    from .github_reporting import GitHubTarget
+    from .reporting import RunReport
+    from .watcher import PollPolicy
 
 # What the post step needs to honour the main step's decisions. It cancels the run `run_id`
 # only when neither of the others is set: the main step meant to cancel it and could not
@@ -205,6 +192,8 @@ def _refuse_fork(
 ) -> StepResult:
     """No run for a fork's commit: dbt Cloud's clone of this repository cannot check it out,
     and running a stranger's SQL with this job's credentials is not ours to decide."""
+    from .reporting import RunReport, outputs_for, render_summary  # noqa: PLC0415 - lazy: see the module docstring
+
     pull = f"Pull request #{context.pr_number}" if context.pr_number else "This pull request"
     why = (
         f"{pull} comes from the fork {fork}: dbt Cloud can only check out commits of "
@@ -346,6 +335,9 @@ class ActionStep:
             )
 
     def _run(self) -> StepResult:
+        from .outage import PatientRunSource  # noqa: PLC0415 - lazy: see the module docstring
+        from .watcher import RunWatcher, describe  # noqa: PLC0415 - lazy: see the module docstring
+
         inputs = self.inputs
         self.job = self.client.get_job(inputs.job_id)
         toolkit.info(
@@ -415,6 +407,8 @@ class ActionStep:
 
         The job's newest runs are listed once: they hold the runs to attach to, supersede or
         retry, and the successes that time the job's usual duration."""
+        from .watcher import expected_duration  # noqa: PLC0415 - lazy: see the module docstring
+
         inputs, payload = self.inputs, self.payload
         recent = self.client.list_runs(
             inputs.job_id, order_by="-id", limit=RECENT_RUNS_LIMIT, include_related=("trigger",)
@@ -446,6 +440,8 @@ class ActionStep:
         return self.client.trigger_run(inputs.job_id, body, unique_cause=unique)
 
     def _cancel_superseded(self, recent: list[Run], sha: str, pr: int | None) -> None:
+        from .github_reporting import pull_request_head  # noqa: PLC0415 - lazy: see the module docstring
+
         pr_head = None
         if pr is not None and other_commit_runs(recent, sha, pr):  # else GitHub is not asked
             pr_head, why = pull_request_head(self._github_target(), pr)
@@ -616,6 +612,9 @@ class ActionStep:
     ) -> StepResult:
         """Report `run`. After a cancel signal (`interrupted`) nothing is waited for: the runner
         kills the step seconds later."""
+        from .artifacts import Collected  # noqa: PLC0415 - lazy: see the module docstring
+        from .reporting import RunReport, outputs_for, render_summary  # noqa: PLC0415 - lazy: see the module docstring
+
         inputs, payload = self.inputs, self.payload
         collected = Collected()
         if run is not None and outcome in (Outcome.SUCCESS, Outcome.ERROR) and not interrupted:
@@ -656,6 +655,8 @@ class ActionStep:
         return StepResult(1 if failed and inputs.fail_on_error else 0, report)
 
     def _collect_artifacts(self, run: Run) -> Collected:
+        from .artifacts import ArtifactCollector, Destination  # noqa: PLC0415 - lazy: see the module docstring
+
         inputs, workspace = self.inputs, self.context.workspace
         collector = ArtifactCollector(self.client, wait_seconds=self.tuning.artifact_wait)
         to = Destination(Path(workspace or "."), inputs.artifacts_dir, bool(workspace))
@@ -663,6 +664,8 @@ class ActionStep:
 
     # -- reporting --------------------------------------------------------------------------
     def _log(self, report: RunReport) -> None:
+        from .reporting import annotation_for, failing_step, render_step_log, step_title  # noqa: PLC0415 - lazy: see the module docstring
+
         run = report.run
         if run is not None:
             for step in run.steps:
@@ -682,6 +685,8 @@ class ActionStep:
         toolkit.info(f"Outcome: {report.outcome.value}")
 
     def _commit_status(self, state: str, description: str, url: str) -> None:
+        from .github_reporting import set_commit_status, status_context  # noqa: PLC0415 - lazy: see the module docstring
+
         if not self.inputs.commit_status or not self.payload.git_sha:
             return
         name = self.job.name if self.job else f"job {self.inputs.job_id}"
@@ -696,6 +701,9 @@ class ActionStep:
         (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _report_to_github(self, report: RunReport) -> None:
+        from .github_reporting import comment_marker, upsert_pr_comment  # noqa: PLC0415 - lazy: see the module docstring
+        from .reporting import commit_status_description, render_pr_comment  # noqa: PLC0415 - lazy: see the module docstring
+
         state = {
             Outcome.SUCCESS: "success",
             Outcome.ERROR: "failure",
@@ -711,6 +719,8 @@ class ActionStep:
             (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _github_target(self) -> GitHubTarget:
+        from .github_reporting import DEFAULT_API_URL, GitHubTarget  # noqa: PLC0415 - lazy: see the module docstring
+
         return GitHubTarget(
             api_url=self.context.api_url or DEFAULT_API_URL,
             token=self.inputs.github_token or "",
@@ -726,6 +736,8 @@ class ActionStep:
 
 
 def _poll_policy(inputs: ActionInputs) -> PollPolicy:
+    from .watcher import PollPolicy  # noqa: PLC0415 - lazy: see the module docstring
+
     return PollPolicy() if inputs.poll_interval is AUTO else PollPolicy(fixed=inputs.poll_interval)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from . import __version__
 from .action import execute
 from .inputs import INPUT_NAMES
-from .reporting import outputs_for, render_summary
 
 ENV_PREFIX = "DBT_CLOUD_"
 
@@ -54,6 +53,9 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     result = execute(get_input, environ)
     if result.report is None:
         return result.exit_code
+    # after the run, like action.py's reporting imports: the first request does not wait for it
+    from .reporting import outputs_for, render_summary  # noqa: PLC0415
+
     outputs = outputs_for(result.report)
     if args.json:
         print(json.dumps(outputs, indent=2, sort_keys=True))

@@ -68,6 +68,18 @@ def _bool_or_none(value: object) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
+class Outcome(enum.StrEnum):
+    """How the step ended for its run: the `status` output. Here rather than in reporting, so
+    the step can decide it without loading reporting before the first request."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed-out"
+    TRIGGERED = "triggered"  # not waited for
+    SKIPPED = "skipped"  # no run was started (a fork's pull request with fork-pull-requests: skip)
+
+
 @dataclass(frozen=True)
 class RunStep:
     index: int

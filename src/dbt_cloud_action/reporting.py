@@ -19,14 +19,13 @@ first and saying so, so no run, however large, produces a summary GitHub refuses
 
 from __future__ import annotations
 
-import enum
 import html
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from dbt_cloud_action.models import Run, RunStatus, RunStep
+from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.results import NodeResult, ResultsDigest, StatusBucket, StepResults
 
 SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub drops a step summary over 1 MiB
@@ -36,15 +35,6 @@ _STEP_LOG_LINE_CHARS = 4000
 _LOG_TAIL_CHARS = 2_000_000  # error lines come from the end of a log; bound the work
 _FIELD_CHARS = 200  # names, branches, ids
 _ANNOTATION_CHARS = 1000
-
-
-class Outcome(enum.StrEnum):
-    SUCCESS = "success"
-    ERROR = "error"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed-out"
-    TRIGGERED = "triggered"  # not waited for
-    SKIPPED = "skipped"  # no run was started (a fork's pull request with fork-pull-requests: skip)
 
 
 @dataclass(frozen=True)

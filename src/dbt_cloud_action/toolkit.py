@@ -1,7 +1,9 @@
 """The runner's I/O: inputs, outputs, state, masks, annotations, groups and inert log blocks.
 
-The only module that imports `actions_toolkit`, so the rest of the package stays pure and a
-toolkit quirk is fixed in one place. Outside GitHub Actions (`GITHUB_OUTPUT`, `GITHUB_STATE`,
+The only module that imports `actions_toolkit` or prints a host's log syntax, so the rest of the
+package stays pure and a toolkit quirk is fixed in one place. What is printed depends on the host
+(`log_for`): workflow commands on GitHub Actions, collapsible sections and plain lines on GitLab
+CI, plain lines anywhere else. Outside GitHub Actions (`GITHUB_OUTPUT`, `GITHUB_STATE`,
 `GITHUB_STEP_SUMMARY` unset) outputs, state and the summary are skipped, never printed as
 deprecated `::set-output` commands.
 
@@ -12,12 +14,14 @@ end its line and start another command.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import secrets
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 from actions_toolkit import command as _command
 from actions_toolkit import core as _core
@@ -27,8 +31,6 @@ from actions_toolkit import file_command as _file_command
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # The runner ends a log line at \r, \n or \r\n.
 _RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
-_commands_stopped = False
 
 
 def _valid_utf8(text: str) -> str:
@@ -70,11 +72,112 @@ def mask(secret: str) -> None:
 
     Only on GitHub's runner: anywhere else (GitLab, a laptop) `::add-mask::` is just a log line
     that would print the secret itself."""
-    if os.environ.get("GITHUB_ACTIONS") != "true":
-        return
-    values = [secret, *(line.strip() for line in _RUNNER_LINE_BREAK.split(secret))]
-    for value in dict.fromkeys(v for v in values if v.strip()):
-        _issue("add-mask", value)
+    log().mask(secret)
+
+
+def error(message: str, title: str | None = None) -> None:
+    """An error: an annotation on GitHub (escaped, so it stays one command), else a line."""
+    log().annotate("error", message, title)
+
+
+def warning(message: str, title: str | None = None) -> None:
+    """A warning, shown like error()."""
+    log().annotate("warning", message, title)
+
+
+def notice(message: str, title: str | None = None) -> None:
+    """A notice, shown like error()."""
+    log().annotate("notice", message, title)
+
+
+@contextmanager
+def group(name: str) -> Iterator[None]:
+    """A foldable part of the log, always closed; its name is shown as text, never run."""
+    with log().group(name):
+        yield
+
+
+@contextmanager
+def stop_commands() -> Iterator[None]:
+    """Print untrusted text inertly (on GitHub: the runner ignores commands until our random
+    token). Nested use is a no-op: the outer block already stops commands."""
+    with log().stop_commands():
+        yield
+
+
+def info(text: str) -> None:
+    """Print text to the log; lines the host could take for a command are printed inertly."""
+    log().info(text)
+
+
+class HostLog(Protocol):
+    """How one CI host shows annotations, folded groups and untrusted text."""
+
+    def annotate(self, level: str, message: str, title: str | None) -> None: ...
+    def group(self, name: str) -> AbstractContextManager[None]: ...
+    def stop_commands(self) -> AbstractContextManager[None]: ...
+    def info(self, text: str) -> None: ...
+    def mask(self, secret: str) -> None: ...
+
+
+def log() -> HostLog:
+    """The log printer for the host this process runs on (read from the environment each time,
+    so one process, or test, can change it)."""
+    return log_for(os.environ)
+
+
+def log_for(env: Mapping[str, str]) -> HostLog:
+    if env.get("GITHUB_ACTIONS") == "true":
+        return _GITHUB
+    if env.get("GITLAB_CI") == "true":
+        return _GITLAB
+    return _PLAIN
+
+
+class GitHubLog:
+    """Workflow commands, read by GitHub's runner from stdout."""
+
+    def __init__(self) -> None:
+        self._commands_stopped = False  # one stdout, one switch
+
+    def annotate(self, level: str, message: str, title: str | None) -> None:
+        _issue(level, message, title)
+
+    @contextmanager
+    def group(self, name: str) -> Iterator[None]:
+        _issue("group", name)
+        try:
+            yield
+        finally:
+            _issue("endgroup", "")
+
+    @contextmanager
+    def stop_commands(self) -> Iterator[None]:
+        if self._commands_stopped:
+            yield
+            return
+        token = os.urandom(16).hex()  # what secrets.token_hex(16) does, without its imports
+        _issue("stop-commands", token)
+        self._commands_stopped = True
+        try:
+            yield
+        finally:
+            self._commands_stopped = False
+            _issue(token, "")
+
+    def info(self, text: str) -> None:
+        text = _valid_utf8(text)
+        lines = _RUNNER_LINE_BREAK.split(text)
+        if not self._commands_stopped and any(map(_looks_like_command, lines)):
+            with self.stop_commands():
+                _write_line(text)
+        else:
+            _write_line(text)
+
+    def mask(self, secret: str) -> None:
+        values = [secret, *(line.strip() for line in _RUNNER_LINE_BREAK.split(secret))]
+        for value in dict.fromkeys(v for v in values if v.strip()):
+            _issue("add-mask", value)
 
 
 def _issue(name: str, message: str, title: str | None = None) -> None:
@@ -86,64 +189,74 @@ def _issue(name: str, message: str, title: str | None = None) -> None:
     sys.stdout.flush()
 
 
-def error(message: str, title: str | None = None) -> None:
-    """An error annotation; `message` and `title` are escaped, so they stay one command."""
-    _issue("error", message, title)
-
-
-def warning(message: str, title: str | None = None) -> None:
-    """A warning annotation; escaped like error()."""
-    _issue("warning", message, title)
-
-
-def notice(message: str, title: str | None = None) -> None:
-    """A notice annotation; escaped like error()."""
-    _issue("notice", message, title)
-
-
-@contextmanager
-def group(name: str) -> Iterator[None]:
-    """A foldable log group; the name is escaped and always closed."""
-    _issue("group", name)
-    try:
-        yield
-    finally:
-        _issue("endgroup", "")
-
-
-@contextmanager
-def stop_commands() -> Iterator[None]:
-    """Print untrusted text inertly: the runner ignores commands until our random token.
-
-    Nested use is a no-op: the outer block already stops commands.
-    """
-    global _commands_stopped  # noqa: PLW0603 - one stdout, one switch
-    if _commands_stopped:
-        yield
-        return
-    token = secrets.token_hex(16)
-    _issue("stop-commands", token)
-    _commands_stopped = True
-    try:
-        yield
-    finally:
-        _commands_stopped = False
-        _issue(token, "")
-
-
 def _looks_like_command(line: str) -> bool:
     # The runner's two parsers: `::name ...::` after leading whitespace, `##[name]` anywhere.
     return line.lstrip().startswith("::") or "##[" in line
 
 
-def info(text: str) -> None:
-    """Print text to the log; lines the runner could take for a command are printed inertly."""
-    text = _valid_utf8(text)
-    if not _commands_stopped and any(map(_looks_like_command, _RUNNER_LINE_BREAK.split(text))):
-        with stop_commands():
-            _write_line(text)
-    else:
-        _write_line(text)
+class PlainLog:
+    """Plain text for any other host (Jenkins, a laptop): `error: ...` lines, groups as a
+    heading line, and every escape sequence and carriage return of the text made inert (a
+    terminal or a log viewer must not be steered by a dbt log line)."""
+
+    def annotate(self, level: str, message: str, title: str | None) -> None:
+        title = _one_line(title or "").strip()
+        _write_line(f"{level}: " + _inert(f"{title}: {message}" if title else message))
+
+    @contextmanager
+    def group(self, name: str) -> Iterator[None]:
+        _write_line(f"== {_one_line(name)}")
+        yield
+
+    @contextmanager
+    def stop_commands(self) -> Iterator[None]:
+        # no host reads commands from this log; info() makes every line inert anyway
+        yield
+
+    def info(self, text: str) -> None:
+        _write_line(_inert(text))
+
+    def mask(self, secret: str) -> None:
+        pass  # no runner masks anything here: the token is never printed at all
+
+
+class GitLabLog(PlainLog):
+    """Plain text, with groups as GitLab's collapsible sections. GitLab opens or closes a
+    section only at `section_start|end:<time>:<name>` followed by a carriage return and
+    `ESC[0K` (lib/gitlab/regex.rb, build_trace_section_regex), so text with neither (what
+    _inert leaves) can never open or close one."""
+
+    def __init__(self) -> None:
+        self._sections = itertools.count(1)
+
+    @contextmanager
+    def group(self, name: str) -> Iterator[None]:
+        section = f"dbt_cloud_{next(self._sections)}"
+        start = f"section_start:{int(time.time())}:{section}[collapsed=true]"
+        _write_line(f"{_ERASE_LINE}{start}\r{_ERASE_LINE}{_one_line(name)}")
+        try:
+            yield
+        finally:
+            _write_line(f"{_ERASE_LINE}section_end:{int(time.time())}:{section}\r{_ERASE_LINE}")
+
+
+_ERASE_LINE = "\x1b[0K"
+# Colours (SGR sequences) are dropped; any other escape is shown as ^[ instead of being run.
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _inert(text: str) -> str:
+    text = _SGR.sub("", _valid_utf8(text)).replace("\x1b", "^[")
+    return _RUNNER_LINE_BREAK.sub("\n", text)
+
+
+def _one_line(text: str) -> str:
+    return _inert(text).replace("\n", " ")
+
+
+_GITHUB = GitHubLog()
+_GITLAB = GitLabLog()
+_PLAIN = PlainLog()
 
 
 def _write_line(text: str) -> None:
