@@ -140,20 +140,23 @@ def run_step(get_input: Callable[[str], str], env: Mapping[str, str]) -> int:
     return execute(get_input, env).exit_code
 
 
-def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResult:
-    """The main step. Signals are handled from the start: SIGTERM would be ignored by Python as
-    PID 1, and a SIGINT before any run exists must end the step cleanly, not with a traceback."""
+def execute(
+    get_input: Callable[[str], str], env: Mapping[str, str], *, cli: bool = False
+) -> StepResult:
+    """The main step (`cli`: run by `dbt-cloud-run`, which has inputs action.yml has not).
+    Signals are handled from the start: SIGTERM would be ignored by Python as PID 1, and a
+    SIGINT before any run exists must end the step cleanly, not with a traceback."""
     signals = CancelSignals()
     with signals.installed():
         try:
-            return _execute(get_input, env, signals)
+            return _execute(get_input, env, signals, cli=cli)
         except WorkflowCancelled as cancel:
             toolkit.info(f"Received {cancel} before a dbt Cloud run was started.")
             return StepResult(cancel.exit_code)
 
 
 def _execute(
-    get_input: Callable[[str], str], env: Mapping[str, str], signals: CancelSignals
+    get_input: Callable[[str], str], env: Mapping[str, str], signals: CancelSignals, *, cli: bool
 ) -> StepResult:
     _mask_token(get_input)
     context = context_from_env(env)
@@ -165,7 +168,7 @@ def _execute(
     if fork is not None:
         return _refuse_fork(git.fork_pull_requests, context, fork, get_input)
     try:
-        inputs = parse_inputs(get_input)
+        inputs = parse_inputs(get_input, cli=cli)
     except InputError as exc:
         return _fail_input(exc)
     try:
