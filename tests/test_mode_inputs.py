@@ -192,3 +192,13 @@ def test_other_pull_request_ids_are_positive_integers(value: str) -> None:
 def test_the_payload_refuses_two_pull_request_ids() -> None:
     with pytest.raises(ValueError, match="one pull request id at most"):
         TriggerPayload(cause="x", github_pull_request_id=1, azure_pull_request_id=1)
+
+
+def test_follow_mode_needs_a_commit_to_match() -> None:
+    with pytest.raises(InputError) as caught:
+        build_trigger_payload(parse(mode="follow", git_sha="none"), PR_CONTEXT)
+    assert caught.value.input_name == "mode"
+    assert "finds dbt Cloud's run by the commit" in caught.value.message
+    followed = build_trigger_payload(parse(mode="follow"), PR_CONTEXT)
+    assert followed.git_sha == PR_CONTEXT.head_sha
+    assert followed.github_pull_request_id == 2

@@ -30,6 +30,7 @@ from .inputs import (
     ActionInputs,
     ForkPullRequests,
     InputError,
+    Mode,
     parse_bool,
     parse_git_target,
     parse_inputs,
@@ -64,6 +65,9 @@ STATE_RUN_ENDED = "run_ended"
 # Why the run is handed over to dbt Cloud (wait: false, cancel-on-exit: false, a timeout with
 # cancel-on-timeout: false, a cancel already accepted): the post step must not cancel it.
 STATE_LEAVE_RUN = "leave_run"
+FOLLOWED_NOT_CANCELLED = (
+    "dbt Cloud started it, not this step (mode: follow, cancel-followed: false)"
+)
 # Runner environment variables that tune waits, in seconds: for each dbt Cloud answer, for one
 # API call's retries, and for artifacts dbt Cloud lists but does not serve yet after a run ends
 # (0 skips that wait). A runner behind a slow proxy may raise the first two; the fault tests
@@ -309,6 +313,7 @@ class ActionStep:
         # what the followed run's trigger overrode, for the report
         self.overrides = payload.requested_overrides()
         self.expected_duration: float | None = None  # the job's usual run time
+        self.not_found = ""  # mode: follow, and the run never appeared: what to check
 
     # -- the happy path -------------------------------------------------------------------
     def run(self) -> StepResult:
@@ -346,12 +351,25 @@ class ActionStep:
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {inputs.account_id}"
         )
-        run = self._start_run()
+        if inputs.mode is Mode.FOLLOW:
+            followed = self._follow_run()
+            if followed is None:
+                return self._finish(
+                    None, "", Outcome.NOT_FOUND, ended=False, notes=(self.not_found,)
+                )
+            run = followed
+        else:
+            run = self._start_run()
         self._save_run(run.id)
         if run.overrides is not None:
             self.overrides = run.overrides
         run_url = self.run_url = self.client.run_url(run)
-        verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
+        verb = {
+            "triggered": "Triggered",
+            "attached": "Attached to",
+            "retried": "Retried as",
+            "followed": "Following",
+        }
         toolkit.info(f"{verb[self.origin]} run {run.id}: {run_url}")
         if not inputs.wait:
             if inputs.commit_status:
@@ -402,8 +420,47 @@ class ActionStep:
             toolkit.save_state(STATE_LEAVE_RUN, "wait is false")
         elif not self.inputs.cancel_on_exit:
             toolkit.save_state(STATE_LEAVE_RUN, "cancel-on-exit is false")
+        elif not self.inputs.cancels_on_exit:
+            toolkit.save_state(STATE_LEAVE_RUN, FOLLOWED_NOT_CANCELLED)
         toolkit.save_state(STATE_RUN_ID, str(run_id))
         self.run_id = run_id
+
+    def _follow_run(self) -> Run | None:
+        """mode: follow: dbt Cloud's own run for this commit and pull request, once it
+        appears (None when it does not within follow-timeout, nor timeout)."""
+        from . import follow  # noqa: PLC0415 - lazy: see the module docstring
+        from .watcher import expected_duration  # noqa: PLC0415 - lazy: see the module docstring
+
+        inputs, payload = self.inputs, self.payload
+        self.origin = "followed"
+        if self.job is not None and (warning := follow.not_running_on_pull_requests(self.job)):
+            toolkit.warning(warning)
+        target = follow.FollowTarget(
+            inputs.job_id, payload.git_sha or "", payload.github_pull_request_id
+        )
+        bound = inputs.follow_timeout_seconds
+        if inputs.timeout_seconds is not None:
+            bound = min(bound, inputs.timeout_seconds)
+        found = follow.wait_for_run(
+            self.client,
+            target,
+            bound=bound,
+            fixed_interval=None if inputs.poll_interval is AUTO else inputs.poll_interval,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            info=toolkit.info,
+        )
+        self.expected_duration = expected_duration(usual_duration_sample(list(found.recent)))
+        if found.run is None:
+            self.not_found = follow.not_found_message(target, found.waited)
+        elif found.run.is_terminal:
+            toolkit.info(f"Run {found.run.id} already ended in dbt Cloud: reporting it.")
+        return found.run
+
+    def _why_not_cancelled(self) -> str:
+        if not self.inputs.cancel_on_exit:
+            return "cancel-on-exit is false"
+        return FOLLOWED_NOT_CANCELLED
 
     def _start_run(self) -> Run:
         """Attach, retry or trigger: never a second run for the same commit by accident.
@@ -504,10 +561,15 @@ class ActionStep:
     # -- endings ----------------------------------------------------------------------------
     def _on_timeout(self, run: Run, run_url: str) -> StepResult:
         inputs = self.inputs
-        if inputs.cancel_on_timeout and inputs.cancel_on_exit:
+        if inputs.cancels_on_timeout:
             toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
             run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
-        elif inputs.cancel_on_exit:  # cancel-on-exit: false was saved with the run
+        elif not inputs.cancels_on_exit:  # saved with the run: the post step leaves it
+            toolkit.info(
+                f"Timed out after {inputs.timeout_seconds}s: run {run.id} keeps going in dbt "
+                f"Cloud ({self._why_not_cancelled()})."
+            )
+        else:
             toolkit.info(
                 f"Timed out after {inputs.timeout_seconds}s; cancel-on-timeout is false: run "
                 f"{run.id} keeps going in dbt Cloud."
@@ -536,10 +598,10 @@ class ActionStep:
         run_id = self.run_id
         if run_id is None and self.creation is not None:
             run_id = self._run_created_by_cut_request(self.creation)
-        if run_id is not None and self.inputs.cancel_on_exit:
+        if run_id is not None and self.inputs.cancels_on_exit:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
-            toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
+            toolkit.info(f"{self._why_not_cancelled()}: run {run_id} keeps going in dbt Cloud.")
             run = self._current_run(run_id)
         if run is None and run_id is not None:
             run = Run(
@@ -612,9 +674,10 @@ class ActionStep:
         ended: bool,
         cancelled_by_workflow: bool = False,
         interrupted: bool = False,
+        notes: tuple[str, ...] = (),
     ) -> StepResult:
-        """Report `run`. After a cancel signal (`interrupted`) nothing is waited for: the runner
-        kills the step seconds later."""
+        """Report `run` (`notes` first among the report's notes). After a cancel signal
+        (`interrupted`) nothing is waited for: the runner kills the step seconds later."""
         from .artifacts import Collected  # noqa: PLC0415 - lazy: see the module docstring
         from .reporting import RunReport, outputs_for, render_summary  # noqa: PLC0415 - lazy: see the module docstring
 
@@ -643,7 +706,7 @@ class ActionStep:
             results=collected.results,
             step_results=collected.step_results,
             skipped_steps=self.skipped,
-            notes=collected.notes,
+            notes=(*notes, *collected.notes),
             artifacts=collected.saved,
         )
         self._log(report)
@@ -654,6 +717,8 @@ class ActionStep:
         if ended:
             toolkit.save_state(STATE_RUN_ENDED, "true")
         self._report_to_github(report)
+        if outcome is Outcome.NOT_FOUND:  # no run: nothing for fail-on-error to forgive
+            return StepResult(1, report)
         failed = outcome in (Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT)
         return StepResult(1 if failed and inputs.fail_on_error else 0, report)
 
@@ -715,7 +780,11 @@ class ActionStep:
         }.get(report.outcome)
         if state is not None:
             self._commit_status(state, commit_status_description(report), report.run_url)
-        if self.inputs.comment_on_pr and report.pull_request is not None:
+        if (
+            self.inputs.comment_on_pr
+            and report.pull_request is not None
+            and report.outcome is not Outcome.NOT_FOUND  # the failed step and summary say it
+        ):
             marker = comment_marker(report.job_id)
             body = render_pr_comment(report, marker, self._workflow_run_url())
             result = upsert_pr_comment(self._github_target(), report.pull_request, marker, body)

@@ -23,6 +23,7 @@ from dbt_cloud_action.inputs import (
     ActionInputs,
     Auto,
     InputError,
+    Mode,
     OtherPullRequest,
     SchemaTemplate,
     check_one_git_target,
@@ -211,6 +212,14 @@ def build_trigger_payload(
     else:
         pr = context.pr_number if inputs.pull_request is AUTO else inputs.pull_request
     number = other.number if other is not None else pr
+    if inputs.mode is Mode.FOLLOW and sha is None:
+        raise InputError(
+            "mode",
+            "is follow, which finds dbt Cloud's run by the commit it was started for, but this "
+            f"step has no commit (event {context.event_name or 'unknown'}, git-sha "
+            f"{'none' if inputs.git_sha is None else 'auto'}). Leave git-sha auto on pull "
+            "request events or set it to the pull request's head commit; or use mode: trigger.",
+        )
     schema = None
     if inputs.schema_override is not None:
         values = {

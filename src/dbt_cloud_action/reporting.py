@@ -45,7 +45,7 @@ class RunReport:
     run: Run | None  # final state (with steps) if known
     run_url: str
     outcome: Outcome
-    origin: str = "triggered"  # "triggered" | "attached" | "retried"
+    origin: str = "triggered"  # "triggered" | "attached" | "retried" | "followed"
     git_sha: str = ""
     git_branch: str = ""
     pull_request: int | None = None
@@ -303,6 +303,9 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
             )
             + " Raise the timeout input if the job needs longer."
         )
+    elif report.outcome is Outcome.NOT_FOUND:
+        title = f"dbt Cloud job {job}: no run to follow"
+        message = " ".join(report.notes)
     else:
         return None
     link = f" {_single_line(report.run_url, 500)}" if report.run_url else ""
@@ -382,6 +385,7 @@ _OUTCOME_HEADLINE = {
     Outcome.TIMED_OUT: ("⏱️", "timed out"),
     Outcome.TRIGGERED: ("🚀", "was triggered (not waited for)"),
     Outcome.SKIPPED: ("⏭️", "was skipped"),
+    Outcome.NOT_FOUND: ("❓", "has no run to follow"),
 }
 _STEP_STATUS = {
     RunStatus.QUEUED: "⏳ queued",
@@ -403,6 +407,7 @@ _ORIGIN = {
     "triggered": "triggered by this workflow",
     "attached": "attached to a run already in progress for this commit (not triggered again)",
     "retried": "retried from the point of failure of the previous run",
+    "followed": "started by dbt Cloud for this commit's pull request, followed (mode: follow)",
 }
 
 
@@ -461,6 +466,11 @@ def _notes(report: RunReport, limits: _Limits) -> str:
     notes: list[str] = []
     if report.origin == "attached":
         notes.append("Attached to a run of this job already in progress for this commit.")
+    if report.origin == "followed":
+        notes.append(
+            "Followed the run dbt Cloud started by itself for this commit; this workflow did "
+            "not trigger it."
+        )
     if report.origin == "retried":
         notes.append("Retried from the point of failure, built as the failed run was.")
         if report.skipped_steps:
@@ -628,7 +638,7 @@ def _fit(blocks: Sequence[str], limit: int, size: Callable[[str], int], cut_note
 
 def render_summary(report: RunReport) -> str:
     """The job summary: GitHub-flavoured markdown, always under SUMMARY_MAX_BYTES."""
-    if report.outcome is Outcome.SKIPPED:
+    if report.outcome in (Outcome.SKIPPED, Outcome.NOT_FOUND):  # no run: the reason only
         emoji, verb = _OUTCOME_HEADLINE[report.outcome]
         why = " ".join(escape_markdown(truncate(note, 1000)) for note in report.notes)
         job = f"job {report.job_id}" if report.job_id else "run"
