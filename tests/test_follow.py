@@ -3,6 +3,7 @@ request, how often the job's runs are listed while it is awaited, and the bounde
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +18,8 @@ from dbt_cloud_action.follow import (
     not_running_on_pull_requests,
     wait_for_run,
 )
-from dbt_cloud_action.models import Job, JobTriggers, Run, RunStatus
+from dbt_cloud_action.models import Job, JobTriggers, Outcome, Run, RunStatus
+from dbt_cloud_action.reporting import RunReport, annotation_for, outputs_for, render_summary
 
 SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
 OTHER = "0123456789abcdef0123456789abcdef01234567"
@@ -186,3 +188,44 @@ def test_the_wait_ends_at_its_bound_after_a_last_listing() -> None:
     assert found.run is None and found.waited == 20
     assert clock.sleeps == [3.0] * 6 + [2.0]  # never past the bound
     assert len(listings.calls) == 8 and len(lines) == 1
+
+
+# --- how a followed run and a run not found are reported --------------------------------------
+
+
+def report(outcome: Outcome, run_: Run | None, notes: tuple[str, ...] = ()) -> RunReport:
+    return RunReport(
+        job_id=21,
+        job_name="CI build",
+        account_id=1,
+        run=run_,
+        run_url="https://ab123.us1.dbt.com/deploy/1/projects/1/runs/7/" if run_ else "",
+        outcome=outcome,
+        origin="followed",
+        git_sha=SHA,
+        pull_request=2,
+        notes=notes,
+    )
+
+
+def test_a_followed_run_is_reported_as_dbt_clouds_own() -> None:
+    ended = run(7, status=RunStatus.SUCCESS)
+    summary = re.sub(r"\\(.)", r"\1", render_summary(report(Outcome.SUCCESS, ended)))
+    assert "Followed the run dbt Cloud started by itself for this commit" in summary
+    assert "started by dbt Cloud for this commit's pull request, followed (mode: follow)" in (
+        summary
+    )
+    assert outputs_for(report(Outcome.SUCCESS, ended))["origin"] == "followed"
+
+
+def test_a_run_not_found_is_an_error_with_the_reason_and_empty_run_outputs() -> None:
+    message = not_found_message(TARGET, 600)
+    missing = report(Outcome.NOT_FOUND, None, (message,))
+    outputs = outputs_for(missing)
+    assert (outputs["status"], outputs["run-id"], outputs["run-url"]) == ("not-found", "", "")
+    title_and_message = annotation_for(missing)
+    assert title_and_message is not None
+    assert title_and_message == ("dbt Cloud job CI build: no run to follow", message)
+    summary = render_summary(missing)
+    assert summary.startswith("## ❓ dbt Cloud job 21 has no run to follow\n\n")
+    assert "Triggered by pull requests" in summary

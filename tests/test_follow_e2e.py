@@ -244,3 +244,25 @@ def test_the_post_step_cancels_a_followed_run_only_when_asked(
         assert emu.calls("cancel") == 0, post.log
         assert status_of(emu, ours) in ACTIVE
         assert "left to finish on its own: dbt Cloud started it" in post.stdout
+
+
+def test_timeout_leaves_the_followed_run_going(emu: Emulator, runner: SimulatedRunner) -> None:
+    emu.open_pull_request(LONG_CI_JOB, PR_SHA, PR_NUMBER)
+    ours = webhook_run(emu, LONG_CI_JOB)
+    result = runner.run(follow_inputs(emu, LONG_CI_JOB, timeout="3s"), timeout=60)
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out" and result.outputs["run-id"] == str(ours)
+    assert emu.calls("cancel") == 0
+    assert status_of(emu, ours) in ACTIVE
+    assert "it may still be running in dbt Cloud" in result.stdout
+    assert "dbt Cloud started it" in result.state["leave_run"]
+
+
+def test_timeout_also_bounds_the_wait_for_the_run_to_appear(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    result = runner.run(follow_inputs(emu, CI_JOB, timeout="2s"), timeout=60)
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "not-found"
+    assert 2 <= result.elapsed < 12, result.elapsed
+    assert "Waiting up to 2.0s for dbt Cloud" in result.stdout
