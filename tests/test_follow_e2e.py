@@ -266,3 +266,18 @@ def test_timeout_also_bounds_the_wait_for_the_run_to_appear(
     assert result.outputs["status"] == "not-found"
     assert 2 <= result.elapsed < 12, result.elapsed
     assert "Waiting up to 2.0s for dbt Cloud" in result.stdout
+
+
+def test_a_cancel_while_waiting_for_the_run_ends_the_step_at_once(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    step = SignalledStep(runner, follow_inputs(emu, CI_JOB))
+    wait_for(lambda: len(list_requests(emu)) >= 2, "the step to list the job's runs twice")
+    step.send(signal.SIGINT)
+    result, elapsed = step.finish()
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT
+    assert result.outputs["status"] == "cancelled" and result.outputs["run-id"] == ""
+    assert emu.calls("trigger") == 0 and emu.calls("cancel") == 0
+    assert "run_id" not in result.state
+    assert "Traceback" not in result.log
