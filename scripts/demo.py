@@ -2,7 +2,9 @@
 
 Two steps of one simulated job: the CI job that passes (101) and the one whose tests fail (102).
 For each: the step log, the trigger body dbt Cloud received (the PR's head commit as `git_sha`,
-no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summary.
+no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summary. Then the
+same step for a pull request from a fork: refused before any request (dbt Cloud cannot check
+out a fork's commits).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", default="101,102", help="emulated job ids to run, in order")
     parser.add_argument("--time-scale", type=float, default=30.0, help="emulated s per real s")
+    parser.add_argument(
+        "--fork",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also show a pull request from a fork (refused before any API call)",
+    )
     args = parser.parse_args()
     expected = {101: 0, 102: 1}
     ok = True
@@ -37,7 +45,7 @@ def main() -> int:
         tempfile.TemporaryDirectory() as tmp,
     ):
         print(f"dbt Cloud emulator at {emu.url} (account {emu.account_id})")
-        for job in (int(j) for j in args.jobs.split(",")):
+        for job in (int(j) for j in args.jobs.split(",") if j.strip()):
             runner = SimulatedRunner(
                 Path(tmp) / f"job{job}",
                 event_name="pull_request",
@@ -64,7 +72,32 @@ def main() -> int:
             banner(f"job {job}: job summary (markdown)")
             print(result.summary)
             ok = ok and result.exit_code == expected.get(job, result.exit_code)
+        if args.fork:
+            ok = show_fork_pull_request(emu, Path(tmp) / "fork") and ok
     return 0 if ok else 1
+
+
+def show_fork_pull_request(emu: Emulator, workspace: Path) -> bool:
+    """The pull request from a fork: the step fails before any API call (exit 1)."""
+    runner = SimulatedRunner(
+        workspace,
+        event_name="pull_request",
+        event=load_event("pull_request.synchronize.fork.json"),
+    )
+    inputs = {
+        "access-url": emu.url,
+        "api-token": emu.token,
+        "account-id": str(emu.account_id),
+        "job-id": "101",
+    }
+    before = len(emu.requests)
+    banner("a pull request from a fork: step log")
+    result = runner.run(inputs, timeout=120)
+    print(result.stdout, end="")
+    made = len(emu.requests) - before
+    banner(f"a pull request from a fork: exit code {result.exit_code}, {made} API requests")
+    print("With fork-pull-requests: skip the step would end with status skipped instead.")
+    return result.exit_code == 1 and made == 0
 
 
 if __name__ == "__main__":

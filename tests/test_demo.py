@@ -28,3 +28,16 @@ def test_demo_shows_a_trigger_body_with_the_commit_and_no_branch() -> None:
     assert body["git_sha"] == "ec26c3e57ca3a959ca5aad62de7213c562f8c821"
     assert "git_branch" not in body
     assert body["github_pull_request_id"] == 2
+
+
+def test_demo_shows_a_fork_pull_request_refused_before_any_request() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "", "--time-scale", "300"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "a pull request from a fork: exit code 1, 0 API requests" in done.stdout
+    assert "::error title=Pull request from a fork::" in done.stdout
