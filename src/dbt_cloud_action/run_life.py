@@ -126,6 +126,7 @@ class RunLife:
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
         )
+        self._warn_of_double_runs(self.job)
         started = self.start()
         self.origin = started.origin
         run = self.run = started.run
@@ -135,6 +136,18 @@ class RunLife:
         self.run_url = self.client.run_url(run)
         verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
         toolkit.info(f"{verb[self.origin]} run {run.id}: {self.run_url}")
+
+    def _warn_of_double_runs(self, job: Job) -> None:
+        """This step triggers the job (today's only mode) for a pull request that dbt Cloud
+        also runs it for by itself: every push then starts two runs. Not on other events
+        (a push to a branch starts no dbt Cloud CI run)."""
+        from .job_lookup import pull_request_trigger_warning  # noqa: PLC0415 - lazy: see the module docstring
+
+        if self.context.pr_number is None:
+            return
+        warning = pull_request_trigger_warning(job)
+        if warning is not None:
+            toolkit.warning(warning, title="dbt Cloud job runs on pull requests by itself")
 
     def start(self) -> Started:
         """Attach, retry or trigger: never a second run for the same commit by accident.
