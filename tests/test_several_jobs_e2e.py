@@ -4,6 +4,7 @@ subprocess, against the emulator and a fake GitHub API over loopback HTTP."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
 from tests.fake_github import BOT_LOGIN, FakeGitHub
@@ -48,7 +50,7 @@ FAILING_BUILD = StepScript(
     ),
 )
 LONG_BUILD = StepScript("Invoke dbt with `dbt build`", "dbt build", duration=6000)
-ORDERS, MARKETING, LONG_A, LONG_B, CORE_NIGHTLY, MARKETING_NIGHTLY, API_ONLY = range(41, 48)
+ORDERS, MARKETING, LONG_A, LONG_B, CORE_NIGHTLY, MARKETING_NIGHTLY, API_ONLY, CORE = range(41, 49)
 JOBS = (
     JobScript(ORDERS, "Orders CI", (CLONE, PASSING_BUILD), queue_seconds=1),
     JobScript(
@@ -72,6 +74,7 @@ JOBS = (
         project_name="marketing",
     ),
     JobScript(API_ONLY, "API only CI", (CLONE, PASSING_BUILD), queue_seconds=1, triggers=()),
+    JobScript(CORE, "Core CI", (CLONE, PASSING_BUILD), 1, project_id=72, project_name="core"),
 )
 ACTIVE = (1, 2, 3)
 
@@ -319,6 +322,40 @@ def test_the_post_step_leaves_runs_that_ended_or_were_handed_over(
     assert "dbt Cloud run 7 ended during the step" in post.stdout
     assert "dbt Cloud run 8 is left to finish on its own: wait is false." in post.stdout
     assert emu.requests == []
+
+
+# -- the README's example ---------------------------------------------------------------------
+
+
+def test_the_readme_example_runs_as_written(
+    emu: Emulator, github: FakeGitHub, runner: SimulatedRunner
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Several jobs") :]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    step = yaml.safe_load(block.group(1))[0]
+    given = {name: str(value).lower() if isinstance(value, bool) else str(value)
+             for name, value in step["with"].items()}  # fmt: skip
+    given.update({"access-url": emu.url, "api-token": TOKEN, "account-id": str(emu.account_id)})
+    result = runner.run({**given, "poll-interval": "1", "github-token": GITHUB_TOKEN})
+
+    assert result.exit_code == 1, result.log  # Marketing CI fails
+    each = json.loads(result.outputs["runs"])
+    assert [(r["job-id"], r["job-name"], r["status"]) for r in each] == [
+        (str(CORE), "Core CI", "success"),
+        (str(MARKETING), "Marketing CI", "error"),
+    ]
+    assert [r["schema-override"] for r in each] == [
+        f"dbt_cloud_pr_{CORE}_2",
+        f"dbt_cloud_pr_{MARKETING}_2",
+    ]
+    [comment] = github.comments(PR_NUMBER)
+    assert comment["body"].startswith(f"<!-- dbt-cloud-action:jobs={MARKETING},{CORE} -->")
+    assert {s["context"] for s in github.statuses(PR_SHA)} == {
+        "dbt Cloud / Core CI",
+        "dbt Cloud / Marketing CI",
+    }
 
 
 # -- job-name -----------------------------------------------------------------------------------

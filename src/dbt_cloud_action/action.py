@@ -346,6 +346,7 @@ class ActionStep:
                     tuning=tuning,
                     job=job,
                     artifacts_dir=None if len(job_ids) == 1 else f"{inputs.artifacts_dir}/{job_id}",
+                    log_prefix="" if len(job_ids) == 1 else f"[job {job_id}] ",
                 )
             )
         return cls(inputs, context, signals, lives)

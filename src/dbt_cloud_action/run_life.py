@@ -87,6 +87,7 @@ class RunLife:
         tuning: Tuning = Tuning(),
         job: Job | None = None,
         artifacts_dir: str | None = None,
+        log_prefix: str = "",
     ) -> None:
         self.inputs = inputs
         self.context = context
@@ -94,6 +95,7 @@ class RunLife:
         self.state = state
         self.tuning = tuning
         self.artifacts_dir = inputs.artifacts_dir if artifacts_dir is None else artifacts_dir
+        self.log_prefix = log_prefix  # with several jobs, progress lines say whose they are
         self.client = DbtCloudClient(
             inputs.access_url,
             inputs.api_token,
@@ -292,7 +294,7 @@ class RunLife:
             policy=poll_policy(inputs),
             clock=time.monotonic,
             sleep=time.sleep,
-            on_event=lambda event: toolkit.info(describe(event)),
+            on_event=lambda event: toolkit.info(self.log_prefix + describe(event)),
         )
         try:
             result = yield from watcher.follow(
