@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
+from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
 from tests.fake_github import BOT_LOGIN, FakeGitHub
 from tests.runner_files import parse_file_command, parse_workflow_commands
 from tests.simulated_runner import SimulatedRunner, StepResult, load_event
@@ -234,6 +234,27 @@ def test_a_job_listed_twice_is_an_input_error_before_any_request(
     assert emu.requests == []
 
 
+def test_an_unknown_job_among_several_starts_no_run(emu: Emulator, runner: SimulatedRunner) -> None:
+    result = runner.run(inputs_for(emu, **{"job-id": f"{API_ONLY} 999"}))
+    assert result.exit_code == 1, result.log
+    [error] = commands(result, "error")
+    assert "999" in error, error
+    assert triggers(emu) == [] and "run_id" not in result.state and "runs" not in result.state
+    assert "No dbt Cloud run was started" in result.stdout
+    assert "Traceback" not in result.log
+
+
+def test_wait_false_triggers_both_and_hands_them_over(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    result = runner.run(inputs_for(emu, **{"job-id": f"{LONG_A} {LONG_B}", "wait": "false"}))
+    assert result.exit_code == 0, result.log
+    assert result.outputs["status"] == "triggered"
+    assert [r["status"] for r in json.loads(result.outputs["runs"])] == ["triggered"] * 2
+    assert [r["leave"] for r in json.loads(result.state["runs"])] == ["wait is false"] * 2
+    assert all(status_of(emu, run["id"]) in ACTIVE for run in emu.created_runs())
+
+
 # -- cancel and the post step -----------------------------------------------------------------
 
 
@@ -283,6 +304,29 @@ def test_a_cancel_signal_cancels_both_runs_within_the_budget(
     assert [r["status"] for r in json.loads(result.outputs["runs"])] == ["cancelled"] * 2
     assert result.summary.lower().count("cancelled by the workflow") == 2
     assert [r["ended"] for r in json.loads(result.state["runs"])] == [True, True]
+    assert "Traceback" not in result.log
+
+
+def test_a_cancel_while_both_triggers_are_in_flight_cancels_the_runs_they_created(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    # the runs are created at once; the answers to the triggers come 8 s later
+    emu.faults.add(Fault("trigger", kind="delay", delay=8))
+    step = SignalledStep(runner, inputs_for(emu, **{"job-id": f"{LONG_A} {LONG_B}"}))
+    wait_for(lambda: len(emu.created_runs()) == 2, "both triggers to create their runs")
+    time.sleep(0.2)
+    signalled = time.monotonic()
+    step.proc.send_signal(signal.SIGINT)
+    result = runner.finish(step.proc, step.env, step.started, timeout=30)
+    elapsed = time.monotonic() - signalled
+
+    assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
+    assert result.exit_code == 128 + signal.SIGINT, result.log
+    run_ids = [run["id"] for run in emu.created_runs()]
+    assert [status_of(emu, run_id) for run_id in run_ids] == [30, 30], result.log
+    assert cancels(emu) == sorted(run_path(emu, run_id, "cancel/") for run_id in run_ids)
+    assert result.outputs["status"] == "cancelled"
+    assert sorted(r["run_id"] for r in json.loads(result.state["runs"])) == sorted(run_ids)
     assert "Traceback" not in result.log
 
 

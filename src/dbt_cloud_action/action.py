@@ -353,18 +353,30 @@ class ActionStep:
 
     def run(self) -> StepResult:
         try:
-            self._start_all()
+            if not self._start_all():
+                if len(self.lives) > 1:
+                    toolkit.info("No dbt Cloud run was started: every job must be readable first.")
+                    return StepResult(1)
+                return self._conclude()
             self._follow_all()
             return self._conclude()
         except WorkflowCancelled as cancel:
             self.signals.disarm()
             return self._on_cancel(cancel)
 
-    def _start_all(self) -> None:
-        """Every job's run started at once (one job: in this thread, as ever)."""
-        for life, done in zip(
-            self.lives, call_concurrently([life.begin for life in self.lives]), strict=True
-        ):
+    def _start_all(self) -> bool:
+        """Every job read first, then every job's run started at once (one job: all in this
+        thread, as ever). False when a job cannot be read: then no run is started at all."""
+        self._call_all("load_job")
+        if any(life.api_error is not None for life in self.lives):
+            return False
+        self._call_all("begin")
+        return True
+
+    def _call_all(self, phase: str) -> None:
+        lives = [life for life in self.lives if life.api_error is None]
+        calls = [getattr(life, phase) for life in lives]
+        for life, done in zip(lives, call_concurrently(calls), strict=True):
             if isinstance(done.error, DbtCloudError):
                 life.failed_api(done.error)
             elif done.error is not None:

@@ -121,14 +121,17 @@ class RunLife:
         return self.inputs.job_id
 
     # -- the start ---------------------------------------------------------------------------
-    def begin(self) -> None:
-        """The job, the run (`start()`), its post-step record and its first log line."""
+    def load_job(self) -> None:
+        """The job (unless `job-name` found it already), before any run of the step starts."""
         if self.job is None:
             self.job = self.client.get_job(self.job_id)
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
         )
         self._warn_of_double_runs(self.job)
+
+    def begin(self) -> None:
+        """After `load_job`: the run (`start()`), its post-step record and its first log line."""
         started = self.start()
         self.origin = started.origin
         run = self.run = started.run
