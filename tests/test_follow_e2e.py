@@ -5,6 +5,7 @@ leave it alone when the workflow is cancelled unless asked to cancel it."""
 
 from __future__ import annotations
 
+import json
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,9 +157,10 @@ def test_a_job_that_does_not_run_on_pull_requests_is_warned_about(
     result = runner.run(follow_inputs(emu, DEPLOY_JOB, **{"follow-timeout": "1s"}), timeout=60)
     assert result.exit_code == 1, result.log
     assert result.outputs["status"] == "not-found"
-    assert f"::warning::Job {DEPLOY_JOB} 'Deploy' is not set to run on pull requests" in (
-        result.stdout
-    )
+    assert (
+        "::warning title=dbt Cloud job does not run on pull requests::"
+        f"Job {DEPLOY_JOB} 'Deploy' is not set to run on pull requests"
+    ) in result.stdout
 
 
 def test_follow_mode_input_errors_make_no_api_call(emu: Emulator, runner: SimulatedRunner) -> None:
@@ -281,3 +283,42 @@ def test_a_cancel_while_waiting_for_the_run_ends_the_step_at_once(
     assert emu.calls("trigger") == 0 and emu.calls("cancel") == 0
     assert "run_id" not in result.state
     assert "Traceback" not in result.log
+
+
+def test_several_jobs_are_followed_each_to_its_own_run(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    emu.open_pull_request(FAILING_CI_JOB, PR_SHA, PR_NUMBER)  # ended before the step looks
+    emu.open_pull_request(CI_JOB, PR_SHA, PR_NUMBER, delay=300)  # appears 3 s later
+    result = runner.run(follow_inputs(emu, CI_JOB, **{"job-id": f"{CI_JOB} {FAILING_CI_JOB}"}))
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "error"
+    runs = json.loads(result.outputs["runs"])
+    assert [(r["job-id"], r["status"], r["origin"]) for r in runs] == [
+        (str(CI_JOB), "success", "followed"),
+        (str(FAILING_CI_JOB), "error", "followed"),
+    ]
+    assert [r["run-id"] for r in runs] == [
+        str(webhook_run(emu, CI_JOB)),
+        str(webhook_run(emu, FAILING_CI_JOB)),
+    ]
+    assert emu.calls("trigger") == 0
+    assert "runs on pull requests in dbt Cloud itself" not in result.stdout
+
+
+def test_one_job_without_a_run_among_several_makes_the_step_not_found(
+    emu: Emulator, runner: SimulatedRunner
+) -> None:
+    emu.open_pull_request(CI_JOB, PR_SHA, PR_NUMBER)
+    inputs = follow_inputs(emu, CI_JOB, **{"job-id": f"{CI_JOB},{LONG_CI_JOB}"})
+    result = runner.run({**inputs, "follow-timeout": "3s", "fail-on-error": "false"})
+    assert result.exit_code == 1, result.log  # fail-on-error excuses a run's outcome, not this
+    assert result.outputs["status"] == "not-found"
+    runs = json.loads(result.outputs["runs"])
+    assert [(r["status"], r["origin"]) for r in runs] == [
+        ("success", "followed"),
+        ("not-found", "followed"),
+    ]
+    assert runs[1]["run-id"] == ""
+    assert f"[job {LONG_CI_JOB}] Waiting up to 3.0s for dbt Cloud" in result.stdout
+    assert "has no run to follow" in result.summary

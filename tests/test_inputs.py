@@ -18,6 +18,8 @@ from dbt_cloud_action.inputs import (
     ActionInputs,
     ForkPullRequests,
     InputError,
+    JobReference,
+    JobSelection,
     Mode,
     RetryFailed,
     SchemaTemplate,
@@ -41,7 +43,10 @@ def runner_inputs(**overrides: str) -> dict[str, str]:
     raw = {name: str(spec.get("default", "")) for name, spec in ACTION["inputs"].items()}
     raw["github-token"] = "ghs_runnerSuppliedToken"
     raw.update(REQUIRED_VALUES)
-    raw.update({name.replace("_", "-"): value for name, value in overrides.items()})
+    given = {name.replace("_", "-"): value for name, value in overrides.items()}
+    if given.get("job-name", "").strip() and "job-id" not in given:  # it replaces job-id
+        given["job-id"] = ""
+    raw.update(given)
     return raw
 
 
@@ -100,7 +105,9 @@ def test_defaults() -> None:
 
 def test_action_yml_declares_the_contract() -> None:
     required = {name for name, spec in ACTION["inputs"].items() if spec.get("required")}
-    assert required == set(REQUIRED_VALUES)
+    # job-id or job-name: one of the two, which `required:` cannot say (and the runner does
+    # not enforce anyway); parse_job_selection does
+    assert required == set(REQUIRED_VALUES) - {"job-id"}
     assert ACTION["inputs"]["github-token"]["default"] == "${{ github.token }}"
     assert set(ACTION["outputs"]) == {
         "run-id",
@@ -116,6 +123,7 @@ def test_action_yml_declares_the_contract() -> None:
         "job-name",
         "artifacts",
         "origin",
+        "runs",
     }
     assert ACTION["runs"] == {
         "using": "docker",
@@ -225,10 +233,20 @@ def test_good_values(name: str, value: str, expected: Any) -> None:
 FIELD = {name: name.replace("-", "_") for name in DECLARED} | {
     "timeout": "timeout_seconds",
     "follow-timeout": "follow_timeout_seconds",
+    "job-name": "jobs",
 }
 
 
+GOOD += [
+    (
+        "job-name",
+        " Nightly CI ",
+        JobSelection(job_names=(JobReference("Nightly CI", text="Nightly CI"),)),
+    ),
+]
+
 BAD: list[tuple[str, str, str]] = [
+    ("job-name", "CI\nci", "twice"),
     ("access-url", "http://ab123.us1.dbt.com", "must use https"),
     ("access-url", "https://user:pw@ab123.us1.dbt.com", "user name or password"),
     ("access-url", "https://ab123.us1.dbt.com/?a=1", "query string"),

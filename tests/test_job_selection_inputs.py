@@ -1,5 +1,6 @@
 """`job-id` with several ids and `job-name` with names: the pure parsers and the rule that
-exactly one of the two is set (not wired into the step yet; `parse_inputs` keeps one job-id)."""
+exactly one of the two is set. A single bad id gets job-id's message of old ("must be a
+positive integer"), which is what these tests match, as the list's message also contains it."""
 
 from __future__ import annotations
 
@@ -45,10 +46,10 @@ def test_job_ids_are_separated_by_whitespace_commas_or_newlines(
     [
         ("101 101", "lists job 101 twice"),
         ("101,102,101", "lists job 101 twice"),
-        ("0", "positive integers"),
-        ("12a", "positive integers"),
-        ("-3", "positive integers"),
-        ("+3", "positive integers"),
+        ("0", "positive integer"),
+        ("12a", "positive integer"),
+        ("-3", "positive integer"),
+        ("+3", "positive integer"),
         (",", "at least one job id"),
         (" ".join(str(i) for i in range(1, MAX_JOBS + 2)), f"at most {MAX_JOBS}"),
     ],

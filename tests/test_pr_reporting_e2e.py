@@ -96,13 +96,17 @@ TIME_SCALE = 100.0
 RR = "run_results.json"
 RUNNER_UID, RUNNER_GID = 1001, 127  # the GitHub-hosted runner's user and docker group
 JOBS = (
-    JobScript(PASSING, "CI build", (CLONE, PASSING_BUILD), queue_seconds=1),
-    JobScript(FAILING, "CI failing tests", (CLONE, FAILING_BUILD), queue_seconds=1),
+    # API-only CI jobs (dbt Cloud's own pull request trigger off): the tests of warnings count
+    # exactly, and a CI job that dbt Cloud also runs by itself is warned about (two runs)
+    JobScript(PASSING, "CI build", (CLONE, PASSING_BUILD), queue_seconds=1, triggers=()),
+    JobScript(FAILING, "CI failing tests", (CLONE, FAILING_BUILD), queue_seconds=1, triggers=()),
     JobScript(
         HOSTILE, "CI <img src=x onerror=alert(1)> @octocat", (CLONE, HOSTILE_BUILD), queue_seconds=1
     ),
     JobScript(LATE, "CI late artifacts", (CLONE, PASSING_BUILD), 1, artifacts="late:250"),
-    JobScript(NO_ARTIFACTS, "CI no artifacts", (CLONE, PASSING_BUILD), 1, artifacts="none"),
+    JobScript(
+        NO_ARTIFACTS, "CI no artifacts", (CLONE, PASSING_BUILD), 1, artifacts="none", triggers=()
+    ),
     JobScript(TWO_DBT_STEPS, "CI seed and build", (CLONE, SEED, PASSING_BUILD), queue_seconds=1),
     JobScript(SLOW_PASSING, "CI slow build", (CLONE, replace(PASSING_BUILD, duration=SLOW))),
     JobScript(SLOW_FAILING, "CI slow failing", (CLONE, replace(FAILING_BUILD, duration=SLOW))),

@@ -53,19 +53,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return str(flag) if flag is not None else environ.get(env_name(name), "")
 
     result = execute(get_input, environ, cli=True)
-    if result.report is None:
+    if not result.reports:
         return result.exit_code
     # after the run, like action.py's reporting imports: the first request does not wait for it
-    from .reporting import outputs_for, render_summary  # noqa: PLC0415
+    from .reporting import step_outputs, step_summary  # noqa: PLC0415
 
-    outputs = outputs_for(result.report)
+    outputs = step_outputs(result.reports)
     if args.json:
         print(json.dumps(outputs, indent=2, sort_keys=True))
     else:
         for name, value in outputs.items():
             print(f"{name}={json.dumps(value) if chr(10) in value else value}")
     if args.summary_file is not None:
-        args.summary_file.write_text(render_summary(result.report), encoding="utf-8")
+        args.summary_file.write_text(step_summary(result.reports), encoding="utf-8")
     return result.exit_code
 
 

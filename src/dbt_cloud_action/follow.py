@@ -87,6 +87,10 @@ def not_found_message(target: FollowTarget, waited: float) -> str:
     )
 
 
+class RunNotFound(Exception):
+    """dbt Cloud started no run for the commit in time; `str()` says what to check."""
+
+
 class RunLister(Protocol):
     def list_runs(
         self,

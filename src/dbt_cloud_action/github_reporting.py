@@ -52,9 +52,13 @@ class GitHubReportResult:
     message: str
 
 
-def comment_marker(job_id: int) -> str:
-    """The hidden HTML comment that identifies the one sticky comment of a job on a PR."""
-    return f"<!-- dbt-cloud-action:job={job_id} -->"
+def comment_marker(*job_ids: int) -> str:
+    """The hidden HTML comment that identifies the one sticky comment of a job (or of a set of
+    jobs run by one step, named by their sorted ids) on a PR. One job's marker is the one it
+    always was, so existing comments keep being edited."""
+    if len(job_ids) == 1:
+        return f"<!-- dbt-cloud-action:job={job_ids[0]} -->"
+    return f"<!-- dbt-cloud-action:jobs={','.join(str(i) for i in sorted(job_ids))} -->"
 
 
 def status_context(job_name: str) -> str:

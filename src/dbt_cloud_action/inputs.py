@@ -100,6 +100,9 @@ class ActionInputs:
     access_url: str
     api_token: str = field(repr=False)  # never in a repr, a log line or a traceback
     account_id: int
+    # The job of one run: each run's life gets these inputs with its own job's id (so
+    # `{job_id}` in schema-override is that job's). Parsed: the first id of `jobs`, 0 while
+    # the jobs are names still to be resolved.
     job_id: int
     cause: str | Auto
     git_sha: str | Auto | None
@@ -129,6 +132,7 @@ class ActionInputs:
     artifacts: tuple[str, ...]
     artifacts_dir: str
     artifacts_step: int | None
+    jobs: JobSelection = field(default_factory=lambda: JobSelection())  # noqa: PLW0108 - defined below
     mode: Mode = Mode.TRIGGER
     follow_timeout_seconds: int = DEFAULT_FOLLOW_TIMEOUT
     cancel_followed: bool = False
@@ -420,6 +424,8 @@ def parse_job_ids(text: str) -> tuple[int, ...]:
         raise InvalidValue("must list at least one job id.")
     if len(parts) > MAX_JOBS:
         raise InvalidValue(f"must list at most {MAX_JOBS} job ids (got {len(parts)}).")
+    if len(parts) == 1:  # one id: the same message as ever
+        return (parse_positive_int(parts[0]),)
     ids: list[int] = []
     for part in parts:
         value = _digits(part)
@@ -628,6 +634,7 @@ INPUT_NAMES: Final = (
     "api-token",
     "account-id",
     "job-id",
+    "job-name",
     "cause",
     "git-sha",
     "git-branch",
@@ -820,27 +827,27 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
     `cli` also reads the inputs only `dbt-cloud-run` has (CLI_ONLY_INPUT_NAMES)."""
     read = _Reader(get, get("api-token").strip())
     git = parse_git_target(get)
+    access_url = read.required("access-url", parse_access_url)
+    api_token = read.required(
+        "api-token",
+        parse_secret,
+        missing="a dbt Cloud service token",
+        hint="Pass it from a secret: api-token: ${{ secrets.DBT_CLOUD_API_TOKEN }}",
+    )
+    account_id = read.required(
+        "account-id",
+        parse_positive_int,
+        missing="your dbt Cloud account id",
+        hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
+    )
+    jobs = parse_job_selection(get)
     pull_request = read.optional("pull-request", parse_pull_request, AUTO)
     inputs = ActionInputs(
-        access_url=read.required("access-url", parse_access_url),
-        api_token=read.required(
-            "api-token",
-            parse_secret,
-            missing="a dbt Cloud service token",
-            hint="Pass it from a secret: api-token: ${{ secrets.DBT_CLOUD_API_TOKEN }}",
-        ),
-        account_id=read.required(
-            "account-id",
-            parse_positive_int,
-            missing="your dbt Cloud account id",
-            hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
-        ),
-        job_id=read.required(
-            "job-id",
-            parse_positive_int,
-            missing="the id of the job to run",
-            hint="Set job-id to the number in the job's URL: .../jobs/<job-id>/",
-        ),
+        access_url=access_url,
+        api_token=api_token,
+        account_id=account_id,
+        job_id=jobs.job_ids[0] if jobs.job_ids else 0,
+        jobs=jobs,
         cause=read.optional("cause", parse_cause, AUTO),
         git_sha=git.git_sha,
         git_branch=git.git_branch,

@@ -20,6 +20,7 @@ first and saying so, so no run, however large, produces a summary GitHub refuses
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -199,6 +200,50 @@ def outputs_for(report: RunReport) -> dict[str, str]:
         "origin": report.origin,
         "artifacts": "\n".join(report.artifacts),
     }
+
+
+# With several jobs, the single-valued outputs the step's jobs share: the commit, branch and
+# pull request sent (the same for every job), the schema when every job's is the same. The
+# others are per run: empty, read them from `runs`; `status` is the overall outcome.
+_SHARED_OUTPUTS = ("git-sha", "git-branch", "pull-request", "schema-override")
+# The overall outcome of several runs: the first of these any run has.
+_OUTCOME_PRECEDENCE = (
+    Outcome.ERROR,
+    Outcome.NOT_FOUND,
+    Outcome.CANCELLED,
+    Outcome.TIMED_OUT,
+    Outcome.TRIGGERED,
+    Outcome.SKIPPED,
+    Outcome.SUCCESS,
+)
+
+
+def overall_outcome(outcomes: Sequence[Outcome]) -> Outcome:
+    """The step's outcome: error, then not-found (a followed run that never appeared fails
+    the step too), then cancelled, then timed-out; runs not waited for
+    (triggered) before success, as nothing is known of how they end."""
+    return next(o for o in _OUTCOME_PRECEDENCE if o in outcomes)
+
+
+def run_outputs(report: RunReport) -> dict[str, str]:
+    """One object of the `runs` output: the job's id and its single-job outputs."""
+    return {"job-id": str(report.job_id), **outputs_for(report)}
+
+
+def step_outputs(reports: Sequence[RunReport]) -> dict[str, str]:
+    """The step's outputs: one job's as ever, plus `runs` (a JSON array, one object per job).
+    With several jobs `status` is the overall outcome, the shared values are given and the
+    per-run ones are empty."""
+    runs = json.dumps([run_outputs(report) for report in reports], ensure_ascii=False)
+    if len(reports) == 1:
+        return {**outputs_for(reports[0]), "runs": runs}
+    each = [outputs_for(report) for report in reports]
+    merged = {name: "" for name in each[0]}
+    for name in _SHARED_OUTPUTS:
+        values = {outputs[name] for outputs in each}
+        merged[name] = values.pop() if len(values) == 1 else ""
+    merged["status"] = overall_outcome([report.outcome for report in reports]).value
+    return {**merged, "runs": runs}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -414,6 +459,8 @@ _ORIGIN = {
 def _headline(report: RunReport) -> str:
     emoji, verb = _OUTCOME_HEADLINE[report.outcome]
     job = escape_markdown(truncate(report.job_name, _FIELD_CHARS)) or f"job {report.job_id}"
+    if report.outcome is Outcome.NOT_FOUND:  # no run to name
+        return f"## {emoji} dbt Cloud job **{job}** {verb}"
     run = markdown_link(_run_label(report), report.run_url)  # ours; a link is never a reference
     return f"## {emoji} dbt Cloud {run} of **{job}** {verb}"
 
@@ -466,7 +513,7 @@ def _notes(report: RunReport, limits: _Limits) -> str:
     notes: list[str] = []
     if report.origin == "attached":
         notes.append("Attached to a run of this job already in progress for this commit.")
-    if report.origin == "followed":
+    if report.origin == "followed" and report.run is not None:
         notes.append(
             "Followed the run dbt Cloud started by itself for this commit; this workflow did "
             "not trigger it."
@@ -636,15 +683,15 @@ def _fit(blocks: Sequence[str], limit: int, size: Callable[[str], int], cut_note
     return "\n\n".join([*kept, cut_note]) + "\n"
 
 
-def render_summary(report: RunReport) -> str:
-    """The job summary: GitHub-flavoured markdown, always under SUMMARY_MAX_BYTES."""
+def render_summary(report: RunReport, max_bytes: int = SUMMARY_MAX_BYTES) -> str:
+    """The job summary: GitHub-flavoured markdown, always under `max_bytes`."""
     if report.outcome in (Outcome.SKIPPED, Outcome.NOT_FOUND):  # no run: the reason only
         emoji, verb = _OUTCOME_HEADLINE[report.outcome]
         why = " ".join(escape_markdown(truncate(note, 1000)) for note in report.notes)
         job = f"job {report.job_id}" if report.job_id else "run"
         return f"## {emoji} dbt Cloud {job} {verb}\n\n{why}\n"
     note = "_Some sections were left out to keep this summary under GitHub's 1 MiB limit._"
-    return _fit(_sections(report, _SUMMARY_LIMITS), SUMMARY_MAX_BYTES - 1024, _utf8_size, note)
+    return _fit(_sections(report, _SUMMARY_LIMITS), max_bytes - 1024, _utf8_size, note)
 
 
 def render_pr_comment(report: RunReport, marker: str, summary_url: str | None) -> str:
@@ -660,3 +707,71 @@ def render_pr_comment(report: RunReport, marker: str, summary_url: str | None) -
         if len(body) < budget:
             return body + "\n"
     return _fit([marker, *_sections(report, _COMMENT_LIMITS[-1])], budget, len, shortened)
+
+
+# ---------------------------------------------------------------------------------------------
+# Several jobs: one summary and one comment for the set
+
+
+def _failed_nodes(report: RunReport) -> str:
+    digest = report.results
+    if digest is None:
+        return "—"
+    return f"{digest.counts.errored + digest.counts.failed:,}"
+
+
+def render_overview(reports: Sequence[RunReport]) -> str:
+    """The table that opens a step's report on several jobs: one row per job."""
+    overall = overall_outcome([report.outcome for report in reports])
+    emoji, _verb = _OUTCOME_HEADLINE[overall]
+    rows = []
+    for report in reports:
+        job = escape_markdown(truncate(report.job_name, _FIELD_CHARS)) or f"job {report.job_id}"
+        run = report.run
+        label = f"#{run.id}" if run is not None and run.id else "—"
+        status_emoji, _ = _OUTCOME_HEADLINE[report.outcome]
+        ran = format_duration(run.run_seconds if run is not None else None)
+        rows.append(
+            f"| {job} (id {report.job_id}) | {markdown_link(label, report.run_url)} "
+            f"| {status_emoji} {report.outcome.value} | {ran} | {_failed_nodes(report)} |"
+        )
+    return "\n".join(
+        [
+            f"## {emoji} dbt Cloud: {len(reports)} jobs, {overall.value}",
+            "",
+            "| Job | Run | Status | Duration | Failed models and tests |",
+            "|---|---|---|--:|--:|",
+            *rows,
+        ]
+    )
+
+
+def step_summary(reports: Sequence[RunReport]) -> str:
+    """The step's job summary: one job's as ever; for several, the overview and then each
+    job's section, each within its share of the 1 MiB limit."""
+    if len(reports) == 1:
+        return render_summary(reports[0])
+    overview = render_overview(reports)
+    share = (SUMMARY_MAX_BYTES - _utf8_size(overview) - 4096) // len(reports)
+    return "\n\n".join([overview, *(render_summary(r, share) for r in reports)])
+
+
+def step_comment(reports: Sequence[RunReport], marker: str, summary_url: str | None) -> str:
+    """The sticky PR comment for the step's jobs: one job's as ever; for several, the
+    overview and then each job's sections, shortened together until they fit."""
+    if len(reports) == 1:
+        return render_pr_comment(reports[0], marker, summary_url)
+    if not re.fullmatch(r"<!--(?:(?!-->)[^\n])*-->", marker):
+        raise ValueError(f"marker must be a one-line HTML comment like <!-- x -->, got {marker!r}")
+    where = markdown_link("job summary", summary_url) if summary_url else "job summary"
+    footer = f"<sub>Full report: the workflow run's {where}.</sub>"
+    shortened = f"_Shortened to fit a comment; see the workflow run's {where} for everything._"
+    budget = COMMENT_MAX_CHARS - 512
+    overview = render_overview(reports)
+    for attempt, limits in enumerate(_COMMENT_LIMITS):
+        blocks = [block for report in reports for block in _sections(report, limits)]
+        body = "\n\n".join([marker, overview, *blocks, shortened if attempt else footer])
+        if len(body) < budget:
+            return body + "\n"
+    headlines = [block for report in reports for block in _sections(report, _COMMENT_LIMITS[-1])]
+    return _fit([marker, overview, *headlines], budget, len, shortened)

@@ -11,7 +11,7 @@ import enum
 import math
 import re
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -353,6 +353,20 @@ class RunWatcher:
         self, run_id: int, *, timeout: float | None = None, expected_duration: float | None = None
     ) -> WatchResult:
         """Follow `run_id`; `timeout` is in seconds from now (None: until the run ends)."""
+        polls = self.follow(run_id, timeout=timeout, expected_duration=expected_duration)
+        while True:
+            try:
+                wait = next(polls)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            self._sleep(wait)
+
+    def follow(
+        self, run_id: int, *, timeout: float | None = None, expected_duration: float | None = None
+    ) -> Generator[float, None, WatchResult]:
+        """`watch` one poll at a time: yields the seconds to wait before the next poll, returns
+        the result. A step following several runs sleeps once for whichever is due first, so
+        they share one polling loop (and one thread, where signals arrive)."""
         started = self._clock()
         server = _ServerTime()
         previous: Run | None = None
@@ -381,7 +395,7 @@ class RunWatcher:
             # as of the next poll
             with_steps = steps_due(previous, run, now + wait - steps_seen, self._steps_every)
             previous = run
-            self._sleep(wait)
+            yield wait
         final = self._client.get_run(run_id, include_related=FINAL_RELATED)
         if run.is_terminal and not final.is_terminal:  # a lagging read: the end was seen already
             final = replace(run, job_name=final.job_name, steps=final.steps or run.steps)
