@@ -246,6 +246,14 @@ def emu_trigger(emu: Emulator, job_id: int) -> int:
     return run_id
 
 
+def test_no_double_run_warning_off_pull_requests(emu: Emulator, tmp_path: Path) -> None:
+    """dbt Cloud's CI trigger starts runs for pull requests only: a push triggers one run."""
+    push = SimulatedRunner(tmp_path, event_name="push", event=load_event("push.branch.json"))
+    result = push.run(inputs_for(emu, **{"job-id": str(ORDERS)}))
+    assert result.exit_code == 0, result.log
+    assert commands(result, "warning") == []
+
+
 def test_fail_on_error_false_reports_both_and_passes(
     emu: Emulator, runner: SimulatedRunner
 ) -> None:
