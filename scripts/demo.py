@@ -2,10 +2,12 @@
 
 Two steps of one simulated job: the CI job that passes (101) and the one whose tests fail (102).
 For each: the step log, the trigger body dbt Cloud received (the PR's head commit as `git_sha`,
-no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summary. Then the
-same step for a pull request from a fork: refused before any request (dbt Cloud cannot check
-out a fork's commits). Last, `mode: follow`: dbt Cloud starts the CI run itself from the pull
-request's webhook, and the step finds, follows and reports that run, triggering nothing.
+no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summary. Then, with
+several jobs, one step that runs them all at once (`job-id: 101,102`): its log, its `runs`
+output and its summary, which opens with an overview of the runs. Then the same step for a pull
+request from a fork: refused before any request (dbt Cloud cannot check out a fork's commits).
+Last, `mode: follow`: dbt Cloud starts the CI run itself from the pull request's webhook, and
+the step finds, follows and reports that run, triggering nothing.
 """
 
 from __future__ import annotations
@@ -79,6 +81,30 @@ def main() -> int:
             banner(f"job {job}: job summary (markdown)")
             print(result.summary)
             ok = ok and result.exit_code == expected.get(job, result.exit_code)
+        jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
+        if len(jobs) > 1:
+            together = SimulatedRunner(
+                Path(tmp) / "together",
+                event_name="pull_request",
+                event=load_event("pull_request.opened.json"),
+            )
+            inputs = {
+                "access-url": emu.url,
+                "api-token": emu.token,
+                "account-id": str(emu.account_id),
+                "job-id": ",".join(str(job) for job in jobs),
+                "schema-override": "dbt_cloud_pr_{job_id}_{pr}",
+            }
+            banner("several jobs in one step: step log")
+            result = together.run(inputs, timeout=600)
+            print(result.stdout, end="")
+            print(result.stderr, end="", file=sys.stderr)
+            banner(f"several jobs: exit code {result.exit_code}, status {result.outputs['status']}")
+            print(f"runs={json.dumps(json.loads(result.outputs['runs']), indent=2)}")
+            banner("several jobs: job summary (markdown)")
+            print(result.summary)
+            failing = any(expected.get(job, 0) for job in jobs)
+            ok = ok and result.exit_code == (1 if failing else 0)
         if args.fork:
             ok = show_fork_pull_request(emu, Path(tmp) / "fork") and ok
         if args.follow:

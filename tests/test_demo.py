@@ -56,3 +56,21 @@ def test_demo_shows_follow_mode_reporting_dbt_clouds_own_run() -> None:
     assert "mode: follow: exit code 0, 0 runs triggered, outputs" in done.stdout
     assert "origin=followed" in done.stdout.splitlines()
     assert "Waiting up to 10m 00s for dbt Cloud to start job 101's run" in done.stdout
+
+
+def test_demo_runs_several_jobs_in_one_step() -> None:
+    demo = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "101,102"]
+    done = subprocess.run(
+        [*demo, "--time-scale", "300"], capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    together = done.stdout[done.stdout.index("several jobs in one step: step log") :]
+    assert "several jobs: exit code 1, status error" in together
+    shown = re.search(r"runs=(\[.*?\n\])\n", together, re.S)
+    assert shown, together[-3000:]
+    runs = json.loads(shown.group(1))
+    assert [(run["job-id"], run["status"]) for run in runs] == [
+        ("101", "success"),
+        ("102", "error"),
+    ]
+    assert "| Job | Run | Status | Duration | Failed models and tests |" in together

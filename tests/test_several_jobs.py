@@ -36,7 +36,7 @@ from dbt_cloud_action.step_state import (
     read_records,
 )
 from tests.hostile import hostile_text
-from tests.test_reporting import FAILING, make_report, make_run
+from tests.test_reporting import FAILING, assert_safe, make_report, make_run
 
 MARKER = "<!-- dbt-cloud-action:jobs=17,18 -->"
 
@@ -146,6 +146,17 @@ def test_the_overview_escapes_job_names() -> None:
     row = render_overview([make_report(job_name=hostile), make_report(job_id=18)]).splitlines()[4]
     assert "<script>" not in row and "@octocat" not in row and "**b**" not in row
     assert row.count(" | ") == 4  # the job name's pipe is escaped, not a new cell
+
+
+@settings(max_examples=100)
+@given(name=hostile_text, note=hostile_text)
+def test_the_summary_and_comment_of_several_jobs_stay_inert(name: str, note: str) -> None:
+    hostile = make_report(Outcome.ERROR, job_name=name, notes=(note,), run=make_run(20))
+    reports = [make_report(), hostile]
+    assert_safe(step_summary(reports))
+    comment = step_comment(reports, MARKER, None)
+    assert_safe(comment)
+    assert comment.startswith(MARKER + "\n") and comment.count(MARKER) == 1
 
 
 def test_one_job_summary_and_comment_are_as_ever() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
@@ -209,6 +210,48 @@ def test_two_jobs_one_failing_are_started_together_and_reported_as_one_step(
         {"run_id": runs[ORDERS], "ended": True, "leave": ""},
         {"run_id": runs[MARKETING], "ended": True, "leave": ""},
     ]
+
+
+def test_each_run_keeps_its_own_lifecycle(emu: Emulator, runner: SimulatedRunner) -> None:
+    """One job's run is already going for the commit (attached to), the other's is triggered;
+    the long one times out and is cancelled while the short one succeeds."""
+    attached = emu_trigger(emu, LONG_A)
+    result = runner.run(inputs_for(emu, **{"job-id": f"{LONG_A} {API_ONLY}", "timeout": "4s"}))
+
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "timed-out"
+    each = json.loads(result.outputs["runs"])
+    assert [(r["job-id"], r["origin"], r["status"]) for r in each] == [
+        (str(LONG_A), "attached", "timed-out"),
+        (str(API_ONLY), "triggered", "success"),
+    ]
+    assert each[0]["run-id"] == str(attached)
+    assert status_of(emu, attached) == 30  # cancelled on timeout
+    assert [r.path for r in triggers(emu)] == [
+        f"/api/v2/accounts/{emu.account_id}/jobs/{LONG_A}/run/",  # the one started elsewhere
+        f"/api/v2/accounts/{emu.account_id}/jobs/{API_ONLY}/run/",
+    ]
+
+
+def emu_trigger(emu: Emulator, job_id: int) -> int:
+    """A run of `job_id` for the pull request's commit, started by another client."""
+    reply = requests.post(
+        f"{emu.url}/api/v2/accounts/{emu.account_id}/jobs/{job_id}/run/",
+        headers={"Authorization": f"Token {TOKEN}"},
+        json={"cause": "elsewhere", "git_sha": PR_SHA, "github_pull_request_id": PR_NUMBER},
+        timeout=5,
+    )
+    assert reply.ok, reply.text
+    run_id: int = reply.json()["data"]["id"]
+    return run_id
+
+
+def test_no_double_run_warning_off_pull_requests(emu: Emulator, tmp_path: Path) -> None:
+    """dbt Cloud's CI trigger starts runs for pull requests only: a push triggers one run."""
+    push = SimulatedRunner(tmp_path, event_name="push", event=load_event("push.branch.json"))
+    result = push.run(inputs_for(emu, **{"job-id": str(ORDERS)}))
+    assert result.exit_code == 0, result.log
+    assert commands(result, "warning") == []
 
 
 def test_fail_on_error_false_reports_both_and_passes(

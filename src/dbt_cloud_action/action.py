@@ -1,6 +1,9 @@
-"""The engine shared by the GitHub Action and the CLI: inputs → payload → run → report.
+"""The engine shared by the GitHub Action and the CLI: inputs → jobs → runs → report.
 
-All I/O of a step lives here; every decision it makes is delegated to a pure function elsewhere.
+The step: its inputs, its jobs (`job-name` resolved), one `RunLife` per job (run_life.py: one
+run's whole life), started together, followed in one polling loop, cancelled together, and the
+step's outputs, summary and PR comment for all of them; the post step. Every decision is
+delegated to a pure function elsewhere.
 
 What only runs after the first dbt Cloud request (watching, results, artifacts, reporting, GitHub)
 is imported where it is used, not at module import: the step's start-up is interpreter plus
@@ -38,21 +41,12 @@ from .inputs import (
 from .models import Job, Outcome
 from .payload import build_trigger_payload, fork_to_be_run, sha_to_send
 from .run_life import RunLife, Tuning, github_target, status_word
-from .step_state import (
-    STATE_LEAVE_RUN,
-    STATE_RUN_ENDED,
-    STATE_RUN_ID,
-    StepState,
-    read_records,
-)
+from .step_state import StepState, read_records
 
 if TYPE_CHECKING:
     from .reporting import RunReport
 
-__all__ = [
-    "STATE_LEAVE_RUN",
-    "STATE_RUN_ENDED",
-    "STATE_RUN_ID",
+__all__ = [  # Tuning is run_life's, re-exported for the fault tests
     "ActionStep",
     "StepResult",
     "Tuning",
@@ -176,8 +170,8 @@ def _execute(
             f"{inputs.access_url} stopped serving integrations on 2026-11-01. Set access-url to "
             "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
         )
-    jobs: Sequence[Job | None] = [None] * len(inputs.jobs.job_ids or (inputs.job_id,))
     job_ids = inputs.jobs.job_ids or (inputs.job_id,)
+    jobs: Sequence[Job | None] = [None] * len(job_ids)  # read by each run's life
     if inputs.jobs.job_names:
         try:
             found = _jobs_named(inputs, tuning)
@@ -187,15 +181,18 @@ def _execute(
             toolkit.error(str(exc), title="dbt Cloud: API error while looking up job-name")
             return StepResult(1)
         jobs, job_ids = found, tuple(job.id for job in found)
-    step = ActionStep.for_jobs(
-        inputs,
-        context,
-        signals,
-        job_ids=job_ids,
-        jobs=jobs,
-        tuning=tuning,
-        trigger_key=trigger_key,
-    )
+    try:
+        step = ActionStep.for_jobs(
+            inputs,
+            context,
+            signals,
+            job_ids=job_ids,
+            jobs=jobs,
+            tuning=tuning,
+            trigger_key=trigger_key,
+        )
+    except InputError as exc:  # a job's own payload (its {job_id}); the trial one passed
+        return _fail_input(exc)
     return step.run()
 
 

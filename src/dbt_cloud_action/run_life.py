@@ -176,11 +176,14 @@ class RunLife:
 
     def _warn_of_double_runs(self, job: Job) -> None:
         """This step triggers the job (mode: trigger) for a pull request that dbt Cloud
-        also runs it for by itself: every push then starts two runs. Not on other events
-        (a push to a branch starts no dbt Cloud CI run)."""
+        also runs it for by itself: every push then starts two runs. Not for anything else
+        (dbt Cloud's CI trigger starts runs for pull requests only)."""
         from .job_lookup import pull_request_trigger_warning  # noqa: PLC0415 - lazy: see the module docstring
 
-        if self.context.pr_number is None:
+        for_a_pull_request = (
+            self.context.pr_number is not None or self.payload.github_pull_request_id is not None
+        )
+        if not for_a_pull_request:
             return
         warning = pull_request_trigger_warning(job)
         if warning is not None:
