@@ -6,6 +6,8 @@ no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summ
 several jobs, one step that runs them all at once (`job-id: 101,102`): its log, its `runs`
 output and its summary, which opens with an overview of the runs. Then the same step for a pull
 request from a fork: refused before any request (dbt Cloud cannot check out a fork's commits).
+Last, `mode: follow`: dbt Cloud starts the CI run itself from the pull request's webhook, and
+the step finds, follows and reports that run, triggering nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def main() -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also show a pull request from a fork (refused before any API call)",
+    )
+    parser.add_argument(
+        "--follow",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also show mode: follow (the step reports the run dbt Cloud starts by itself)",
     )
     args = parser.parse_args()
     expected = {101: 0, 102: 1}
@@ -99,6 +107,8 @@ def main() -> int:
             ok = ok and result.exit_code == (1 if failing else 0)
         if args.fork:
             ok = show_fork_pull_request(emu, Path(tmp) / "fork") and ok
+        if args.follow:
+            ok = show_follow_mode(args.time_scale, Path(tmp) / "follow") and ok
     return 0 if ok else 1
 
 
@@ -123,6 +133,32 @@ def show_fork_pull_request(emu: Emulator, workspace: Path) -> bool:
     banner(f"a pull request from a fork: exit code {result.exit_code}, {made} API requests")
     print("With fork-pull-requests: skip the step would end with status skipped instead.")
     return result.exit_code == 1 and made == 0
+
+
+def show_follow_mode(time_scale: float, workspace: Path) -> bool:
+    """mode: follow, in an account of its own (the first steps' runs are for the same commit):
+    dbt Cloud starts job 101's run from the pull request's webhook 3 real seconds after the step
+    starts (the emulator's delays are in emulated seconds)."""
+    event = load_event("pull_request.opened.json")
+    runner = SimulatedRunner(workspace, event_name="pull_request", event=event)
+    with Emulator(config=default_config(), time_scale=time_scale) as emu:
+        sha = event["pull_request"]["head"]["sha"]
+        emu.open_pull_request(101, sha, 2, delay=3.0 * time_scale)
+        inputs = {
+            "access-url": emu.url,
+            "api-token": emu.token,
+            "account-id": str(emu.account_id),
+            "job-id": "101",
+            "mode": "follow",
+        }
+        banner("mode: follow: step log")
+        result = runner.run(inputs, timeout=600)
+        print(result.stdout, end="")
+        triggers = sum(r.endpoint == "trigger" for r in emu.requests)
+    banner(f"mode: follow: exit code {result.exit_code}, {triggers} runs triggered, outputs")
+    for name, value in result.outputs.items():
+        print(f"{name}={value}")
+    return result.exit_code == 0 and triggers == 0 and result.outputs["origin"] == "followed"
 
 
 if __name__ == "__main__":

@@ -113,13 +113,55 @@ def test_cli_bad_input_names_the_option(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_offers_every_input_of_action_yml() -> None:
+def test_cli_offers_every_input_of_action_yml_and_its_own() -> None:
     import yaml
 
-    from dbt_cloud_action.inputs import INPUT_NAMES
+    from dbt_cloud_action.cli import build_parser
+    from dbt_cloud_action.inputs import CLI_ONLY_INPUT_NAMES, INPUT_NAMES
 
     declared = list(yaml.safe_load((ROOT / "action.yml").read_text())["inputs"])
     assert list(INPUT_NAMES) == declared
+    assert not set(CLI_ONLY_INPUT_NAMES) & set(declared)
+    flags = {a.dest for a in build_parser()._actions if a.option_strings} - {"help", "version"}
+    assert flags == {*declared, *CLI_ONLY_INPUT_NAMES, "json", "summary_file"}
+
+
+def test_cli_sends_a_gitlab_merge_request_in_its_own_field(tmp_path: Path) -> None:
+    """On GitLab CI: the merge request goes as gitlab_merge_request_id, and {pr} is its number."""
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=50) as emu:
+        args = ["--access-url", emu.url, "--account-id", str(emu.account_id), "--job-id", "21"]
+        args += ["--git-sha", "0123456789abcdef0123456789abcdef01234567"]
+        args += ["--gitlab-merge-request-id", "314"]
+        args += ["--schema-override", "dbt_cloud_pr_{job_id}_{pr}"]
+        proc = run_cli(
+            args,
+            {"DBT_CLOUD_API_TOKEN": TOKEN, "DBT_CLOUD_POLL_INTERVAL": "1", "GITLAB_CI": "true"},
+            tmp_path,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        [trigger] = [r for r in emu.requests if r.endpoint == "trigger"]
+        assert trigger.body["gitlab_merge_request_id"] == 314
+        assert trigger.body["schema_override"] == "dbt_cloud_pr_21_314"
+        assert "github_pull_request_id" not in trigger.body
+        [run] = emu.created_runs()
+        assert run["trigger"]["gitlab_merge_request_id"] == 314
+
+
+def test_cli_refuses_two_pull_request_ids_before_any_call(tmp_path: Path) -> None:
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=50) as emu:
+        proc = run_cli(
+            ["--access-url", emu.url, "--account-id", "1", "--job-id", "21"],
+            {
+                "DBT_CLOUD_API_TOKEN": TOKEN,
+                "DBT_CLOUD_AZURE_PULL_REQUEST_ID": "5",
+                "DBT_CLOUD_NON_NATIVE_PULL_REQUEST_ID": "6",
+            },
+            tmp_path,
+        )
+        assert emu.requests == []
+    assert proc.returncode == 1
+    assert "Input 'azure-pull-request-id' and input 'non-native-pull-request-id'" in proc.stdout
+    assert "Traceback" not in proc.stderr
 
 
 def test_cli_skips_a_fork_pull_request_when_asked(tmp_path: Path) -> None:

@@ -43,6 +43,21 @@ def test_demo_shows_a_fork_pull_request_refused_before_any_request() -> None:
     assert "::error title=Pull request from a fork::" in done.stdout
 
 
+def test_demo_shows_follow_mode_reporting_dbt_clouds_own_run() -> None:
+    args = ["--jobs", "", "--no-fork", "--time-scale", "300"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "mode: follow: exit code 0, 0 runs triggered, outputs" in done.stdout
+    assert "origin=followed" in done.stdout.splitlines()
+    assert "Waiting up to 10m 00s for dbt Cloud to start job 101's run" in done.stdout
+
+
 def test_demo_runs_several_jobs_in_one_step() -> None:
     demo = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "101,102"]
     done = subprocess.run(

@@ -20,6 +20,7 @@ from dbt_cloud_action.inputs import (
     InputError,
     JobReference,
     JobSelection,
+    Mode,
     RetryFailed,
     SchemaTemplate,
     parse_inputs,
@@ -94,6 +95,12 @@ def test_defaults() -> None:
     assert not (inputs.cancel_superseded or inputs.comment_on_pr or inputs.commit_status)
     assert inputs.timeout_seconds is None
     assert (inputs.artifacts, inputs.artifacts_dir, inputs.artifacts_step) == ((), "target", None)
+    assert (inputs.mode, inputs.follow_timeout_seconds, inputs.cancel_followed) == (
+        Mode.TRIGGER,
+        600,
+        False,
+    )
+    assert inputs.other_pull_request is None
 
 
 def test_action_yml_declares_the_contract() -> None:
@@ -200,6 +207,11 @@ GOOD: list[tuple[str, str, Any]] = [
     ("cancel-superseded", "true", True),
     ("retry-failed", "always", RetryFailed.ALWAYS),
     ("retry-failed", "never", RetryFailed.NEVER),
+    ("mode", "follow", Mode.FOLLOW),
+    ("mode", "trigger", Mode.TRIGGER),
+    ("follow-timeout", "90s", 90),
+    ("follow-timeout", "1h", 3600),
+    ("cancel-followed", "true", True),
     ("comment-on-pr", "true", True),
     ("commit-status", "TRUE", True),
     (
@@ -220,6 +232,7 @@ def test_good_values(name: str, value: str, expected: Any) -> None:
 
 FIELD = {name: name.replace("-", "_") for name in DECLARED} | {
     "timeout": "timeout_seconds",
+    "follow-timeout": "follow_timeout_seconds",
     "job-name": "jobs",
 }
 
@@ -297,6 +310,10 @@ BAD: list[tuple[str, str, str]] = [
     ("reuse-existing-run", "y", "true or false"),
     ("cancel-superseded", "tru", "true or false"),
     ("retry-failed", "Always", "auto, always or never"),
+    ("mode", "Follow", "must be trigger or follow"),
+    ("follow-timeout", "0", "more than 0"),
+    ("follow-timeout", "soon", "duration"),
+    ("cancel-followed", "yes", "true or false"),
     ("comment-on-pr", "enabled", "true or false"),
     ("commit-status", "t", "true or false"),
     ("artifacts", "run_results.json ../secrets", "contains .."),

@@ -122,20 +122,23 @@ def run_step(get_input: Callable[[str], str], env: Mapping[str, str]) -> int:
     return execute(get_input, env).exit_code
 
 
-def execute(get_input: Callable[[str], str], env: Mapping[str, str]) -> StepResult:
-    """The main step. Signals are handled from the start: SIGTERM would be ignored by Python as
-    PID 1, and a SIGINT before any run exists must end the step cleanly, not with a traceback."""
+def execute(
+    get_input: Callable[[str], str], env: Mapping[str, str], *, cli: bool = False
+) -> StepResult:
+    """The main step (`cli`: run by `dbt-cloud-run`, which has inputs action.yml has not).
+    Signals are handled from the start: SIGTERM would be ignored by Python as PID 1, and a
+    SIGINT before any run exists must end the step cleanly, not with a traceback."""
     signals = CancelSignals()
     with signals.installed():
         try:
-            return _execute(get_input, env, signals)
+            return _execute(get_input, env, signals, cli=cli)
         except WorkflowCancelled as cancel:
             toolkit.info(f"Received {cancel} before a dbt Cloud run was started.")
             return StepResult(cancel.exit_code)
 
 
 def _execute(
-    get_input: Callable[[str], str], env: Mapping[str, str], signals: CancelSignals
+    get_input: Callable[[str], str], env: Mapping[str, str], signals: CancelSignals, *, cli: bool
 ) -> StepResult:
     _mask_token(get_input)
     context = context_from_env(env)
@@ -147,7 +150,7 @@ def _execute(
     if fork is not None:
         return _refuse_fork(git.fork_pull_requests, context, fork, get_input)
     try:
-        inputs = parse_inputs(get_input)
+        inputs = parse_inputs(get_input, cli=cli)
     except InputError as exc:
         return _fail_input(exc)
     try:
@@ -381,7 +384,7 @@ class ActionStep:
 
     def _follow_all(self) -> None:
         """Poll whichever run is due next; each run keeps its own poll policy and timeout."""
-        going = [life for life in self.lives if life.api_error is None]
+        going = [life for life in self.lives if life.api_error is None and life.report is None]
         follows = [life.follow() for life in going]
         due = [(time.monotonic(), index) for index in range(len(going))]
         while due:
@@ -408,7 +411,10 @@ class ActionStep:
             for report in reports
         )
         api_failed = any(life.api_error is not None for life in self.lives)
-        exit_code = 1 if api_failed or (failed and self.inputs.fail_on_error) else 0
+        # mode: follow and no run appeared: nothing ran for fail-on-error to excuse
+        not_found = any(report.outcome is Outcome.NOT_FOUND for report in reports)
+        failed_run = failed and self.inputs.fail_on_error
+        exit_code = 1 if api_failed or not_found or failed_run else 0
         return StepResult(exit_code, reports)
 
     def _output_run_link(self, life: RunLife) -> None:

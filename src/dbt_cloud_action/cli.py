@@ -1,6 +1,8 @@
 """`dbt-cloud-run`: the action's engine outside GitHub Actions (GitLab CI, Jenkins, a laptop).
 
 Every action input is a flag (`--job-id 42`) and a variable (`DBT_CLOUD_JOB_ID=42`); a flag wins.
+So are the CLI's own inputs for other git providers' pull requests (`--gitlab-merge-request-id`,
+`--azure-pull-request-id`, `--non-native-pull-request-id`), which action.yml does not have.
 Outputs are printed as `name=value` lines (or one JSON object with `--json`) on stdout, the job
 summary goes to `--summary-file`, and the exit code is the action's.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from . import __version__
 from .action import execute
-from .inputs import INPUT_NAMES
+from .inputs import CLI_ONLY_INPUT_NAMES, INPUT_NAMES
 
 ENV_PREFIX = "DBT_CLOUD_"
 
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "pass the token that way, not as a flag, so it stays out of the process list.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    for name in INPUT_NAMES:
+    for name in (*INPUT_NAMES, *CLI_ONLY_INPUT_NAMES):
         parser.add_argument(f"--{name}", dest=name, metavar="VALUE", help=f"env {env_name(name)}")
     parser.add_argument("--json", action="store_true", help="print the outputs as one JSON object")
     parser.add_argument("--summary-file", type=Path, help="write the markdown summary here")
@@ -50,7 +52,7 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         flag = values.get(name)
         return str(flag) if flag is not None else environ.get(env_name(name), "")
 
-    result = execute(get_input, environ)
+    result = execute(get_input, environ, cli=True)
     if not result.reports:
         return result.exit_code
     # after the run, like action.py's reporting imports: the first request does not wait for it

@@ -52,6 +52,14 @@ class ForkPullRequests(enum.Enum):
     SKIP = "skip"
 
 
+class Mode(enum.Enum):
+    """Whether the step starts the run (`trigger`) or reports the run dbt Cloud starts by
+    itself for this commit from the pull request's webhook (`follow`)."""
+
+    TRIGGER = "trigger"
+    FOLLOW = "follow"
+
+
 class InputError(Exception):
     """A bad input: `str()` is `Input '<name>' <message>`, ready for an `::error::` line."""
 
@@ -71,6 +79,18 @@ class SchemaTemplate:
 
     text: str
     placeholders: frozenset[str]
+
+
+DEFAULT_FOLLOW_TIMEOUT: Final = 600  # `mode: follow` waits this long for dbt Cloud's run
+
+
+@dataclass(frozen=True)
+class OtherPullRequest:
+    """A pull or merge request of another git provider than GitHub (`dbt-cloud-run` on GitLab CI,
+    Azure Pipelines, Bitbucket...), sent in the trigger's own field for it."""
+
+    field: str  # gitlab_merge_request_id, azure_pull_request_id or non_native_pull_request_id
+    number: int
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,20 @@ class ActionInputs:
     artifacts_dir: str
     artifacts_step: int | None
     jobs: JobSelection = field(default_factory=lambda: JobSelection())  # noqa: PLW0108 - defined below
+    mode: Mode = Mode.TRIGGER
+    follow_timeout_seconds: int = DEFAULT_FOLLOW_TIMEOUT
+    cancel_followed: bool = False
+    other_pull_request: OtherPullRequest | None = None  # CLI only
+
+    @property
+    def cancels_on_exit(self) -> bool:
+        """Whether a cancelled workflow (or the post step) cancels the run: never a run dbt
+        Cloud started by itself, unless `cancel-followed: true` asks for it."""
+        return self.cancel_on_exit and (self.mode is Mode.TRIGGER or self.cancel_followed)
+
+    @property
+    def cancels_on_timeout(self) -> bool:
+        return self.cancel_on_timeout and self.cancels_on_exit
 
 
 @dataclass(frozen=True)
@@ -197,10 +231,7 @@ def parse_duration(text: str) -> int:
         hours, minutes, secs = (int(group or 0) for group in match.groups())
         seconds = hours * 3600 + minutes * 60 + secs
     if not 0 < seconds <= MAX_TIMEOUT_SECONDS:
-        raise InvalidValue(
-            f"must be more than 0 and at most 7 days (got {_shown(text)}); "
-            "leave it empty to wait until the step's own timeout."
-        )
+        raise InvalidValue(f"must be more than 0 and at most 7 days (got {_shown(text)}).")
     return seconds
 
 
@@ -473,6 +504,16 @@ def parse_poll_interval(text: str) -> float | Auto:
     return seconds
 
 
+def parse_mode(text: str) -> Mode:
+    try:
+        return Mode(text)
+    except ValueError:
+        raise InvalidValue(
+            f"must be trigger or follow (got {_shown(text)}): trigger starts a run, follow "
+            "reports the run dbt Cloud starts by itself for this commit's pull request."
+        ) from None
+
+
 def parse_retry_failed(text: str) -> RetryFailed:
     try:
         return RetryFailed(text)
@@ -617,12 +658,101 @@ INPUT_NAMES: Final = (
     "reuse-existing-run",
     "cancel-superseded",
     "retry-failed",
+    "mode",
+    "follow-timeout",
+    "cancel-followed",
     "comment-on-pr",
     "commit-status",
     "artifacts",
     "artifacts-dir",
     "artifacts-step",
 )
+
+
+# Inputs of `dbt-cloud-run` only, not of action.yml: the action runs on GitHub, whose pull request
+# is `pull-request`; on other CIs the CLI sends another provider's id in the API's own field.
+OTHER_PULL_REQUEST_FIELDS: Final = {
+    "gitlab-merge-request-id": "gitlab_merge_request_id",
+    "azure-pull-request-id": "azure_pull_request_id",
+    "non-native-pull-request-id": "non_native_pull_request_id",
+}
+CLI_ONLY_INPUT_NAMES: Final = tuple(OTHER_PULL_REQUEST_FIELDS)
+
+
+def parse_other_pull_request(
+    get: Callable[[str], str], pull_request: int | Auto | None
+) -> OtherPullRequest | None:
+    """The CLI's GitLab, Azure DevOps or other provider's pull request id, if one is given.
+
+    dbt Cloud's docs ask for the pull request id "using one of these fields"; what it does with
+    two is not documented, so two ids (or one with an explicit `pull-request`) are refused.
+    """
+    read = _Reader(get, get("api-token").strip())
+    given = [
+        OtherPullRequest(field, number)
+        for name, field in OTHER_PULL_REQUEST_FIELDS.items()
+        if (number := read.optional(name, parse_positive_int, None)) is not None
+    ]
+    if not given:
+        return None
+    names = [_input_name(other) for other in given]
+    if len(given) > 1:
+        raise InputError(
+            names[0],
+            f"and input '{names[1]}' are both set, but a run is about one pull request, whose "
+            "id dbt Cloud takes in one field. Set only the one of your git provider.",
+        )
+    if isinstance(pull_request, int):
+        raise InputError(
+            "pull-request",
+            f"and input '{names[0]}' are both set, but a run is about one pull request: dbt "
+            "Cloud takes its id in one field. pull-request is GitHub's; set it to none (or "
+            f"leave it auto) to send {names[0]}.",
+        )
+    return given[0]
+
+
+def _input_name(other: OtherPullRequest) -> str:
+    return next(name for name, field in OTHER_PULL_REQUEST_FIELDS.items() if field == other.field)
+
+
+# Inputs that only shape a run this step triggers: with `mode: follow` nothing is triggered.
+_TRIGGER_ONLY_INPUTS: Final[tuple[tuple[str, Callable[[ActionInputs], bool]], ...]] = (
+    ("cause", lambda i: i.cause is not AUTO),
+    ("schema-override", lambda i: i.schema_override is not None),
+    ("dbt-version-override", lambda i: i.dbt_version_override is not None),
+    ("threads-override", lambda i: i.threads_override is not None),
+    ("target-name-override", lambda i: i.target_name_override is not None),
+    ("generate-docs-override", lambda i: i.generate_docs_override is not None),
+    ("timeout-seconds-override", lambda i: i.timeout_seconds_override is not None),
+    ("steps-override", lambda i: bool(i.steps_override)),
+    ("reuse-existing-run", lambda i: not i.reuse_existing_run),
+    ("cancel-superseded", lambda i: i.cancel_superseded),
+    ("retry-failed", lambda i: i.retry_failed is RetryFailed.ALWAYS),
+)
+
+
+def check_follow_mode(inputs: ActionInputs) -> None:
+    """`mode: follow` starts nothing, so inputs that shape or start a run would be silently
+    ignored; they are refused instead, all named at once, as is `wait: false`."""
+    if inputs.mode is not Mode.FOLLOW:
+        return
+    if not inputs.wait:
+        raise InputError(
+            "wait",
+            "is false, but mode: follow starts no run: it only waits for and reports the run "
+            "dbt Cloud starts. Set wait: true (the default), or mode: trigger.",
+        )
+    names = [name for name, is_set in _TRIGGER_ONLY_INPUTS if is_set(inputs)]
+    if names:
+        listed = ", ".join(names)
+        raise InputError(
+            "mode",
+            f"is follow, which triggers nothing, but {listed} "
+            f"{'is' if len(names) == 1 else 'are'} set and would shape or start a run. Remove "
+            f"{'it' if len(names) == 1 else 'them'} (dbt Cloud runs the job as it is "
+            "configured), or use mode: trigger.",
+        )
 
 
 def check_one_git_target(git_sha: str | Auto | None, git_branch: str | Auto | None) -> None:
@@ -692,8 +822,9 @@ def parse_git_target(get: Callable[[str], str]) -> GitTarget:
     return target
 
 
-def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
-    """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError."""
+def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInputs:
+    """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError.
+    `cli` also reads the inputs only `dbt-cloud-run` has (CLI_ONLY_INPUT_NAMES)."""
     read = _Reader(get, get("api-token").strip())
     git = parse_git_target(get)
     access_url = read.required("access-url", parse_access_url)
@@ -710,7 +841,8 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
     )
     jobs = parse_job_selection(get)
-    return ActionInputs(
+    pull_request = read.optional("pull-request", parse_pull_request, AUTO)
+    inputs = ActionInputs(
         access_url=access_url,
         api_token=api_token,
         account_id=account_id,
@@ -719,7 +851,7 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         cause=read.optional("cause", parse_cause, AUTO),
         git_sha=git.git_sha,
         git_branch=git.git_branch,
-        pull_request=read.optional("pull-request", parse_pull_request, AUTO),
+        pull_request=pull_request,
         fork_pull_requests=git.fork_pull_requests,
         schema_override=read.optional("schema-override", parse_schema_template, None),
         dbt_version_override=read.optional("dbt-version-override", parse_dbt_version, None),
@@ -731,7 +863,12 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         ),
         steps_override=read.optional("steps-override", parse_steps, ()),
         wait=read.optional("wait", parse_bool, True),
-        timeout_seconds=read.optional("timeout", parse_duration, None),
+        timeout_seconds=read.optional(
+            "timeout",
+            parse_duration,
+            None,
+            hint="Leave it empty to wait until the step's own timeout.",
+        ),
         poll_interval=read.optional("poll-interval", parse_poll_interval, AUTO),
         fail_on_error=read.optional("fail-on-error", parse_bool, True),
         summary=read.optional("summary", parse_bool, True),
@@ -751,4 +888,15 @@ def parse_inputs(get: Callable[[str], str]) -> ActionInputs:
         artifacts=read.optional("artifacts", parse_artifact_paths, ()),
         artifacts_dir=read.optional("artifacts-dir", parse_artifacts_dir, "target"),
         artifacts_step=read.optional("artifacts-step", parse_positive_int, None),
+        mode=read.optional("mode", parse_mode, Mode.TRIGGER),
+        follow_timeout_seconds=read.optional(
+            "follow-timeout",
+            parse_duration,
+            DEFAULT_FOLLOW_TIMEOUT,
+            hint="Leave it empty to wait up to 10 minutes for dbt Cloud to start the run.",
+        ),
+        cancel_followed=read.optional("cancel-followed", parse_bool, False),
+        other_pull_request=parse_other_pull_request(get, pull_request) if cli else None,
     )
+    check_follow_mode(inputs)
+    return inputs

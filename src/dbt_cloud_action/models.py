@@ -78,6 +78,7 @@ class Outcome(enum.StrEnum):
     TIMED_OUT = "timed-out"
     TRIGGERED = "triggered"  # not waited for
     SKIPPED = "skipped"  # no run was started (a fork's pull request with fork-pull-requests: skip)
+    NOT_FOUND = "not-found"  # mode: follow, and dbt Cloud started no run for the commit in time
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,8 @@ class Run:
     # what the run's trigger overrode; None when the answer did not include the trigger
     overrides: Overrides | None = None
     retrying_run_id: int | None = None  # the failed run this run retries
+    # the commit its trigger asked for ("" none); None when the answer did not include the trigger
+    trigger_git_sha: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -245,6 +248,9 @@ class Run:
             updated_at=parse_timestamp(data.get("updated_at")),
             overrides=Overrides.from_trigger(trigger) if isinstance(raw_trigger, Mapping) else None,
             retrying_run_id=_int_or_none(data.get("retrying_run_id")),
+            trigger_git_sha=_str(trigger.get("git_sha"))
+            if isinstance(raw_trigger, Mapping)
+            else None,
         )
 
 

@@ -23,6 +23,8 @@ from dbt_cloud_action.inputs import (
     ActionInputs,
     Auto,
     InputError,
+    Mode,
+    OtherPullRequest,
     SchemaTemplate,
     check_one_git_target,
     clean_cause,
@@ -43,6 +45,10 @@ class TriggerPayload:
     git_sha: str | None = None
     git_branch: str | None = None
     github_pull_request_id: int | None = None
+    # another git provider's pull request (the CLI on other CIs); at most one PR id is sent
+    gitlab_merge_request_id: int | None = None
+    azure_pull_request_id: int | None = None
+    non_native_pull_request_id: int | None = None
     schema_override: str | None = None
     dbt_version_override: str | None = None
     threads_override: int | None = None
@@ -54,6 +60,16 @@ class TriggerPayload:
     def __post_init__(self) -> None:
         if self.git_sha is not None and self.git_branch is not None:
             raise ValueError("dbt Cloud takes git_sha or git_branch, never both")
+        if sum(number is not None for number in self._pull_request_ids()) > 1:
+            raise ValueError("a run is about one pull request: one pull request id at most")
+
+    def _pull_request_ids(self) -> tuple[int | None, ...]:
+        return (
+            self.github_pull_request_id,
+            self.gitlab_merge_request_id,
+            self.azure_pull_request_id,
+            self.non_native_pull_request_id,
+        )
 
     def to_api(self) -> dict[str, Any]:
         """The JSON body: only the fields that are set, typed as the API wants."""
@@ -190,12 +206,25 @@ def build_trigger_payload(
     check_one_git_target(inputs.git_sha, inputs.git_branch)
     branch = context.head_branch if inputs.git_branch is AUTO else inputs.git_branch
     sha = sha_to_send(inputs.git_sha, inputs.git_branch, context)
-    pr = context.pr_number if inputs.pull_request is AUTO else inputs.pull_request
+    other = inputs.other_pull_request
+    if other is not None:  # the CLI on another CI: `pull-request: auto` then means none
+        pr = None
+    else:
+        pr = context.pr_number if inputs.pull_request is AUTO else inputs.pull_request
+    number = other.number if other is not None else pr
+    if inputs.mode is Mode.FOLLOW and sha is None:
+        raise InputError(
+            "mode",
+            "is follow, which finds dbt Cloud's run by the commit it was started for, but this "
+            f"step has no commit (event {context.event_name or 'unknown'}, git-sha "
+            f"{'none' if inputs.git_sha is None else 'auto'}). Leave git-sha auto on pull "
+            "request events or set it to the pull request's head commit; or use mode: trigger.",
+        )
     schema = None
     if inputs.schema_override is not None:
         values = {
             "job_id": str(inputs.job_id),
-            "pr": None if pr is None else str(pr),
+            "pr": None if number is None else str(number),
             "sha": sha,
             "sha7": None if sha is None else sha[:7],
             "branch": branch,
@@ -206,6 +235,9 @@ def build_trigger_payload(
         git_sha=sha,
         git_branch=branch if sha is None else None,
         github_pull_request_id=pr,
+        gitlab_merge_request_id=_number_in(other, "gitlab_merge_request_id"),
+        azure_pull_request_id=_number_in(other, "azure_pull_request_id"),
+        non_native_pull_request_id=_number_in(other, "non_native_pull_request_id"),
         schema_override=schema,
         dbt_version_override=inputs.dbt_version_override,
         threads_override=inputs.threads_override,
@@ -214,6 +246,10 @@ def build_trigger_payload(
         timeout_seconds_override=inputs.timeout_seconds_override,
         steps_override=inputs.steps_override,
     )
+
+
+def _number_in(other: OtherPullRequest | None, field: str) -> int | None:
+    return other.number if other is not None and other.field == field else None
 
 
 def fork_to_be_run(context: GitHubContext, sha: str | None) -> str | None:

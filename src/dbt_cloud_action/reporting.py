@@ -46,7 +46,7 @@ class RunReport:
     run: Run | None  # final state (with steps) if known
     run_url: str
     outcome: Outcome
-    origin: str = "triggered"  # "triggered" | "attached" | "retried"
+    origin: str = "triggered"  # "triggered" | "attached" | "retried" | "followed"
     git_sha: str = ""
     git_branch: str = ""
     pull_request: int | None = None
@@ -209,6 +209,7 @@ _SHARED_OUTPUTS = ("git-sha", "git-branch", "pull-request", "schema-override")
 # The overall outcome of several runs: the first of these any run has.
 _OUTCOME_PRECEDENCE = (
     Outcome.ERROR,
+    Outcome.NOT_FOUND,
     Outcome.CANCELLED,
     Outcome.TIMED_OUT,
     Outcome.TRIGGERED,
@@ -218,7 +219,8 @@ _OUTCOME_PRECEDENCE = (
 
 
 def overall_outcome(outcomes: Sequence[Outcome]) -> Outcome:
-    """The step's outcome: error, then cancelled, then timed-out; runs not waited for
+    """The step's outcome: error, then not-found (a followed run that never appeared fails
+    the step too), then cancelled, then timed-out; runs not waited for
     (triggered) before success, as nothing is known of how they end."""
     return next(o for o in _OUTCOME_PRECEDENCE if o in outcomes)
 
@@ -346,6 +348,9 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
             )
             + " Raise the timeout input if the job needs longer."
         )
+    elif report.outcome is Outcome.NOT_FOUND:
+        title = f"dbt Cloud job {job}: no run to follow"
+        message = " ".join(report.notes)
     else:
         return None
     link = f" {_single_line(report.run_url, 500)}" if report.run_url else ""
@@ -425,6 +430,7 @@ _OUTCOME_HEADLINE = {
     Outcome.TIMED_OUT: ("⏱️", "timed out"),
     Outcome.TRIGGERED: ("🚀", "was triggered (not waited for)"),
     Outcome.SKIPPED: ("⏭️", "was skipped"),
+    Outcome.NOT_FOUND: ("❓", "has no run to follow"),
 }
 _STEP_STATUS = {
     RunStatus.QUEUED: "⏳ queued",
@@ -446,12 +452,15 @@ _ORIGIN = {
     "triggered": "triggered by this workflow",
     "attached": "attached to a run already in progress for this commit (not triggered again)",
     "retried": "retried from the point of failure of the previous run",
+    "followed": "started by dbt Cloud for this commit's pull request, followed (mode: follow)",
 }
 
 
 def _headline(report: RunReport) -> str:
     emoji, verb = _OUTCOME_HEADLINE[report.outcome]
     job = escape_markdown(truncate(report.job_name, _FIELD_CHARS)) or f"job {report.job_id}"
+    if report.outcome is Outcome.NOT_FOUND:  # no run to name
+        return f"## {emoji} dbt Cloud job **{job}** {verb}"
     run = markdown_link(_run_label(report), report.run_url)  # ours; a link is never a reference
     return f"## {emoji} dbt Cloud {run} of **{job}** {verb}"
 
@@ -504,6 +513,11 @@ def _notes(report: RunReport, limits: _Limits) -> str:
     notes: list[str] = []
     if report.origin == "attached":
         notes.append("Attached to a run of this job already in progress for this commit.")
+    if report.origin == "followed" and report.run is not None:
+        notes.append(
+            "Followed the run dbt Cloud started by itself for this commit; this workflow did "
+            "not trigger it."
+        )
     if report.origin == "retried":
         notes.append("Retried from the point of failure, built as the failed run was.")
         if report.skipped_steps:
@@ -671,7 +685,7 @@ def _fit(blocks: Sequence[str], limit: int, size: Callable[[str], int], cut_note
 
 def render_summary(report: RunReport, max_bytes: int = SUMMARY_MAX_BYTES) -> str:
     """The job summary: GitHub-flavoured markdown, always under `max_bytes`."""
-    if report.outcome is Outcome.SKIPPED:
+    if report.outcome in (Outcome.SKIPPED, Outcome.NOT_FOUND):  # no run: the reason only
         emoji, verb = _OUTCOME_HEADLINE[report.outcome]
         why = " ".join(escape_markdown(truncate(note, 1000)) for note in report.notes)
         job = f"job {report.job_id}" if report.job_id else "run"

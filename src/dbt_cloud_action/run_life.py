@@ -5,8 +5,9 @@ polls whichever is due, cancels those still going on a signal, writes the step's
 summary and PR comment). Everything one run needs lives here: its client, its job, its run, its
 origin, its poll policy and timeout, its post-step record and its commit status.
 
-How the run is started is one seam, `start()`: attach, supersede, retry or trigger today; it
-returns the run to follow and its origin.
+How the run is started is one seam, `start()`: attach, supersede, retry or trigger, or with
+`mode: follow` wait for the run dbt Cloud starts by itself; it returns the run to follow and
+its origin.
 
 What only runs after the first dbt Cloud request (watching, results, artifacts, reporting,
 GitHub) is imported where it is used (see action.py's docstring).
@@ -25,7 +26,7 @@ from . import toolkit
 from .cancellation import CLEANUP_BUDGET_SECONDS, WorkflowCancelled
 from .client import DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
-from .inputs import AUTO, ActionInputs
+from .inputs import AUTO, ActionInputs, Mode
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
     active_runs_for_commit,
@@ -47,6 +48,12 @@ if TYPE_CHECKING:
     from .github_reporting import GitHubTarget
     from .reporting import RunReport
     from .watcher import PollPolicy
+
+
+# Why the post step leaves a followed run alone (the step's state says it).
+FOLLOWED_NOT_CANCELLED = (
+    "dbt Cloud started it, not this step (mode: follow, cancel-followed: false)"
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class Started:
     """What `start()` hands on: the run to follow and how this step came to it."""
 
     run: Run
-    origin: str  # "triggered" | "attached" | "retried"
+    origin: str  # "triggered" | "attached" | "retried" | "followed"
 
 
 class RunLife:
@@ -128,22 +135,47 @@ class RunLife:
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
         )
-        self._warn_of_double_runs(self.job)
+        if self.inputs.mode is Mode.FOLLOW:
+            self._warn_if_not_run_on_pull_requests(self.job)
+        else:
+            self._warn_of_double_runs(self.job)
 
     def begin(self) -> None:
-        """After `load_job`: the run (`start()`), its post-step record and its first log line."""
-        started = self.start()
+        """After `load_job`: the run (`start()`), its post-step record and its first log line;
+        with `mode: follow` and no run to follow, the report saying so."""
+        from .follow import RunNotFound  # noqa: PLC0415 - lazy: see the module docstring
+
+        try:
+            started = self.start()
+        except RunNotFound as missing:
+            self.finish(None, "", Outcome.NOT_FOUND, ended=False, notes=(str(missing),))
+            return
         self.origin = started.origin
         run = self.run = started.run
         self._save_run(run.id)
         if run.overrides is not None:
             self.overrides = run.overrides
         self.run_url = self.client.run_url(run)
-        verb = {"triggered": "Triggered", "attached": "Attached to", "retried": "Retried as"}
-        toolkit.info(f"{verb[self.origin]} run {run.id}: {self.run_url}")
+        verb = {
+            "triggered": "Triggered",
+            "attached": "Attached to",
+            "retried": "Retried as",
+            "followed": "Following",
+        }
+        toolkit.info(f"{self.log_prefix}{verb[self.origin]} run {run.id}: {self.run_url}")
+
+    def _warn_if_not_run_on_pull_requests(self, job: Job) -> None:
+        """mode: follow waits for a run dbt Cloud starts from pull requests: say so at once
+        when the job's triggers say it starts none (the step still waits: a run for the
+        commit started some other way counts too)."""
+        from .follow import not_running_on_pull_requests  # noqa: PLC0415 - lazy: see the module docstring
+
+        warning = not_running_on_pull_requests(job)
+        if warning is not None:
+            toolkit.warning(warning, title="dbt Cloud job does not run on pull requests")
 
     def _warn_of_double_runs(self, job: Job) -> None:
-        """This step triggers the job (today's only mode) for a pull request that dbt Cloud
+        """This step triggers the job (mode: trigger) for a pull request that dbt Cloud
         also runs it for by itself: every push then starts two runs. Not for anything else
         (dbt Cloud's CI trigger starts runs for pull requests only)."""
         from .job_lookup import pull_request_trigger_warning  # noqa: PLC0415 - lazy: see the module docstring
@@ -165,6 +197,8 @@ class RunLife:
         from .watcher import expected_duration  # noqa: PLC0415 - lazy: see the module docstring
 
         inputs, payload = self.inputs, self.payload
+        if inputs.mode is Mode.FOLLOW:
+            return self._find_followed_run()
         recent = self.client.list_runs(
             inputs.job_id, order_by="-id", limit=RECENT_RUNS_LIMIT, include_related=("trigger",)
         )
@@ -196,6 +230,43 @@ class RunLife:
             self.client.trigger_run(inputs.job_id, body, unique_cause=unique), "triggered"
         )
 
+    def _find_followed_run(self) -> Started:
+        """mode: follow: dbt Cloud's own run for this commit and pull request, once it
+        appears; RunNotFound when it does not within follow-timeout (nor timeout)."""
+        from . import follow  # noqa: PLC0415 - lazy: see the module docstring
+        from .watcher import expected_duration  # noqa: PLC0415 - lazy: see the module docstring
+
+        inputs, payload = self.inputs, self.payload
+        self.origin = "followed"  # for a report before the run appears (cancelled, not found)
+        target = follow.FollowTarget(
+            inputs.job_id, payload.git_sha or "", payload.github_pull_request_id
+        )
+        bound = inputs.follow_timeout_seconds
+        if inputs.timeout_seconds is not None:
+            bound = min(bound, inputs.timeout_seconds)
+        found = follow.wait_for_run(
+            self.client,
+            target,
+            bound=bound,
+            fixed_interval=None if inputs.poll_interval is AUTO else inputs.poll_interval,
+            clock=time.monotonic,
+            sleep=time.sleep,
+            info=lambda line: toolkit.info(self.log_prefix + line),
+        )
+        self.expected_duration = expected_duration(usual_duration_sample(list(found.recent)))
+        if found.run is None:
+            raise follow.RunNotFound(follow.not_found_message(target, found.waited))
+        if found.run.is_terminal:
+            toolkit.info(
+                f"{self.log_prefix}Run {found.run.id} already ended in dbt Cloud: reporting it."
+            )
+        return Started(found.run, "followed")
+
+    def _why_not_cancelled(self) -> str:
+        if not self.inputs.cancel_on_exit:
+            return "cancel-on-exit is false"
+        return FOLLOWED_NOT_CANCELLED
+
     def _save_run(self, run_id: int) -> None:
         """Remember the run for the post step; a run handed over to dbt Cloud from the start
         (wait: false, cancel-on-exit: false) is marked first, so the post step never sees its
@@ -205,6 +276,8 @@ class RunLife:
             leave = "wait is false"
         elif not self.inputs.cancel_on_exit:
             leave = "cancel-on-exit is false"
+        elif not self.inputs.cancels_on_exit:
+            leave = FOLLOWED_NOT_CANCELLED
         self.state.started(run_id, leave=leave)
         self.run_id = run_id
 
@@ -350,10 +423,15 @@ class RunLife:
     # -- endings ----------------------------------------------------------------------------
     def _on_timeout(self, run: Run, run_url: str) -> RunReport:
         inputs = self.inputs
-        if inputs.cancel_on_timeout and inputs.cancel_on_exit:
+        if inputs.cancels_on_timeout:
             toolkit.info(f"Timed out after {inputs.timeout_seconds}s: cancelling run {run.id}.")
             run = self._cancel_and_confirm(run.id, deadline=time.monotonic() + 10) or run
-        elif inputs.cancel_on_exit:  # cancel-on-exit: false was saved with the run
+        elif not inputs.cancels_on_exit:  # saved with the run: the post step leaves it
+            toolkit.info(
+                f"Timed out after {inputs.timeout_seconds}s: run {run.id} keeps going in dbt "
+                f"Cloud ({self._why_not_cancelled()})."
+            )
+        else:
             toolkit.info(
                 f"Timed out after {inputs.timeout_seconds}s; cancel-on-timeout is false: run "
                 f"{run.id} keeps going in dbt Cloud."
@@ -383,10 +461,10 @@ class RunLife:
         run_id = self.run_id
         if run_id is None and self.creation is not None:
             run_id = self._run_created_by_cut_request(self.creation)
-        if run_id is not None and self.inputs.cancel_on_exit:
+        if run_id is not None and self.inputs.cancels_on_exit:
             run = self._cancel_and_confirm(run_id, deadline=deadline)
         elif run_id is not None:
-            toolkit.info(f"cancel-on-exit is false: run {run_id} keeps going in dbt Cloud.")
+            toolkit.info(f"{self._why_not_cancelled()}: run {run_id} keeps going in dbt Cloud.")
             run = self._current_run(run_id)
         if run is None and run_id is not None:
             run = Run(
@@ -462,10 +540,11 @@ class RunLife:
         ended: bool,
         cancelled_by_workflow: bool = False,
         interrupted: bool = False,
+        notes: tuple[str, ...] = (),
     ) -> RunReport:
-        """Report `run` in the log and its commit status; the step writes the outputs, the
-        summary and the PR comment. After a cancel signal (`interrupted`) nothing is waited
-        for: the runner kills the step seconds later."""
+        """Report `run` in the log and its commit status (`notes` first among the report's
+        notes); the step writes the outputs, the summary and the PR comment. After a cancel
+        signal (`interrupted`) nothing is waited for: the runner kills the step seconds later."""
         from .artifacts import Collected  # noqa: PLC0415 - lazy: see the module docstring
         from .reporting import RunReport  # noqa: PLC0415 - lazy: see the module docstring
 
@@ -494,7 +573,7 @@ class RunLife:
             results=collected.results,
             step_results=collected.step_results,
             skipped_steps=self.skipped,
-            notes=collected.notes,
+            notes=(*notes, *collected.notes),
             artifacts=collected.saved,
         )
         self._log(report)

@@ -19,6 +19,16 @@ NOT_LIST = 'Expected a list of items but got type "{}".'
 # dbt Cloud's words, quoted in gooddata/gooddata-python-sdk PR 360.
 BOTH_GIT_REFS = "git_branch and git_sha cannot both be specified"
 
+# Thin: dbt's CI docs ask for the pull request id "using one of these fields"; what dbt Cloud
+# does with two is not documented, so the emulator refuses it (the safe side).
+PULL_REQUEST_FIELDS = (
+    "azure_pull_request_id",
+    "github_pull_request_id",
+    "gitlab_merge_request_id",
+    "non_native_pull_request_id",
+)
+ONE_PULL_REQUEST = "Provide the pull request id in one of {} only, not in {}."
+
 _STRING_FIELDS = (
     "git_sha",
     "git_branch",
@@ -27,10 +37,7 @@ _STRING_FIELDS = (
     "target_name_override",
 )
 _INTEGER_FIELDS = (
-    "azure_pull_request_id",
-    "github_pull_request_id",
-    "gitlab_merge_request_id",
-    "non_native_pull_request_id",
+    *PULL_REQUEST_FIELDS,
     "threads_override",
     "timeout_seconds_override",
 )
@@ -83,6 +90,10 @@ def validate_trigger(body: Any) -> dict[str, Any]:
         raise invalid(errors)
     if "git_sha" in body and "git_branch" in body:
         raise ApiError(400, BOTH_GIT_REFS)
+    given = [name for name in PULL_REQUEST_FIELDS if name in body]
+    if len(given) > 1:
+        message = ONE_PULL_REQUEST.format(", ".join(PULL_REQUEST_FIELDS), " and ".join(given))
+        raise invalid({name: [message] for name in given})
     return {name: body[name] for name in TRIGGER_FIELDS if name in body}
 
 

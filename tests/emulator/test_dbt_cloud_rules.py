@@ -258,3 +258,16 @@ def test_artifacts_saved_says_whether_the_run_left_artifacts(api: Api, clock: Ma
     assert saved == {ok: True, no_artifacts: False}
     assert api.run(cancelled, "")["artifacts_saved"] is False
     assert api.data("GET", f"runs/{ok}/artifacts/") == ["manifest.json", "run_results.json"]
+
+
+def test_one_pull_request_id_per_trigger(api: Api) -> None:
+    """T9: dbt's docs ask for the PR id in one of the four fields; two are refused (thin)."""
+    for field in ("gitlab_merge_request_id", "azure_pull_request_id", "non_native_pull_request_id"):
+        run = api.trigger(101, {"cause": "x", "git_sha": "abcdef1", field: 7})
+        assert run["trigger"][field] == 7
+    both = {"cause": "x", "github_pull_request_id": 7, "gitlab_merge_request_id": 7}
+    response = api.call("POST", "jobs/101/run/", body=both)
+    assert response.status_code == 400
+    assert sorted(response.json()["data"]) == ["github_pull_request_id", "gitlab_merge_request_id"]
+    null_other = {"cause": "x", "github_pull_request_id": 7, "gitlab_merge_request_id": None}
+    assert api.trigger(101, null_other)["trigger"]["github_pull_request_id"] == 7
