@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,7 +24,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.simulated_runner import SimulatedRunner, load_event  # noqa: E402
 
-from dbt_cloud_emulator import Emulator, default_config  # noqa: E402
+from dbt_cloud_emulator import Emulator, EmulatorConfig, default_config  # noqa: E402
 
 
 def banner(title: str) -> None:
@@ -50,7 +51,7 @@ def main() -> int:
     expected = {101: 0, 102: 1}
     ok = True
     with (
-        Emulator(config=default_config(), time_scale=args.time_scale) as emu,
+        Emulator(config=api_only_config(), time_scale=args.time_scale) as emu,
         tempfile.TemporaryDirectory() as tmp,
     ):
         print(f"dbt Cloud emulator at {emu.url} (account {emu.account_id})")
@@ -133,6 +134,14 @@ def show_fork_pull_request(emu: Emulator, workspace: Path) -> bool:
     banner(f"a pull request from a fork: exit code {result.exit_code}, {made} API requests")
     print("With fork-pull-requests: skip the step would end with status skipped instead.")
     return result.exit_code == 1 and made == 0
+
+
+def api_only_config() -> EmulatorConfig:
+    """The demo account with its CI jobs started by the API only, as a team that triggers them
+    from GitHub sets them up (with dbt Cloud's own PR trigger on too, every push would start two
+    runs and the step warns of it; the follow scene keeps that trigger: it reports that run)."""
+    config = default_config()
+    return replace(config, jobs=tuple(replace(job, triggers=()) for job in config.jobs))
 
 
 def show_follow_mode(time_scale: float, workspace: Path) -> bool:
