@@ -19,8 +19,8 @@ from tests.test_lifecycle_e2e import (
     SIGNAL_BUDGET_SECONDS,
     SignalledStep,
     status_of,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 TOKEN = "dbtc_followSecretToken_0123456789abcd"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
