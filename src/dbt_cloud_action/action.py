@@ -73,11 +73,6 @@ class StepResult:
     exit_code: int
     reports: tuple[RunReport, ...] = field(default=())  # one per job, in the order given
 
-    @property
-    def report(self) -> RunReport | None:
-        """The one job's report (the first job's with several)."""
-        return self.reports[0] if self.reports else None
-
 
 def main() -> int:
     """The action's main step (`entrypoint.py`)."""
