@@ -15,6 +15,7 @@ import pytest
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
 from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 from tests.test_lifecycle_e2e import (
+    ACTIVE,
     CLONE,
     SIGNAL_BUDGET_SECONDS,
     SignalledStep,
@@ -47,7 +48,6 @@ JOBS = (
         job_type="scheduled",
     ),
 )
-ACTIVE = (1, 2, 3)
 
 
 @pytest.fixture
