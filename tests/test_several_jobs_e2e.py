@@ -17,9 +17,10 @@ import yaml
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
 from tests.fake_github import BOT_LOGIN, FakeGitHub
-from tests.runner_files import parse_file_command, parse_workflow_commands
+from tests.runner_files import parse_workflow_commands
 from tests.simulated_runner import SimulatedRunner, StepResult, load_event
 from tests.test_cli import run_cli
+from tests.test_lifecycle_e2e import ACTIVE, SIGNAL_BUDGET_SECONDS, SignalledStep, status_of
 from tests.waiting import wait_for
 
 TOKEN = "dbtc_severalJobsToken_0123456789abcdef"
@@ -27,7 +28,6 @@ GITHUB_TOKEN = "ghs_severalJobsGitHub_0123456789abcdef"
 REPOSITORY = "Codertocat/Hello-World"
 PR_NUMBER = 2  # of pull_request.opened.json
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # its head.sha
-SIGNAL_BUDGET_SECONDS = 5.0
 TIME_SCALE = 100.0
 
 CLONE = StepScript("Clone git repository", duration=1)
@@ -78,7 +78,6 @@ JOBS = (
     JobScript(API_ONLY, "API only CI", (CLONE, PASSING_BUILD), queue_seconds=1, triggers=()),
     JobScript(CORE, "Core CI", (CLONE, PASSING_BUILD), 1, project_id=72, project_name="core"),
 )
-ACTIVE = (1, 2, 3)
 
 
 @pytest.fixture
@@ -120,11 +119,6 @@ def commands(result: StepResult, name: str) -> list[str]:
 
 def triggers(emu: Emulator) -> list[Any]:
     return [r for r in emu.requests if r.endpoint == "trigger"]
-
-
-def status_of(emu: Emulator, run_id: int) -> int:
-    status: int = emu.run(run_id)["status"]
-    return status
 
 
 def cancels(emu: Emulator) -> list[str]:
@@ -293,16 +287,6 @@ def test_wait_false_triggers_both_and_hands_them_over(
 
 
 # -- cancel and the post step -----------------------------------------------------------------
-
-
-class SignalledStep:
-    def __init__(self, runner: SimulatedRunner, inputs: dict[str, str]) -> None:
-        self.runner = runner
-        self.started = time.monotonic()
-        self.proc, self.env = runner.start(inputs)
-
-    def state(self) -> dict[str, str]:
-        return parse_file_command(Path(self.env["GITHUB_STATE"]).read_text())
 
 
 def both_polled(emu: Emulator, step: SignalledStep) -> list[int]:
