@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.simulated_runner
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from tests.simulated_runner import SimulatedRunner, load_event
+from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
 
@@ -223,12 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = EmulatorConfig(jobs=JOBS)
     with Emulator(config=config, time_scale=100.0) as emu, tempfile.TemporaryDirectory() as tmp:
-        inputs = {
-            "access-url": emu.url,
-            "api-token": emu.token,
-            "account-id": str(emu.account_id),
-            "job-id": str(JOB_ID),
-        }
+        inputs = emulator_inputs(emu, JOB_ID)
         runner = pr_runner(Path(tmp, "timed"))
         emu.faults.add(Fault(HELD_ENDPOINT, kind="delay", delay=HOLD_SECONDS))
         first_request(emu, runner, inputs)  # warm the OS file cache

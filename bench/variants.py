@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from bench.startup import JOB_ID, JOBS, first_request, pr_runner
 from tests.composite_runner import composite_run
+from tests.simulated_runner import emulator_inputs
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig
 
@@ -140,14 +141,7 @@ def container_step(emu: Emulator, workdir: Path, image: str, started: float) -> 
     """`podman run` the image as the runner runs a container action (as .ci/container-check
     does): every input as INPUT_<NAME>, the runner's files mounted at the same paths."""
     runner = pr_runner(workdir)
-    env = runner.environment(
-        {
-            "access-url": emu.url,
-            "api-token": emu.token,
-            "account-id": str(emu.account_id),
-            "job-id": str(JOB_ID),
-        }
-    )
+    env = runner.environment(emulator_inputs(emu, JOB_ID))
     passed = {k: v for k, v in env.items() if k.startswith(("INPUT_", "GITHUB_", "RUNNER_", "CI"))}
     name = f"variants-{time.monotonic_ns()}"
     options = ["--rm", "--name", name, "--network=host", "-v", f"{workdir}:{workdir}"]
@@ -246,12 +240,7 @@ def measure_host(emu: Emulator, tmp: Path, runs: int) -> list[Figure]:
     pip_env = {"PIP_CONFIG_FILE": os.devnull}  # no local wheel mirror: download as a runner does
     if os.environ.get("PIP_CERT"):
         pip_env["PIP_CERT"] = os.environ["PIP_CERT"]  # a TLS-inspecting proxy's CA, if any
-    inputs = {
-        "access-url": emu.url,
-        "api-token": emu.token,
-        "account-id": str(emu.account_id),
-        "job-id": str(JOB_ID),
-    }
+    inputs = emulator_inputs(emu, JOB_ID)
 
     def host_step(name: str) -> float:
         runner = pr_runner(tmp / name)
@@ -284,12 +273,7 @@ def measure_host(emu: Emulator, tmp: Path, runs: int) -> list[Figure]:
 
 def measure_in_process(emu: Emulator, tmp: Path, runs: int) -> Figure:
     runner = pr_runner(tmp / "in-process")
-    inputs = {
-        "access-url": emu.url,
-        "api-token": emu.token,
-        "account-id": str(emu.account_id),
-        "job-id": str(JOB_ID),
-    }
+    inputs = emulator_inputs(emu, JOB_ID)
     first_request(emu, runner, inputs)  # warm the OS file cache
     seconds = [first_request(emu, runner, inputs).wall_ms / 1000 for _ in range(runs)]
     return Figure("in-process: the entrypoint's process start to its first request", seconds, "")

@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
-from tests.simulated_runner import SimulatedRunner, load_event  # noqa: E402
+from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event  # noqa: E402
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, default_config  # noqa: E402
 
@@ -49,25 +49,20 @@ def main() -> int:
     )
     args = parser.parse_args()
     expected = {101: 0, 102: 1}
+    jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
     ok = True
     with (
         Emulator(config=api_only_config(), time_scale=args.time_scale) as emu,
         tempfile.TemporaryDirectory() as tmp,
     ):
         print(f"dbt Cloud emulator at {emu.url} (account {emu.account_id})")
-        for job in (int(j) for j in args.jobs.split(",") if j.strip()):
+        for job in jobs:
             runner = SimulatedRunner(
                 Path(tmp) / f"job{job}",
                 event_name="pull_request",
                 event=load_event("pull_request.opened.json"),
             )
-            inputs = {
-                "access-url": emu.url,
-                "api-token": emu.token,
-                "account-id": str(emu.account_id),
-                "job-id": str(job),
-                "schema-override": "dbt_cloud_pr_{job_id}_{pr}",
-            }
+            inputs = emulator_inputs(emu, job, **{"schema-override": "dbt_cloud_pr_{job_id}_{pr}"})
             banner(f"job {job}: step log")
             result = runner.run(inputs, timeout=600)
             print(result.stdout, end="")
@@ -82,7 +77,6 @@ def main() -> int:
             banner(f"job {job}: job summary (markdown)")
             print(result.summary)
             ok = ok and result.exit_code == expected.get(job, result.exit_code)
-        jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
         if len(jobs) > 1:
             together = SimulatedRunner(
                 Path(tmp) / "together",
@@ -120,12 +114,7 @@ def show_fork_pull_request(emu: Emulator, workspace: Path) -> bool:
         event_name="pull_request",
         event=load_event("pull_request.synchronize.fork.json"),
     )
-    inputs = {
-        "access-url": emu.url,
-        "api-token": emu.token,
-        "account-id": str(emu.account_id),
-        "job-id": "101",
-    }
+    inputs = emulator_inputs(emu, 101)
     before = len(emu.requests)
     banner("a pull request from a fork: step log")
     result = runner.run(inputs, timeout=120)
@@ -153,13 +142,7 @@ def show_follow_mode(time_scale: float, workspace: Path) -> bool:
     with Emulator(config=default_config(), time_scale=time_scale) as emu:
         sha = event["pull_request"]["head"]["sha"]
         emu.open_pull_request(101, sha, 2, delay=3.0 * time_scale)
-        inputs = {
-            "access-url": emu.url,
-            "api-token": emu.token,
-            "account-id": str(emu.account_id),
-            "job-id": "101",
-            "mode": "follow",
-        }
+        inputs = emulator_inputs(emu, 101, mode="follow")
         banner("mode: follow: step log")
         result = runner.run(inputs, timeout=600)
         print(result.stdout, end="")

@@ -179,7 +179,6 @@ def test_timeout_without_cancel(emu: Emulator, tmp_path: Path) -> None:
 RUNNER_SHA = "f" * 40  # GITHUB_SHA of the simulated runner
 PUSH_SHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 QUEUE_SHA = "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"
-QUEUE_BRANCH = "gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64"
 
 
 @pytest.mark.parametrize(

@@ -11,14 +11,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_demo_shows_a_trigger_body_with_the_commit_and_no_branch() -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "101", "--time-scale", "300"],
+def run_demo(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """scripts/demo.py with `args`, at 300 emulated seconds per real second."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py"), *args, "--time-scale", "300"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_demo_shows_a_trigger_body_with_the_commit_and_no_branch() -> None:
+    done = run_demo("--jobs", "101")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     shown = re.search(
         r"job 101: trigger body sent to dbt Cloud =+\n(\{.*?\n\})\n", done.stdout, re.S
@@ -31,27 +36,14 @@ def test_demo_shows_a_trigger_body_with_the_commit_and_no_branch() -> None:
 
 
 def test_demo_shows_a_fork_pull_request_refused_before_any_request() -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "", "--time-scale", "300"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_demo("--jobs", "")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "a pull request from a fork: exit code 1, 0 API requests" in done.stdout
     assert "::error title=Pull request from a fork::" in done.stdout
 
 
 def test_demo_shows_follow_mode_reporting_dbt_clouds_own_run() -> None:
-    args = ["--jobs", "", "--no-fork", "--time-scale", "300"]
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_demo("--jobs", "", "--no-fork")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "mode: follow: exit code 0, 0 runs triggered, outputs" in done.stdout
     assert "origin=followed" in done.stdout.splitlines()
@@ -59,10 +51,7 @@ def test_demo_shows_follow_mode_reporting_dbt_clouds_own_run() -> None:
 
 
 def test_demo_runs_several_jobs_in_one_step() -> None:
-    demo = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--jobs", "101,102"]
-    done = subprocess.run(
-        [*demo, "--time-scale", "300"], capture_output=True, text=True, timeout=180, check=False
-    )
+    done = run_demo("--jobs", "101,102", timeout=180)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     together = done.stdout[done.stdout.index("several jobs in one step: step log") :]
     assert "several jobs: exit code 1, status error" in together

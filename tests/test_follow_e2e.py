@@ -15,12 +15,13 @@ import pytest
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
 from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 from tests.test_lifecycle_e2e import (
+    ACTIVE,
     CLONE,
     SIGNAL_BUDGET_SECONDS,
     SignalledStep,
     status_of,
-    wait_for,
 )
+from tests.waiting import wait_for
 
 TOKEN = "dbtc_followSecretToken_0123456789abcd"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
@@ -47,7 +48,6 @@ JOBS = (
         job_type="scheduled",
     ),
 )
-ACTIVE = (1, 2, 3)
 
 
 @pytest.fixture

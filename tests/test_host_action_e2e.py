@@ -15,7 +15,7 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
 from tests.composite_runner import CompositeRun, StepFailed, composite_run, finish, host_action
 from tests.runner_files import parse_file_command
 from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
+from tests.waiting import wait_for
 
 TOKEN = "dbtc_hostVariantSecretToken_0123456789"
 PASSING, FAILING, LONG = 31, 32, 33
@@ -104,13 +105,6 @@ def use(
         tool_cache=tool_cache,
         cache_dir=runner.workdir / "actions-cache",
     )
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def test_passing_run_has_the_container_actions_outputs(

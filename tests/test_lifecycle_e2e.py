@@ -11,7 +11,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from dbt_cloud_emulator import (
 from tests.fake_github import FakeGitHub
 from tests.runner_files import parse_file_command
 from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
+from tests.waiting import wait_for
 
 TOKEN = "dbtc_lifecycleSecretToken_0123456789ab"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
@@ -101,13 +102,6 @@ def runner(tmp_path: Path) -> SimulatedRunner:
 
 def action_inputs(emu: Emulator, job_id: int, **extra: str) -> dict[str, str]:
     return emulator_inputs(emu, job_id, **{"poll-interval": "1", **extra})
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def api(emu: Emulator, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:

@@ -384,9 +384,9 @@ def test_overrides_lists_only_set_job_settings() -> None:
         generate_docs_override=False,
         steps_override=("dbt seed", "dbt build"),
     )
-    assert payload.overrides() == (
+    assert payload.requested_overrides().shown() == (
         ("threads", "8"),
         ("generate docs", "false"),
         ("steps", "dbt seed; dbt build"),
     )
-    assert TriggerPayload(cause="c", git_sha="a" * 40).overrides() == ()
+    assert TriggerPayload(cause="c", git_sha="a" * 40).requested_overrides().shown() == ()

@@ -7,7 +7,7 @@ import json
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +17,17 @@ import yaml
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, NodeResult, StepScript
 from tests.fake_github import BOT_LOGIN, FakeGitHub
-from tests.runner_files import parse_file_command, parse_workflow_commands
+from tests.runner_files import parse_workflow_commands
 from tests.simulated_runner import SimulatedRunner, StepResult, load_event
 from tests.test_cli import run_cli
+from tests.test_lifecycle_e2e import ACTIVE, SIGNAL_BUDGET_SECONDS, SignalledStep, status_of
+from tests.waiting import wait_for
 
 TOKEN = "dbtc_severalJobsToken_0123456789abcdef"
 GITHUB_TOKEN = "ghs_severalJobsGitHub_0123456789abcdef"
 REPOSITORY = "Codertocat/Hello-World"
 PR_NUMBER = 2  # of pull_request.opened.json
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # its head.sha
-SIGNAL_BUDGET_SECONDS = 5.0
 TIME_SCALE = 100.0
 
 CLONE = StepScript("Clone git repository", duration=1)
@@ -77,7 +78,6 @@ JOBS = (
     JobScript(API_ONLY, "API only CI", (CLONE, PASSING_BUILD), queue_seconds=1, triggers=()),
     JobScript(CORE, "Core CI", (CLONE, PASSING_BUILD), 1, project_id=72, project_name="core"),
 )
-ACTIVE = (1, 2, 3)
 
 
 @pytest.fixture
@@ -119,18 +119,6 @@ def commands(result: StepResult, name: str) -> list[str]:
 
 def triggers(emu: Emulator) -> list[Any]:
     return [r for r in emu.requests if r.endpoint == "trigger"]
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
-def status_of(emu: Emulator, run_id: int) -> int:
-    status: int = emu.run(run_id)["status"]
-    return status
 
 
 def cancels(emu: Emulator) -> list[str]:
@@ -301,19 +289,9 @@ def test_wait_false_triggers_both_and_hands_them_over(
 # -- cancel and the post step -----------------------------------------------------------------
 
 
-class SignalledStep:
-    def __init__(self, runner: SimulatedRunner, inputs: dict[str, str]) -> None:
-        self.runner = runner
-        self.started = time.monotonic()
-        self.proc, self.env = runner.start(inputs)
-
-    def state(self) -> dict[str, str]:
-        return parse_file_command(Path(self.env["GITHUB_STATE"]).read_text())
-
-
 def both_polled(emu: Emulator, step: SignalledStep) -> list[int]:
     """The two runs, once the step is following each of them."""
-    wait_for(lambda: len(emu.created_runs()) == 2, "both triggers")
+    wait_for(lambda: len(emu.created_runs()) == 2, "both triggers", timeout=20.0)
     by_job = {run["job_definition_id"]: run["id"] for run in emu.created_runs()}
     run_ids = [by_job[LONG_A], by_job[LONG_B]]  # in the order of job-id, as the state lists them
     for run_id in run_ids:
@@ -324,6 +302,7 @@ def both_polled(emu: Emulator, step: SignalledStep) -> list[int]:
                 or step.proc.poll() is not None
             ),
             f"the step to poll {path}",
+            timeout=20.0,
         )
     assert step.proc.poll() is None, step.proc.communicate()
     return run_ids
@@ -356,7 +335,9 @@ def test_a_cancel_while_both_triggers_are_in_flight_cancels_the_runs_they_create
     # the runs are created at once; the answers to the triggers come 8 s later
     emu.faults.add(Fault("trigger", kind="delay", delay=8))
     step = SignalledStep(runner, inputs_for(emu, **{"job-id": f"{LONG_A} {LONG_B}"}))
-    wait_for(lambda: len(emu.created_runs()) == 2, "both triggers to create their runs")
+    wait_for(
+        lambda: len(emu.created_runs()) == 2, "both triggers to create their runs", timeout=20.0
+    )
     time.sleep(0.2)
     signalled = time.monotonic()
     step.proc.send_signal(signal.SIGINT)

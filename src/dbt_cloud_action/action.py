@@ -38,7 +38,7 @@ from .inputs import (
 )
 from .models import Job, Outcome
 from .payload import build_trigger_payload, fork_to_be_run, sha_to_send
-from .run_life import RunLife, Tuning, github_target, status_word
+from .run_life import RunLife, Tuning, github_target, status_word, tuned_client
 from .step_state import StepState, read_records
 
 if TYPE_CHECKING:
@@ -70,11 +70,6 @@ MAX_TUNING_SECONDS = 600.0
 class StepResult:
     exit_code: int
     reports: tuple[RunReport, ...] = field(default=())  # one per job, in the order given
-
-    @property
-    def report(self) -> RunReport | None:
-        """The one job's report (the first job's with several)."""
-        return self.reports[0] if self.reports else None
 
 
 def main() -> int:
@@ -201,14 +196,7 @@ def _jobs_named(inputs: ActionInputs, tuning: Tuning) -> tuple[Job, ...]:
     when a line names no job or several)."""
     from .job_lookup import find_jobs  # noqa: PLC0415 - lazy: only job-name needs it
 
-    client = DbtCloudClient(
-        inputs.access_url,
-        inputs.api_token,
-        inputs.account_id,
-        timeout=tuning.http_timeout,
-        max_retry_seconds=tuning.retry_seconds,
-    )
-    found = find_jobs(client, inputs.jobs.job_names)
+    found = find_jobs(tuned_client(inputs, tuning), inputs.jobs.job_names)
     for job in found:
         toolkit.info(f"job-name: '{job.name}' is job {job.id}")
     return found

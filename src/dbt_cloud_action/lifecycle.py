@@ -1,7 +1,7 @@
 """Decisions about which dbt Cloud run to follow: attach, supersede, retry or trigger.
 
 Pure functions over the job's recent runs (newest first), so every rule is unit-tested without a
-server; `action.py` does the I/O around them.
+server; `run_life.py` does the I/O around them.
 """
 
 from __future__ import annotations

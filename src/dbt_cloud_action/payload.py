@@ -93,10 +93,6 @@ class TriggerPayload:
             steps=self.steps_override,
         )
 
-    def overrides(self) -> tuple[tuple[str, str], ...]:
-        """The job settings this run overrides, as (name, value), the schema aside."""
-        return self.requested_overrides().shown()
-
 
 def trigger_tag(context: GitHubContext, key: str) -> str:
     """`[run 123456/2 job dbt key 5f2a9c]`: which workflow run, attempt and job triggered, plus

@@ -696,6 +696,14 @@ def render_summary(report: RunReport, max_bytes: int = SUMMARY_MAX_BYTES) -> str
 
 def render_pr_comment(report: RunReport, marker: str, summary_url: str | None) -> str:
     """The sticky PR comment: `marker` (an HTML comment) first, under COMMENT_MAX_CHARS."""
+    return _fitted_comment(marker, (), [report], summary_url)
+
+
+def _fitted_comment(
+    marker: str, opening: Sequence[str], reports: Sequence[RunReport], summary_url: str | None
+) -> str:
+    """`marker`, the `opening` blocks, then the reports' sections, shortened together (all
+    reports at once, tighter limits each attempt) until the comment fits."""
     if not re.fullmatch(r"<!--(?:(?!-->)[^\n])*-->", marker):
         raise ValueError(f"marker must be a one-line HTML comment like <!-- x -->, got {marker!r}")
     where = markdown_link("job summary", summary_url) if summary_url else "job summary"
@@ -703,10 +711,12 @@ def render_pr_comment(report: RunReport, marker: str, summary_url: str | None) -
     shortened = f"_Shortened to fit a comment; see the workflow run's {where} for everything._"
     budget = COMMENT_MAX_CHARS - 512
     for attempt, limits in enumerate(_COMMENT_LIMITS):
-        body = "\n\n".join([marker, *_sections(report, limits), shortened if attempt else footer])
+        blocks = [block for report in reports for block in _sections(report, limits)]
+        body = "\n\n".join([marker, *opening, *blocks, shortened if attempt else footer])
         if len(body) < budget:
             return body + "\n"
-    return _fit([marker, *_sections(report, _COMMENT_LIMITS[-1])], budget, len, shortened)
+    headlines = [block for report in reports for block in _sections(report, _COMMENT_LIMITS[-1])]
+    return _fit([marker, *opening, *headlines], budget, len, shortened)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -761,17 +771,4 @@ def step_comment(reports: Sequence[RunReport], marker: str, summary_url: str | N
     overview and then each job's sections, shortened together until they fit."""
     if len(reports) == 1:
         return render_pr_comment(reports[0], marker, summary_url)
-    if not re.fullmatch(r"<!--(?:(?!-->)[^\n])*-->", marker):
-        raise ValueError(f"marker must be a one-line HTML comment like <!-- x -->, got {marker!r}")
-    where = markdown_link("job summary", summary_url) if summary_url else "job summary"
-    footer = f"<sub>Full report: the workflow run's {where}.</sub>"
-    shortened = f"_Shortened to fit a comment; see the workflow run's {where} for everything._"
-    budget = COMMENT_MAX_CHARS - 512
-    overview = render_overview(reports)
-    for attempt, limits in enumerate(_COMMENT_LIMITS):
-        blocks = [block for report in reports for block in _sections(report, limits)]
-        body = "\n\n".join([marker, overview, *blocks, shortened if attempt else footer])
-        if len(body) < budget:
-            return body + "\n"
-    headlines = [block for report in reports for block in _sections(report, _COMMENT_LIMITS[-1])]
-    return _fit([marker, overview, *headlines], budget, len, shortened)
+    return _fitted_comment(marker, [render_overview(reports)], reports, summary_url)

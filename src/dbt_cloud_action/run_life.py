@@ -103,13 +103,7 @@ class RunLife:
         self.tuning = tuning
         self.artifacts_dir = inputs.artifacts_dir if artifacts_dir is None else artifacts_dir
         self.log_prefix = log_prefix  # with several jobs, progress lines say whose they are
-        self.client = DbtCloudClient(
-            inputs.access_url,
-            inputs.api_token,
-            inputs.account_id,
-            timeout=tuning.http_timeout,
-            max_retry_seconds=tuning.retry_seconds,
-        )
+        self.client = tuned_client(inputs, tuning)
         self.job = job
         self.run: Run | None = None  # the run to follow, once started
         self.run_id: int | None = None
@@ -643,6 +637,17 @@ class RunLife:
 
     def github_target(self) -> GitHubTarget:
         return github_target(self.inputs, self.context)
+
+
+def tuned_client(inputs: ActionInputs, tuning: Tuning) -> DbtCloudClient:
+    """The step's client, with the waits the runner's environment set."""
+    return DbtCloudClient(
+        inputs.access_url,
+        inputs.api_token,
+        inputs.account_id,
+        timeout=tuning.http_timeout,
+        max_retry_seconds=tuning.retry_seconds,
+    )
 
 
 def github_target(inputs: ActionInputs, context: GitHubContext) -> GitHubTarget:
