@@ -9,6 +9,7 @@ covered by a few cases (and by the client's unit tests on a fake clock).
 
 from __future__ import annotations
 
+import json
 import random
 import socket
 import time
@@ -87,7 +88,7 @@ class Case:
     id: str
     faults: list[Fault]
     exit_code: int
-    status: str | None  # the `status` output; None: the step ends before there is a run
+    status: str  # the `status` output: every end writes one
     calls: dict[str, int | range]  # a range where back-off timing decides
     runs: int = 1  # runs the action created in dbt Cloud
     run_status: int | None = 10  # the created run's status in dbt Cloud at the end
@@ -254,7 +255,7 @@ CASES = [
         "access-url-refused",
         [],
         1,
-        None,
+        "error",
         {},
         runs=0,
         error="check access-url",
@@ -265,7 +266,7 @@ CASES = [
         "access-url-unknown-host",
         [],
         1,
-        None,
+        "error",
         {},
         runs=0,
         error="could not be resolved",
@@ -277,7 +278,7 @@ CASES = [
         "wrong-token",
         [],
         1,
-        None,
+        "error",
         {"get_job": 1},
         runs=0,
         error="Check api-token",
@@ -287,7 +288,7 @@ CASES = [
         "wrong-account",
         [],
         1,
-        None,
+        "error",
         {"get_job": 1},
         runs=0,
         error="check account-id",
@@ -297,7 +298,7 @@ CASES = [
         "job-does-not-exist",
         [],
         1,
-        None,
+        "error",
         {"get_job": 1},
         runs=0,
         error="Check account-id and job-id",
@@ -407,6 +408,9 @@ def test_fault(case: Case, emu: Emulator, tmp_path: Path) -> None:
 
     assert result.exit_code == case.exit_code, result.log
     assert result.outputs.get("status") == case.status, result.log
+    # every end writes the same outputs and a summary, one job or many
+    [run_output] = json.loads(result.outputs["runs"])
+    assert run_output["status"] == case.status and result.summary.strip(), result.log
     assert_user_facing(result)
     errors = annotations_of(result, "error")
     if case.error:
@@ -490,7 +494,8 @@ def test_outage_past_the_timeout_leaves_the_cancel_to_the_post_step(
     assert result.outputs["run-id"] == str(run["id"])
     assert result.outputs["run-url"] == run["href"]
     assert "Could not cancel run" in result.stdout
-    assert result.state == {"run_id": str(run["id"])}  # the post step must act
+    # the post step must act
+    assert result.state["run_id"] == str(run["id"]) and "leave_run" not in result.state
     assert emu.run(run["id"])["status"] in (1, 2, 3)
 
     emu.faults.clear()

@@ -7,6 +7,7 @@ the issue's 5 s budget (a generous bound, not a benchmark).
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 
+from dbt_cloud_action.scope import SIGNAL_EXIT_SECONDS
 from dbt_cloud_emulator import (
     Emulator,
     EmulatorConfig,
@@ -37,7 +39,8 @@ TOKEN = "dbtc_lifecycleSecretToken_0123456789ab"
 PR_SHA = "ec26c3e57ca3a959ca5aad62de7213c562f8c821"  # head.sha of pull_request.opened.json
 PR_NUMBER = 2
 OLDER_SHA = "0123456789abcdef0123456789abcdef01234567"
-SIGNAL_BUDGET_SECONDS = 5.0
+# the product's promise (scope.py, README): exit before the runner's SIGTERM, 7.5 s after SIGINT
+SIGNAL_BUDGET_SECONDS = SIGNAL_EXIT_SECONDS
 
 CLONE = StepScript("Clone git repository", duration=1)
 SEED = StepScript("Invoke dbt with `dbt seed`", command="dbt seed", duration=2)
@@ -332,9 +335,12 @@ def test_sigint_during_the_trigger_with_the_run_list_failing_still_exits_in_time
     assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
     assert result.exit_code == 128 + signal.SIGINT, result.log
     assert "Traceback" not in result.log
-    assert "::warning::The workflow was cancelled while triggering job 21" in result.stdout
     assert result.outputs["status"] == "cancelled"
+    assert result.outputs["run-id"] == ""  # dbt Cloud showed no run: none is claimed
+    assert "the post step looks for it by the key in its cause" in unescape_markdown(result.summary)
     assert "run_id" not in result.state
+    pending = json.loads(result.state["pending_run"])  # what the post step looks for
+    assert pending["job_id"] == LONG_JOB and "key " in pending["cause"]
 
 
 def test_sigkill_then_the_post_step_cancels_the_run(emu: Emulator, runner: SimulatedRunner) -> None:
@@ -345,7 +351,7 @@ def test_sigkill_then_the_post_step_cancels_the_run(emu: Emulator, runner: Simul
     step.proc.communicate(timeout=10)
     assert status_of(emu, run_id) in ACTIVE
     state = step.state()
-    assert state == {"run_id": str(run_id)}
+    assert state["run_id"] == str(run_id) and "run_ended" not in state and "leave_run" not in state
 
     started = time.monotonic()
     post = runner.run(inputs, post=True, state=state, timeout=30)
@@ -369,7 +375,11 @@ def test_sigint_when_dbt_cloud_refuses_the_cancel_leaves_it_to_the_post_step(
     assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
     assert result.exit_code == 128 + signal.SIGINT, result.log
     assert f"Could not cancel run {run_id}" in result.stdout
-    assert result.state == {"run_id": str(run_id)}  # meant to cancel, could not: post step
+    # meant to cancel, could not: the post step's
+    assert result.state["run_id"] == str(run_id) and not result.state.keys() & {
+        "run_ended",
+        "leave_run",
+    }
     assert status_of(emu, run_id) in ACTIVE
 
     emu.faults.clear()
@@ -387,9 +397,14 @@ def test_cancel_on_exit_false_leaves_the_run_going(emu: Emulator, runner: Simula
     result, elapsed = step.finish()
     assert elapsed < SIGNAL_BUDGET_SECONDS, (elapsed, result.log)
     assert result.exit_code == 128 + signal.SIGINT, result.log
-    assert result.outputs["status"] == "cancelled"
+    assert result.outputs["status"] == "running"  # dbt Cloud's word, not the workflow's
     assert f"run {run_id} keeps going" in result.stdout
-    assert "not cancelled in dbt Cloud" in result.summary, result.summary
+    summary = unescape_markdown(result.summary)
+    assert "left running in dbt Cloud (cancel-on-exit is false)" in summary, summary
+    headline = summary.splitlines()[0]
+    assert "left running" in headline and "cancelled" not in headline, headline
+    assert "::error title=dbt Cloud job Long CI build left running::" in result.stdout
+    assert "was cancelled by this workflow" not in result.stdout
     assert int(result.outputs["status-code"]) in ACTIVE  # the run's real status, still going
     assert status_of(emu, run_id) in ACTIVE
     assert emu.calls("cancel") == 0
@@ -408,7 +423,7 @@ def test_timeout_cancels_the_run_and_says_so(emu: Emulator, runner: SimulatedRun
     assert result.outputs["status"] == "timed-out"
     assert status_of(emu, run_id) == 30
     assert endpoint_paths(emu, "cancel") == [("cancel", runs_path(emu, f"/runs/{run_id}/cancel/"))]
-    assert "the action cancelled the run" in unescape_markdown(result.summary), result.summary
+    assert "the action cancelled it in dbt Cloud" in unescape_markdown(result.summary)
 
 
 def test_timeout_without_cancel_leaves_the_run_to_dbt_cloud_post_step_included(
@@ -420,10 +435,13 @@ def test_timeout_without_cancel_leaves_the_run_to_dbt_cloud_post_step_included(
     assert result.exit_code == 1, result.log
     assert result.outputs["status"] == "timed-out"
     assert f"run {run_id} keeps going in dbt Cloud" in result.stdout
-    assert result.state == {
+    assert {key: result.state[key] for key in ("run_id", "leave_run")} == {
         "run_id": str(run_id),
         "leave_run": "it timed out with cancel-on-timeout: false",
     }
+    assert "left running in dbt Cloud (cancel-on-timeout is false)" in unescape_markdown(
+        result.summary
+    )
 
     post = runner.run(inputs, post=True, state=result.state)
     assert post.exit_code == 0, post.log

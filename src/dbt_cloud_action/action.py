@@ -12,7 +12,6 @@ is imported where it is used, not at module import: the step's start-up is inter
 
 from __future__ import annotations
 
-import heapq
 import math
 import os
 import time
@@ -25,7 +24,7 @@ from . import toolkit
 from .access_url import is_legacy_host
 from .cancellation import CancelSignals, WorkflowCancelled
 from .client import DbtCloudClient, DbtCloudError, redact
-from .concurrent_calls import call_concurrently
+from .concurrent_calls import Calls, call_concurrently
 from .context import GitHubContext, context_from_env
 from .inputs import (
     ActionInputs,
@@ -36,10 +35,12 @@ from .inputs import (
     parse_inputs,
     parse_job_ids,
 )
-from .models import Job, Outcome
+from .models import Job, Outcome, Run
 from .payload import build_trigger_payload, fork_to_be_run, sha_to_send
-from .run_life import RunLife, Tuning, github_target, status_word, tuned_client
-from .step_state import StepState, read_records
+from .run_life import RunLife, Tuning, tuned_client
+from .run_report import github_target, status_word
+from .scope import CLEANUP_SECONDS, Cancellation, Scope, deadline_after
+from .step_state import PendingRun, RunRecord, StepState, read_records
 
 if TYPE_CHECKING:
     from .reporting import RunReport
@@ -64,6 +65,12 @@ HTTP_TIMEOUT_VARIABLE = "DBT_CLOUD_ACTION_HTTP_TIMEOUT"
 RETRY_SECONDS_VARIABLE = "DBT_CLOUD_ACTION_RETRY_SECONDS"
 ARTIFACT_WAIT_VARIABLE = "DBT_CLOUD_ACTION_ARTIFACT_WAIT"
 MAX_TUNING_SECONDS = 600.0
+# After the clean-up's own time, what the main thread still waits for a life to report before
+# it reports that life from its saved record.
+CLEANUP_MARGIN_SECONDS = 0.5
+# How long the post step looks for a run whose trigger answer never came, and how often.
+POST_LOOKUP_SECONDS = 20.0
+POST_LOOKUP_POLL_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,15 @@ def main() -> int:
 def main_post() -> int:
     """The action's post step (`post_entrypoint.py`), run with always()."""
     return _without_traceback(lambda: run_post(toolkit.get_input, toolkit.get_state, os.environ))
+
+
+def _raise_bugs(calls: Calls[None]) -> None:
+    """A call's own exception is a bug (a life reports dbt Cloud's errors itself): raised here,
+    in the main thread, to end in one readable `::error::`. A cancel's is not."""
+    for done in calls.results:
+        error = done.error if done is not None else None
+        if error is not None and not isinstance(error, WorkflowCancelled):
+            raise error
 
 
 def _without_traceback(step: Callable[[], int]) -> int:
@@ -160,6 +176,9 @@ def _execute(
         build_trigger_payload(inputs, context, trigger_key=trigger_key)
     except InputError as exc:
         return _fail_input(exc)
+    # `timeout` counts from here: it bounds the whole step, job-name's look-up included
+    timeout_at = deadline_after(inputs.timeout_seconds)
+    cancellation = Cancellation()
     if is_legacy_host(inputs.access_url):
         toolkit.warning(
             f"{inputs.access_url} stopped serving integrations on 2026-11-01. Set access-url to "
@@ -169,12 +188,12 @@ def _execute(
     jobs: Sequence[Job | None] = [None] * len(job_ids)  # read by each run's life
     if inputs.jobs.job_names:
         try:
-            found = _jobs_named(inputs, tuning)
+            found = _jobs_named(inputs, tuning, Scope(cancellation, timeout_at))
         except InputError as exc:
-            return _fail_input(exc)
+            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
         except DbtCloudError as exc:
-            toolkit.error(str(exc), title="dbt Cloud: API error while looking up job-name")
-            return StepResult(1)
+            title = "dbt Cloud: API error while looking up job-name"
+            return _fail_after_parsing(inputs, job_ids, exc, title)
         jobs, job_ids = found, tuple(job.id for job in found)
     try:
         step = ActionStep.for_jobs(
@@ -185,18 +204,48 @@ def _execute(
             jobs=jobs,
             tuning=tuning,
             trigger_key=trigger_key,
+            cancellation=cancellation,
+            timeout_at=timeout_at,
         )
     except InputError as exc:  # a job's own payload (its {job_id}); the trial one passed
-        return _fail_input(exc)
+        return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
     return step.run()
 
 
-def _jobs_named(inputs: ActionInputs, tuning: Tuning) -> tuple[Job, ...]:
+def _fail_after_parsing(
+    inputs: ActionInputs, job_ids: Sequence[int], exc: Exception, title: str
+) -> StepResult:
+    """An error found once the inputs were read (a job-name that names no job, dbt Cloud not
+    answering the look-up): one `::error::`, and the outputs and summary every end writes."""
+    from .reporting import RunReport, step_outputs, step_summary  # noqa: PLC0415 - lazy: see the module docstring
+
+    toolkit.error(str(exc), title=title)
+    reports = tuple(
+        RunReport(
+            job_id=job_id,
+            job_name="",
+            account_id=inputs.account_id,
+            run=None,
+            run_url="",
+            outcome=Outcome.ERROR,
+            origin="",
+            notes=(str(exc),),
+        )
+        for job_id in (job_ids if inputs.jobs.job_ids else (0,))
+    )
+    for name, value in step_outputs(reports).items():
+        toolkit.set_output(name, value)
+    if inputs.summary:
+        toolkit.append_summary(step_summary(reports))
+    return StepResult(1, reports)
+
+
+def _jobs_named(inputs: ActionInputs, tuning: Tuning, scope: Scope) -> tuple[Job, ...]:
     """`job-name`'s jobs, resolved before anything is triggered (JobNameError, an InputError,
     when a line names no job or several)."""
     from .job_lookup import find_jobs  # noqa: PLC0415 - lazy: only job-name needs it
 
-    found = find_jobs(tuned_client(inputs, tuning), inputs.jobs.job_names)
+    found = find_jobs(tuned_client(inputs, tuning, scope), inputs.jobs.job_names)
     for job in found:
         toolkit.info(f"job-name: '{job.name}' is job {job.id}")
     return found
@@ -290,8 +339,9 @@ def _seconds_from_env(
 
 
 class ActionStep:
-    """One step: a `RunLife` per job, started together, followed in one polling loop of the
-    main thread (where signals arrive), cancelled together, reported together."""
+    """One step: a `RunLife` per job, each living in a thread of its own while the main thread
+    (where signals arrive) waits; on a cancel, each cleans up within the runner's budget; the
+    step reports them together."""
 
     def __init__(
         self,
@@ -299,11 +349,14 @@ class ActionStep:
         context: GitHubContext,
         signals: CancelSignals,
         lives: Sequence[RunLife],
+        cancellation: Cancellation,
     ) -> None:
         self.inputs = inputs
         self.context = context
         self.signals = signals
         self.lives = tuple(lives)
+        self.cancellation = cancellation
+        self._calls: Calls[None] | None = None  # the phase running now
         self._summary_written = False
         self._comment_written = False
 
@@ -318,6 +371,8 @@ class ActionStep:
         jobs: Sequence[Job | None],
         tuning: Tuning,
         trigger_key: str,
+        cancellation: Cancellation,
+        timeout_at: float,
     ) -> ActionStep:
         """A life per job, each with its own inputs (its job id) and payload; with several
         jobs each one's artifacts go to `<artifacts-dir>/<job id>`."""
@@ -331,69 +386,47 @@ class ActionStep:
                     context,
                     build_trigger_payload(own, context, trigger_key=trigger_key),
                     state.slot(index),
+                    cancellation=cancellation,
+                    timeout_at=timeout_at,
                     tuning=tuning,
                     job=job,
                     artifacts_dir=None if len(job_ids) == 1 else f"{inputs.artifacts_dir}/{job_id}",
                     log_prefix="" if len(job_ids) == 1 else f"[job {job_id}] ",
                 )
             )
-        return cls(inputs, context, signals, lives)
+        return cls(inputs, context, signals, lives, cancellation)
 
     def run(self) -> StepResult:
+        """Every job read first (a job that cannot be read starts no run of the step), then
+        every run's life at once."""
         try:
-            if not self._start_all():
-                if len(self.lives) > 1:
-                    toolkit.info("No dbt Cloud run was started: every job must be readable first.")
-                    return StepResult(1)
-                return self._conclude()
-            self._follow_all()
+            self._phase([life.load_job for life in self.lives])
+            if any(life.api_error is not None for life in self.lives):
+                return self._not_started()
+            self._phase([life.live for life in self.lives])
             return self._conclude()
         except WorkflowCancelled as cancel:
             self.signals.disarm()
             return self._on_cancel(cancel)
 
-    def _start_all(self) -> bool:
-        """Every job read first, then every job's run started at once (one job: all in this
-        thread, as ever). False when a job cannot be read: then no run is started at all."""
-        self._call_all("load_job")
-        if any(life.api_error is not None for life in self.lives):
-            return False
-        self._call_all("begin")
-        return True
+    def _phase(self, calls: Sequence[Callable[[], None]]) -> None:
+        self._calls = Calls(calls)
+        self._calls.wait()
+        _raise_bugs(self._calls)
 
-    def _call_all(self, phase: str) -> None:
-        lives = [life for life in self.lives if life.api_error is None]
-        calls = [getattr(life, phase) for life in lives]
-        for life, done in zip(lives, call_concurrently(calls), strict=True):
-            if isinstance(done.error, DbtCloudError):
-                life.failed_api(done.error)
-            elif done.error is not None:
-                raise done.error
-
-    def _follow_all(self) -> None:
-        """Poll whichever run is due next; each run keeps its own poll policy and timeout."""
-        going = [life for life in self.lives if life.api_error is None and life.report is None]
-        follows = [life.follow() for life in going]
-        due = [(time.monotonic(), index) for index in range(len(going))]
-        while due:
-            at, index = heapq.heappop(due)
-            wait = at - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            try:
-                after = next(follows[index])
-            except StopIteration:
-                continue  # reported: the life holds its report
-            except DbtCloudError as exc:
-                going[index].failed_api(exc)
-                continue
-            heapq.heappush(due, (time.monotonic() + after, index))
+    def _not_started(self) -> StepResult:
+        unread = ", ".join(str(life.job_id) for life in self.lives if life.api_error is not None)
+        note = (
+            f"No dbt Cloud run was started: job {unread} could not be read, and every job must be."
+        )
+        toolkit.info(note)
+        reports = tuple(life.report or life.unconfirmed(Outcome.ERROR, note) for life in self.lives)
+        return StepResult(1, self._publish(reports))
 
     def _conclude(self) -> StepResult:
-        if len(self.lives) == 1 and self.lives[0].api_error is not None:
-            self._output_run_link(self.lives[0])
-            return StepResult(1)
-        reports = self._publish()
+        reports = self._publish(
+            tuple(life.report or life.unfinished_report() for life in self.lives)
+        )
         failed = any(
             report.outcome in (Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT)
             for report in reports
@@ -405,34 +438,22 @@ class ActionStep:
         exit_code = 1 if api_failed or not_found or failed_run else 0
         return StepResult(exit_code, reports)
 
-    def _output_run_link(self, life: RunLife) -> None:
-        """The run's id and link when dbt Cloud stopped answering while the step followed it,
-        so later steps (run with always()) can still point at it."""
-        if life.run_id is None:
-            return
-        toolkit.set_output("run-id", str(life.run_id))
-        toolkit.set_output("run-url", life.run_url)
-        toolkit.set_output("origin", life.origin)
-
     def _on_cancel(self, cancel: WorkflowCancelled) -> StepResult:
-        """Every run still going is cancelled at once, inside the runner's budget."""
+        """Every wait of every run ends now; each life cleans up (cancels its run, sees a
+        trigger in flight through) in its own thread, waited for within the clean-up's time."""
         toolkit.info(f"Received {cancel}: the workflow was cancelled or the step timed out.")
-        going = [life for life in self.lives if life.report is None and life.api_error is None]
-        call_concurrently([partial(life.cancel, cancel) for life in going])
-        for life in going:
-            life.report_cancelled()
-        if len(self.lives) == 1 and self.lives[0].api_error is not None:
-            self._output_run_link(self.lives[0])
-            return StepResult(cancel.exit_code)
-        return StepResult(cancel.exit_code, self._publish())
+        self.cancellation.cancel(cancel)
+        if self._calls is not None:
+            self._calls.wait(cancel.received_at + CLEANUP_SECONDS + CLEANUP_MARGIN_SECONDS)
+        reports = tuple(life.report or life.unfinished_report() for life in self.lives)
+        return StepResult(cancel.exit_code, self._publish(reports))
 
     # -- reporting --------------------------------------------------------------------------
-    def _publish(self) -> tuple[RunReport, ...]:
-        """The step's outputs, summary and PR comment, for all its runs. Written once each: a
-        signal arriving while they are written does not write them twice."""
+    def _publish(self, reports: tuple[RunReport, ...]) -> tuple[RunReport, ...]:
+        """The step's outputs, summary and PR comment, for all its runs, whatever the end.
+        Written once each: a signal arriving while they are written does not write them twice."""
         from .reporting import step_outputs, step_summary  # noqa: PLC0415 - lazy: see the module docstring
 
-        reports = tuple(life.report or life.api_error_report() for life in self.lives)
         for name, value in step_outputs(reports).items():
             toolkit.set_output(name, value)
         if self.inputs.summary and not self._summary_written:
@@ -469,7 +490,8 @@ def run_post(
     get_input: Callable[[str], str], get_state: Callable[[str], str], env: Mapping[str, str]
 ) -> int:
     """Cancel the runs the main step meant to cancel and could not (it was killed outright, or
-    its own cancel failed); every run it handed over or saw end is left alone."""
+    its own cancel failed), and those whose trigger answer never came (found by their key);
+    every run it handed over or saw end is left alone."""
     _mask_token(get_input)
     try:
         records = read_records(get_state)
@@ -488,33 +510,62 @@ def run_post(
             toolkit.info(
                 f"dbt Cloud run {record.run_id} is left to finish on its own: {record.leave}."
             )
-    to_cancel = [record for record in records if record.to_cancel]
-    if not to_cancel:
+    to_do = [record for record in records if record.to_cancel or record.to_find]
+    if not to_do:
         return 0
     try:
         inputs = parse_inputs(get_input)
     except InputError as exc:
-        runs = ", ".join(str(record.run_id) for record in to_cancel)
-        toolkit.warning(f"Post step cannot check run {runs}: {exc}")
+        toolkit.warning(f"Post step cannot check the main step's runs: {exc}")
         return 0
-    call_concurrently(
-        [partial(_cancel_left_run, inputs, record.run_id) for record in to_cancel if record.run_id]
-    )
+    call_concurrently([partial(_clean_up_after, inputs, record) for record in to_do])
     return 0
 
 
-def _cancel_left_run(inputs: ActionInputs, run_id: int) -> None:
-    client = DbtCloudClient(inputs.access_url, inputs.api_token, inputs.account_id, timeout=5)
+def _clean_up_after(inputs: ActionInputs, record: RunRecord) -> None:
+    """One run the main step left to the post step: found first when only its key is known."""
+    scope = Scope(Cancellation(), deadline_after(POST_LOOKUP_SECONDS + 10.0))
+    client = DbtCloudClient(
+        inputs.access_url, inputs.api_token, inputs.account_id, timeout=5, scope=scope
+    )
+    run_id = record.run_id
     try:
+        if run_id is None and record.pending is not None:
+            found = _find_pending_run(client, record.pending)
+            if found is None:
+                toolkit.info(
+                    f"No dbt Cloud run of job {record.pending.job_id} was created by the "
+                    "trigger whose answer never came; nothing to clean up."
+                )
+                return
+            toolkit.info(f"Found run {found.id}, which the main step's cut trigger created.")
+            run_id = found.id
+        if run_id is None:
+            return
         run = client.get_run(run_id)
         if run.is_terminal:
             toolkit.info(f"dbt Cloud run {run_id} already {status_word(run)}; nothing to do.")
             return
         client.cancel_run(run.id)
     except DbtCloudError as exc:
-        toolkit.warning(f"Post step could not cancel dbt Cloud run {run_id}: {exc}")
+        toolkit.warning(f"Post step could not cancel dbt Cloud run {run_id or ''}: {exc}")
         return
     toolkit.warning(
         f"Cancelled dbt Cloud run {run_id}: the main step ended before the run did and could "
         "not cancel it (it was killed, or dbt Cloud did not answer its cancel)."
     )
+
+
+def _find_pending_run(client: DbtCloudClient, pending: PendingRun) -> Run | None:
+    """The run a POST whose answer never came created, looked for by its key for a while:
+    dbt Cloud may show it a little after the step was killed."""
+    until = time.monotonic() + POST_LOOKUP_SECONDS
+    while True:
+        if pending.retry_of is not None:
+            found = client.find_retry_run(pending.failed_run())
+        else:
+            body = {"cause": pending.cause, "git_sha": pending.git_sha}
+            found = client.find_triggered_run(pending.job_id, body, pending.since)
+        if found is not None or time.monotonic() >= until:
+            return found
+        time.sleep(POST_LOOKUP_POLL_SECONDS)

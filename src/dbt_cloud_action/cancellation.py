@@ -2,8 +2,9 @@
 
 The runner sends SIGINT on cancel or step timeout, SIGTERM 7.5 s later, then kills the container
 2.5 s after that. Python as PID 1 ignores SIGTERM unless it installs a handler, so both signals get
-one. The first signal raises `WorkflowCancelled` in the main thread: CPython delivers it even while
-a socket read or a back-off sleep is blocking, so the action can cancel the dbt Cloud run at once.
+one. The first signal raises `WorkflowCancelled` in the main thread, which only waits (every call
+to dbt Cloud runs in a run's own thread); the step then cancels the step's `scope.Cancellation`,
+which ends every wait in every thread at once.
 Later signals are only recorded: the clean-up that follows the first one must not be interrupted.
 """
 
@@ -14,9 +15,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
-
-# What the clean-up after a signal may spend, out of the runner's 10 s between SIGINT and SIGKILL.
-CLEANUP_BUDGET_SECONDS = 4.0
 
 
 class WorkflowCancelled(BaseException):

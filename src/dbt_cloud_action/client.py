@@ -23,12 +23,16 @@ from typing import Any, Literal, NoReturn
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
+import urllib3
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from dbt_cloud_action import __version__
 from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.cancellation import WorkflowCancelled
 from dbt_cloud_action.lifecycle import same_commit
 from dbt_cloud_action.models import Job, Run
+from dbt_cloud_action.scope import Cancellation, Scope
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,12 @@ FOLLOWED_REDIRECTS = frozenset({301, 302, 307, 308})
 MAX_REDIRECTS = 5
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
+# The shortest time a request is given when its deadline is nearly reached: one last attempt.
+MIN_REQUEST_SECONDS = 0.5
+# How often the runs are listed for a run-creating POST cut by a cancel (see `_see_through`),
+# and what of the clean-up is kept for cancelling the run once found.
+SEE_THROUGH_POLL_SECONDS = 0.5
+CANCEL_RESERVE_SECONDS = 1.5
 # A run that was just triggered can 404 for a moment before reads see it.
 FRESH_RUN_NOT_FOUND_SECONDS = 15.0
 # After an ambiguous trigger, wait at least this long before looking for the run, so a run the
@@ -373,15 +383,48 @@ class _SameOriginSession(requests.Session):
             prepared_request.headers.pop("Authorization", None)
 
 
+class _TrackedAdapter(HTTPAdapter):
+    """requests' adapter, with every socket it opens handed to `on_connect`, so that a cancel
+    can cut a request blocked in another thread (see scope.py)."""
+
+    def __init__(self, on_connect: Callable[[Any], None]) -> None:
+        self._on_connect = on_connect
+        super().__init__()
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        on_connect = self._on_connect
+
+        class Connection(urllib3.connection.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+                on_connect(self.sock)
+
+        class TlsConnection(urllib3.connection.HTTPSConnection):
+            def connect(self) -> None:
+                super().connect()
+                on_connect(self.sock)
+
+        class Pool(urllib3.HTTPConnectionPool):
+            ConnectionCls = Connection
+
+        class TlsPool(urllib3.HTTPSConnectionPool):
+            ConnectionCls = TlsConnection
+
+        self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
+
+
 class DbtCloudClient:
     """dbt Cloud API v2 for one account, over one `requests.Session`.
 
     `timeout` is the read timeout (seconds of silence from the server) per request and
     `connect_timeout` the time to open a connection; `max_retry_seconds` bounds the total time
-    one call spends retrying (the last request may add up to one timeout). `sleep` and `clock`
-    are injected so tests can count and measure, and so the action can make back-off
-    interruptible; `wall_clock` (for Retry-After dates and matching runs' `created_at`) and
-    `jitter` likewise.
+    one call spends retrying (the last request may add up to one timeout). `scope` is the
+    step's cancel and the phase's deadline (scope.py): every call gives up by that deadline, no
+    request waits past it, a cancel cuts the request in flight and stops the retries, and the
+    back-off sleeps through it. The owner may replace `scope` between calls, as its run moves
+    from one phase to the next. `sleep` and `clock` are injected so tests can count and measure;
+    `wall_clock` (for Retry-After dates and matching runs' `created_at`) and `jitter` likewise.
     """
 
     def __init__(
@@ -392,7 +435,8 @@ class DbtCloudClient:
         *,
         timeout: float = 10.0,
         max_retry_seconds: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        scope: Scope | None = None,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -406,18 +450,49 @@ class DbtCloudClient:
         self.timeout = (connect_timeout, timeout)
         self.max_retry_seconds = max_retry_seconds
         self._secrets = (token,)
-        self._sleep = sleep
+        self._scope = scope or Scope(Cancellation())
+        self._injected_sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
         self._jitter = jitter
         self._base = f"{self.access_url}/api/v2/accounts/{account_id}"
-        self._session = _SameOriginSession()
-        self._session.max_redirects = MAX_REDIRECTS
-        self._session.auth = _TokenAuth(token)
-        self._session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self._creating = False  # a run-creating POST is in flight (see scope.py)
+        self._session = self._new_session()
+
+    def _new_session(self) -> _SameOriginSession:
+        session = _SameOriginSession()
+        session.mount("http://", _TrackedAdapter(self._track))
+        session.mount("https://", _TrackedAdapter(self._track))
+        session.max_redirects = MAX_REDIRECTS
+        session.auth = _TokenAuth(self._secrets[0])
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        return session
+
+    @property
+    def scope(self) -> Scope:
+        return self._scope
+
+    @scope.setter
+    def scope(self, scope: Scope) -> None:
+        """A clean-up gets connections of its own: the cancel cuts the ones opened before it
+        (some only after a grace), which must not cut the clean-up's requests."""
+        if scope.cleanup and not self._scope.cleanup:
+            self._session.close()
+            self._session = self._new_session()
+        self._scope = scope
 
     def __repr__(self) -> str:
         return f"DbtCloudClient(access_url={self.access_url!r}, account_id={self.account_id})"
+
+    def _track(self, sock: Any) -> None:
+        if not self.scope.cleanup:  # the clean-up's own requests are bounded by its deadline
+            self.scope.cancellation.track(sock, lambda: self._creating)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._injected_sleep is not None:
+            self._injected_sleep(seconds)
+        else:
+            self.scope.sleep(seconds)
 
     def __enter__(self) -> DbtCloudClient:
         return self
@@ -517,8 +592,15 @@ class DbtCloudClient:
         budget = self._budget()
         path = f"/jobs/{job_id}/run/"
         ambiguous = False
+
+        def find() -> Run | None:
+            return self._find_triggered_run(job_id, cause, git_sha, since, self._budget())
+
         while True:
-            attempt = self._attempt(budget, "POST", path, json_body=body)
+            try:
+                attempt = self._creating_attempt(budget, path, body)
+            except WorkflowCancelled as cancel:  # the cancel came before it was sent
+                return self._see_through(cancel, find) if ambiguous else _reraise(cancel)
             if attempt.ok:
                 return Run.from_api(attempt.payload)
             if attempt.definite_status is not None:
@@ -527,12 +609,20 @@ class DbtCloudClient:
             delay = self._delay(budget, attempt)
             if attempt.may_have_acted:
                 delay = max(delay, TRIGGER_SETTLE_SECONDS)
-            self._wait_or_give_up(budget, attempt, "POST", path, delay, outcome_unknown=ambiguous)
-            if attempt.may_have_acted:
-                found = self._find_triggered_run(job_id, cause, git_sha, since, budget)
-                if found is not None:
-                    log.info("trigger answer was lost; found the run it created: %d", found.id)
-                    return found
+            try:
+                self.scope.check()
+                self._wait_or_give_up(
+                    budget, attempt, "POST", path, delay, outcome_unknown=ambiguous
+                )
+                if attempt.may_have_acted:
+                    found = self._find_triggered_run(job_id, cause, git_sha, since, budget)
+                    if found is not None:
+                        log.info("trigger answer was lost; found the run it created: %d", found.id)
+                        return found
+            except WorkflowCancelled as cancel:
+                if ambiguous and self.scope.cancelled:
+                    return self._see_through(cancel, find)
+                raise
 
     def cancel_run(self, run_id: int) -> Run:
         """Cancel the run; safe to repeat, so retried like a GET."""
@@ -542,15 +632,59 @@ class DbtCloudClient:
         """Retry a failed run from its point of failure. The POST is repeated only when surely
         unsent; when its answer is lost, the retry's run is looked for among the job's newest
         runs (`find_retry_run`), and `OutcomeUnknown` is raised when it is not there."""
+        path = f"/runs/{failed.id}/retry/"
+        budget = self._budget()
+        while True:
+            attempt = self._creating_attempt(budget, path, None)
+            if attempt.ok:
+                return Run.from_api(attempt.payload)
+            if attempt.definite_status is not None:
+                raise self._definite_error(attempt.definite_status, attempt, f"POST {path}")
+            if attempt.may_have_acted:
+                break
+            self._wait_or_give_up(budget, attempt, "POST", path, self._delay(budget, attempt))
         try:
-            return Run.from_api(self._object("POST", f"/runs/{failed.id}/retry/", repeat=False))
-        except OutcomeUnknown:
+            self.scope.check()
             self._sleep(TRIGGER_SETTLE_SECONDS)
             found = self.find_retry_run(failed)
-            if found is None:
-                raise
-            log.info("retry answer was lost; found the run it created: %d", found.id)
-            return found
+        except WorkflowCancelled as cancel:
+            if self.scope.cancelled:
+                return self._see_through(cancel, lambda: self.find_retry_run(failed))
+            raise
+        if found is None:
+            self._give_up(budget, attempt, "POST", path, outcome_unknown=True)
+        log.info("retry answer was lost; found the run it created: %d", found.id)
+        return found
+
+    def _creating_attempt(
+        self, budget: _Budget, path: str, body: Mapping[str, Any] | None
+    ) -> _Attempt:
+        """One POST that creates a run; a cancel cuts it only after its grace (scope.py)."""
+        self._creating = True
+        try:
+            return self._attempt(budget, "POST", path, json_body=body)
+        finally:
+            self._creating = False
+
+    def _see_through(self, cancel: WorkflowCancelled, find: Callable[[], Run | None]) -> Run:
+        """A run-creating POST whose answer the cancel cut: its run, looked for (by the key in
+        its `cause`) for as long as the clean-up leaves time to cancel it; else the cancel."""
+        cleanup = self.scope.for_cleanup()
+        self.scope = cleanup.until(cleanup.deadline - CANCEL_RESERVE_SECONDS)
+        try:
+            while True:
+                try:
+                    found = find()
+                except DbtCloudError:
+                    found = None
+                if found is not None:
+                    log.info("cancelled while creating a run; found the run: %d", found.id)
+                    return found
+                if self.scope.left() < SEE_THROUGH_POLL_SECONDS:
+                    raise cancel
+                self._sleep(SEE_THROUGH_POLL_SECONDS)
+        finally:
+            self.scope = cleanup
 
     def rerun_job(self, job_id: int) -> Run:
         """Retry the job's last failed run, or trigger a new one (retried only when unsent)."""
@@ -671,8 +805,9 @@ class DbtCloudClient:
     # ------------------------------------------------------------------ request loop
 
     def _budget(self) -> _Budget:
+        """One call's retry time: its own budget, never past the scope's deadline."""
         now = self._clock()
-        return _Budget(deadline=now + self.max_retry_seconds, started=now)
+        return _Budget(deadline=now + min(self.max_retry_seconds, self.scope.left()), started=now)
 
     def _object(
         self,
@@ -727,6 +862,7 @@ class DbtCloudClient:
         json_body: Mapping[str, Any] | None = None,
         shape: _Shape = "object",
     ) -> _Attempt:
+        self.scope.check()  # after a cancel, nothing new is sent (the clean-up's own calls aside)
         budget.attempts += 1
         attempt = self._exchange(method, path, params, json_body, shape)
         log.debug(
@@ -746,13 +882,15 @@ class DbtCloudClient:
         json_body: Mapping[str, Any] | None,
         shape: _Shape,
     ) -> _Attempt:
+        connect, read = self.timeout
+        left = max(MIN_REQUEST_SECONDS, self.scope.left())  # no request outlives the deadline
         try:
             response = self._session.request(
                 method,
                 f"{self._base}{path}",
                 params=params,
                 json=json_body,
-                timeout=self.timeout,
+                timeout=(min(connect, left), min(read, left)),
                 allow_redirects=True,  # GETs to the same origin only: see _SameOriginSession
             )
         except requests.TooManyRedirects as exc:
@@ -766,7 +904,7 @@ class DbtCloudClient:
         except requests.ConnectTimeout:
             return _Attempt(None, problem="could not connect in time", reached_server=False)
         except requests.ReadTimeout:
-            return _Attempt(None, problem=f"no answer within {self.timeout[1]:g} s (read timeout)")
+            return _Attempt(None, problem=f"no answer within {min(read, left):g} s (read timeout)")
         except requests.ConnectionError as exc:
             if _never_sent(exc):
                 return _Attempt(
@@ -863,6 +1001,10 @@ _OUTCOME_UNKNOWN = (
     "Open the job's run history in dbt Cloud: if a run for this commit started, follow it "
     "there; otherwise re-run the workflow."
 )
+
+
+def _reraise(error: WorkflowCancelled) -> NoReturn:
+    raise error
 
 
 def _hint_for_failure(last: _Attempt, access_url: str) -> str:

@@ -1,14 +1,20 @@
-"""Run a few blocking calls (triggers, cancels) at once, waited for from the main thread.
+"""Run blocking calls (the runs' lives, the post step's cancels) in threads, waited for from the
+main thread.
 
 Signals are delivered to the main thread only, so it must stay where a signal can interrupt it:
-it waits for the calls in short slices (a lock wait with a timeout is interrupted by a signal
-handler's exception), and the calls run in daemon threads, so a call stuck in its retries never
-holds up the process's exit after a cancel.
+it waits for the calls on an event in short slices (on Windows a wait cannot be interrupted
+before its timeout). Not with `Thread.join`: a join interrupted by a signal handler's exception
+marks the thread as stopped while it still runs (CPython 3.11's fix for bpo-45274), and a
+second join would then return at once. A signal ends the wait, not the calls: `Calls.wait` is
+then called again, with a deadline, for them to clean up. The threads are daemon threads, so a
+call stuck past every deadline never holds up the exit.
 """
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -22,28 +28,44 @@ class Done(Generic[T]):
     """A call's value, or the exception it raised."""
 
     value: T | None = None
-    error: Exception | None = None
+    error: BaseException | None = None
+
+
+class Calls(Generic[T]):
+    """Calls started at once, each in its own thread."""
+
+    def __init__(self, calls: Sequence[Callable[[], T]]) -> None:
+        self._calls = list(calls)
+        self.results: list[Done[T] | None] = [None] * len(self._calls)
+        self._lock = threading.Lock()
+        self._left = len(self._calls)
+        self._all_done = threading.Event()
+        if not self._calls:
+            self._all_done.set()
+        for index in range(len(self._calls)):
+            threading.Thread(target=self._run, args=(index,), daemon=True).start()
+
+    def _run(self, index: int) -> None:
+        try:
+            self.results[index] = Done(value=self._calls[index]())
+        except BaseException as exc:  # a cancel too: the caller decides what it means
+            self.results[index] = Done(error=exc)
+        finally:
+            with self._lock:
+                self._left -= 1
+                if self._left == 0:
+                    self._all_done.set()
+
+    def wait(self, deadline: float = math.inf) -> bool:
+        """Wait for every call until `deadline` (monotonic); True when all are done."""
+        while not self._all_done.wait(min(_WAIT_SLICE, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return False
+        return True
 
 
 def call_concurrently(calls: Sequence[Callable[[], T]]) -> list[Done[T]]:
-    """Each call's result, in order. One call runs in the calling thread, as it always did."""
-    if len(calls) == 1:
-        try:
-            return [Done(value=calls[0]())]
-        except Exception as exc:
-            return [Done(error=exc)]
-    results: list[Done[T]] = [Done() for _ in calls]
-
-    def run(index: int) -> None:
-        try:
-            results[index] = Done(value=calls[index]())
-        except Exception as exc:
-            results[index] = Done(error=exc)
-
-    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(_WAIT_SLICE)
-    return results
+    """Each call's result, in order, once all are done."""
+    running = Calls(calls)
+    running.wait()
+    return [done or Done() for done in running.results]

@@ -77,6 +77,9 @@ class Outcome(enum.StrEnum):
     CANCELLED = "cancelled"
     TIMED_OUT = "timed-out"
     TRIGGERED = "triggered"  # not waited for
+    # the step was cancelled and the run still goes in dbt Cloud (kept on purpose, or its
+    # cancel not confirmed in time): the report says why
+    RUNNING = "running"
     SKIPPED = "skipped"  # no run was started (a fork's pull request with fork-pull-requests: skip)
     NOT_FOUND = "not-found"  # mode: follow, and dbt Cloud started no run for the commit in time
 

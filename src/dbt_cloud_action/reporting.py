@@ -52,7 +52,9 @@ class RunReport:
     pull_request: int | None = None
     schema_override: str = ""
     overrides: tuple[tuple[str, str], ...] = ()  # e.g. (("threads", "8"),)
+    # this step asked dbt Cloud to cancel the run, and dbt Cloud says it is cancelled
     cancelled_by_workflow: bool = False
+    left_running: str = ""  # why the step left the run going in dbt Cloud ("": it did not)
     timed_out_after: float | None = None  # seconds waited before giving up
     results: ResultsDigest | None = None  # all steps with results together
     step_results: tuple[StepResults, ...] = ()  # each of them, in step order
@@ -211,6 +213,7 @@ _OUTCOME_PRECEDENCE = (
     Outcome.ERROR,
     Outcome.NOT_FOUND,
     Outcome.CANCELLED,
+    Outcome.RUNNING,
     Outcome.TIMED_OUT,
     Outcome.TRIGGERED,
     Outcome.SKIPPED,
@@ -333,6 +336,9 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
         else:
             reason = report.run.status_message if report.run else ""
             message = f"{run} ended in error" + (f": {reason}" if reason else "")
+    elif report.outcome is Outcome.CANCELLED and report.run is None:  # none was started
+        title = f"dbt Cloud job {job}: no run, the workflow was cancelled"
+        message = " ".join(report.notes) or "The workflow was cancelled before a run started."
     elif report.outcome is Outcome.CANCELLED:
         title = f"dbt Cloud job {job} was cancelled"
         who = "by this workflow" if report.cancelled_by_workflow else "in dbt Cloud"
@@ -341,13 +347,12 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
         title = f"dbt Cloud job {job} timed out"
         message = (
             f"Stopped waiting for {run} after {format_duration(report.timed_out_after)}; "
-            + (
-                "the action cancelled it."
-                if report.cancelled_by_workflow
-                else "it may still be running in dbt Cloud."
-            )
+            + _left_as(report)
             + " Raise the timeout input if the job needs longer."
         )
+    elif report.outcome is Outcome.RUNNING:
+        title = f"dbt Cloud job {job} left running"
+        message = f"The workflow was cancelled; {_left_as(report)}"
     elif report.outcome is Outcome.NOT_FOUND:
         title = f"dbt Cloud job {job}: no run to follow"
         message = " ".join(report.notes)
@@ -356,6 +361,15 @@ def annotation_for(report: RunReport) -> tuple[str, str] | None:
     link = f" {_single_line(report.run_url, 500)}" if report.run_url else ""
     message = _single_line(message, _ANNOTATION_CHARS - len(link)) + link
     return _single_line(title, _FIELD_CHARS), message
+
+
+def _left_as(report: RunReport) -> str:
+    """What became of a run the step stopped waiting for, as dbt Cloud last showed it."""
+    if report.cancelled_by_workflow:
+        return "the action cancelled it in dbt Cloud."
+    if report.left_running:
+        return f"it was left running in dbt Cloud ({report.left_running})."
+    return "it may still be running in dbt Cloud."
 
 
 def commit_status_description(report: RunReport) -> str:
@@ -373,6 +387,10 @@ def commit_status_description(report: RunReport) -> str:
         )
     elif report.outcome is Outcome.TIMED_OUT:
         verb = f"timed out after {format_duration(report.timed_out_after)}"
+        if report.left_running:
+            verb += ", left running"
+    elif report.left_running:
+        verb = f"left running: {report.left_running}"
     else:
         verb = "was triggered"
     return f"{name} {verb}"
@@ -428,6 +446,7 @@ _OUTCOME_HEADLINE = {
     Outcome.ERROR: ("❌", "failed"),
     Outcome.CANCELLED: ("🚫", "was cancelled"),
     Outcome.TIMED_OUT: ("⏱️", "timed out"),
+    Outcome.RUNNING: ("⏳", "was left running in dbt Cloud"),
     Outcome.TRIGGERED: ("🚀", "was triggered (not waited for)"),
     Outcome.SKIPPED: ("⏭️", "was skipped"),
     Outcome.NOT_FOUND: ("❓", "has no run to follow"),
@@ -527,22 +546,11 @@ def _notes(report: RunReport, limits: _Limits) -> str:
             notes.append(f"Skipped steps that had already succeeded: {listed}. {more}".strip())
     if report.outcome is Outcome.TIMED_OUT:
         waited = format_duration(report.timed_out_after)
-        notes.append(
-            f"Timed out after {waited}: "
-            + (
-                "the action cancelled the run."
-                if report.cancelled_by_workflow
-                else "the run may still be going in dbt Cloud."
-            )
-        )
+        notes.append(f"Timed out after {waited}: {_left_as(report)}")
     elif report.cancelled_by_workflow:
-        if report.run is not None and report.run.status is RunStatus.CANCELLED:
-            notes.append("Cancelled by the workflow: the action cancelled the run in dbt Cloud.")
-        else:  # cancel-on-exit: false, or the cancel did not go through in time
-            notes.append(
-                "Cancelled by the workflow: the run was not cancelled in dbt Cloud and may "
-                "still be going there."
-            )
+        notes.append("Cancelled by the workflow: the action cancelled the run in dbt Cloud.")
+    elif report.left_running and report.outcome is Outcome.RUNNING:
+        notes.append(f"The workflow was cancelled; {_left_as(report)}")
     status_message = report.run.status_message if report.run else ""
     if status_message and report.outcome is not Outcome.SUCCESS:
         notes.append(f"dbt Cloud says: {truncate(status_message, 500)}")

@@ -1,0 +1,230 @@
+"""The end of one job's run: its results and artifacts, its report, its log, its commit status.
+
+What the report says of the run is what dbt Cloud last said of it: the outcome comes from the
+run's integer status (`outcome_of`), a cancel is "by this workflow" only when this step asked
+for it and dbt Cloud's status says cancelled, and a run the step leaves going is reported as
+left running (with why), its commit status kept pending.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from . import toolkit
+from .client import DbtCloudClient
+from .context import GitHubContext
+from .inputs import ActionInputs
+from .models import Job, Outcome, Overrides, Run, RunStatus
+from .payload import TriggerPayload
+
+if TYPE_CHECKING:
+    from .artifacts import Collected
+    from .github_reporting import GitHubTarget
+    from .reporting import RunReport
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How the step leaves the run, beside what dbt Cloud says of it."""
+
+    outcome: Outcome
+    ended: bool = False  # seen ending: the post step has nothing to do
+    cancel_sent: bool = False  # this step asked dbt Cloud to cancel the run
+    left_running: str = ""  # why the step leaves the run going ("": it does not)
+    interrupted: bool = False  # the workflow was cancelled: nothing more is waited for
+    notes: tuple[str, ...] = ()
+
+
+class RunReporter:
+    """Reports one job's run; all its I/O runs in the life's thread, in the client's scope."""
+
+    def __init__(
+        self,
+        inputs: ActionInputs,
+        context: GitHubContext,
+        payload: TriggerPayload,
+        *,
+        artifacts_dir: str,
+        artifact_wait: float,
+    ) -> None:
+        self.inputs = inputs
+        self.context = context
+        self.payload = payload
+        self.artifacts_dir = artifacts_dir
+        self.artifact_wait = artifact_wait
+
+    def report(
+        self,
+        client: DbtCloudClient,
+        job: Job | None,
+        run: Run | None,
+        *,
+        origin: str,
+        overrides: Overrides,
+        skipped: tuple[str, ...],
+        ending: Ending,
+    ) -> RunReport:
+        """The run's report, logged and set as its commit status; its artifacts first when it
+        ended and the step is not cancelled."""
+        from .artifacts import Collected  # noqa: PLC0415 - lazy: see action.py
+        from .reporting import RunReport  # noqa: PLC0415 - lazy: see action.py
+
+        inputs, payload = self.inputs, self.payload
+        collected = Collected()
+        ran = ending.outcome in (Outcome.SUCCESS, Outcome.ERROR)
+        if run is not None and ran and not ending.interrupted:
+            collected = self._collect_artifacts(client, run)
+            for note in collected.notes:
+                toolkit.notice(note)
+        report = RunReport(
+            job_id=inputs.job_id,
+            job_name=(job.name if job else "") or (run.job_name if run else ""),
+            account_id=inputs.account_id,
+            run=run,
+            run_url=client.run_url(run) if run is not None else "",
+            outcome=ending.outcome,
+            origin=origin,
+            git_sha=payload.git_sha or "",
+            git_branch=payload.git_branch or "",
+            pull_request=payload.github_pull_request_id,
+            schema_override=overrides.schema or "",
+            overrides=overrides.shown(),
+            cancelled_by_workflow=bool(
+                ending.cancel_sent and run is not None and run.status is RunStatus.CANCELLED
+            ),
+            left_running=ending.left_running,
+            timed_out_after=inputs.timeout_seconds if ending.outcome is Outcome.TIMED_OUT else None,
+            results=collected.results,
+            step_results=collected.step_results,
+            skipped_steps=skipped,
+            notes=(*ending.notes, *collected.notes),
+            artifacts=collected.saved,
+        )
+        self._log(report)
+        self._final_commit_status(job, report)
+        return report
+
+    def unconfirmed_report(
+        self,
+        client: DbtCloudClient,
+        job: Job | None,
+        run: Run | None,
+        *,
+        origin: str,
+        outcome: Outcome,
+        notes: tuple[str, ...],
+        left_running: str = "",
+    ) -> RunReport:
+        """A report that claims no status of the run (dbt Cloud stopped answering, or the step
+        had to exit before it answered): the run as last known, its status not."""
+        from .reporting import RunReport  # noqa: PLC0415 - lazy: see action.py
+
+        payload = self.payload
+        return RunReport(
+            job_id=self.inputs.job_id,
+            job_name=job.name if job else "",
+            account_id=self.inputs.account_id,
+            run=None if run is None else replace(run, status=None, status_code=None),
+            run_url=client.run_url(run) if run is not None else "",
+            outcome=outcome,
+            origin=origin,
+            git_sha=payload.git_sha or "",
+            git_branch=payload.git_branch or "",
+            pull_request=payload.github_pull_request_id,
+            left_running=left_running,
+            notes=notes,
+        )
+
+    def _collect_artifacts(self, client: DbtCloudClient, run: Run) -> Collected:
+        from .artifacts import ArtifactCollector, Destination  # noqa: PLC0415 - lazy: see action.py
+
+        scope = client.scope
+        collector = ArtifactCollector(
+            client, wait_seconds=min(self.artifact_wait, scope.left()), sleep=scope.sleep
+        )
+        workspace = self.context.workspace
+        to = Destination(Path(workspace or "."), self.artifacts_dir, bool(workspace))
+        return collector.collect(run, self.inputs.artifacts, self.inputs.artifacts_step, to)
+
+    def _log(self, report: RunReport) -> None:
+        from .reporting import annotation_for, failing_step, render_step_log, step_title  # noqa: PLC0415 - lazy: see action.py
+
+        run = report.run
+        if run is not None:
+            for step in run.steps:
+                with toolkit.group(step_title(step)), toolkit.stop_commands():
+                    for line in render_step_log(step):
+                        toolkit.info(line)
+            bad = failing_step(run)
+            if bad is not None and bad.logs:
+                toolkit.info(f"Last lines of {step_title(bad)}:")
+                with toolkit.stop_commands():
+                    for line in render_step_log(bad, max_lines=30):
+                        toolkit.info(line)
+        annotation = annotation_for(report)
+        if annotation is not None:
+            title, message = annotation
+            toolkit.error(message, title=title)
+        toolkit.info(f"Outcome: {report.outcome.value}")
+
+    def commit_status(self, job: Job | None, state: str, description: str, url: str) -> None:
+        from .github_reporting import set_commit_status, status_context  # noqa: PLC0415 - lazy: see action.py
+
+        if not self.inputs.commit_status or not self.payload.git_sha:
+            return
+        name = job.name if job else f"job {self.inputs.job_id}"
+        result = set_commit_status(
+            github_target(self.inputs, self.context),
+            self.payload.git_sha,
+            state,
+            description,
+            url,
+            status_context(name),
+        )
+        (toolkit.info if result.ok else toolkit.warning)(result.message)
+
+    def _final_commit_status(self, job: Job | None, report: RunReport) -> None:
+        """A run left going keeps its status pending (it has not ended: GitHub shows it in
+        progress), with the reason; the others get dbt Cloud's verdict."""
+        from .reporting import commit_status_description  # noqa: PLC0415 - lazy: see action.py
+
+        if report.left_running and report.outcome in (Outcome.RUNNING, Outcome.TIMED_OUT):
+            state: str | None = "pending"
+        else:
+            state = {
+                Outcome.SUCCESS: "success",
+                Outcome.ERROR: "failure",
+                Outcome.CANCELLED: "error",
+                Outcome.TIMED_OUT: "error",
+            }.get(report.outcome)
+        if state is not None:
+            self.commit_status(job, state, commit_status_description(report), report.run_url)
+
+
+def github_target(inputs: ActionInputs, context: GitHubContext) -> GitHubTarget:
+    from .github_reporting import DEFAULT_API_URL, GitHubTarget  # noqa: PLC0415 - lazy: see action.py
+
+    return GitHubTarget(
+        api_url=context.api_url or DEFAULT_API_URL,
+        token=inputs.github_token or "",
+        repository=context.repository,
+    )
+
+
+def outcome_of(run: Run) -> Outcome:
+    """Only the integer status decides; anything but success fails."""
+    if run.status is RunStatus.SUCCESS:
+        return Outcome.SUCCESS
+    if run.status is RunStatus.CANCELLED:
+        return Outcome.CANCELLED
+    return Outcome.ERROR
+
+
+def status_word(run: Run) -> str:
+    return {
+        RunStatus.SUCCESS: "succeeded",
+        RunStatus.ERROR: "errored",
+        RunStatus.CANCELLED: "cancelled",
+    }.get(run.status or RunStatus.QUEUED, "still going")
