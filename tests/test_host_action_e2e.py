@@ -27,8 +27,10 @@ from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 from tests.waiting import wait_for
 
 TOKEN = "dbtc_hostVariantSecretToken_0123456789"
-PASSING, FAILING, LONG = 31, 32, 33
+PASSING, FAILING, LONG, UNICODE_PASSING, UNICODE_FAILING = 31, 32, 33, 34, 35
 CLONE = StepScript("Clone git repository", duration=1)
+# What dbt prints (✓, —), plus an emoji and CJK: none of it is in cp1252.
+NON_ASCII = "✓ OK created view model ünïcode — 🎉 日本語のモデル"
 JOBS = (
     JobScript(PASSING, "Host: passing", (CLONE, StepScript("dbt build", "dbt build", 100))),
     JobScript(
@@ -37,7 +39,19 @@ JOBS = (
         (CLONE, StepScript("dbt build", "dbt build", 100, outcome=20, logs="Database Error")),
     ),
     JobScript(LONG, "Host: long", (CLONE, StepScript("dbt build", "dbt build", 600_000))),
+    JobScript(
+        UNICODE_PASSING,
+        "Nightly ✓ 日本語",
+        (CLONE, StepScript("dbt build", "dbt build", 100, logs=NON_ASCII)),
+    ),
+    JobScript(
+        UNICODE_FAILING,
+        "Nightly ✗ 日本語",
+        (CLONE, StepScript("dbt build", "dbt build", 100, outcome=20, logs=NON_ASCII)),
+    ),
 )
+# A Windows runner's pipe as Python sees it: the ANSI code page, strict, whatever the console.
+CP1252_CONSOLE = {"PYTHONIOENCODING": "cp1252", "PYTHONUTF8": "0", "LC_ALL": "C", "LANG": "C"}
 SIGNAL_BUDGET_SECONDS = 5.0
 
 
@@ -241,3 +255,37 @@ def test_without_python_311_on_path_the_newest_in_the_tool_cache_is_used(
         tool_cache / "Python" / "3.12.7" / "x64" / "bin" / "python3"
     )
     assert outputs["venv"].startswith(str(tool_cache / "dbt-cloud-action"))
+
+
+@pytest.mark.parametrize(
+    "case",  # job, exit code, status
+    [(UNICODE_PASSING, 0, "success"), (UNICODE_FAILING, 1, "error")],
+    ids=["passing", "failing"],
+)
+def test_non_ascii_dbt_output_on_a_cp1252_console_is_reported_intact(
+    emu: Emulator,
+    runner: SimulatedRunner,
+    runner_python: Path,
+    tool_cache: Path,
+    case: tuple[int, int, str],
+) -> None:
+    """Windows gives a piped stdout the ANSI code page (cp1252); the runner reads the step's
+    output as UTF-8. Both variants must print, output and summarise dbt's ✓ as it is."""
+    job_id, exit_code, status = case
+    composite = use(runner, emu, job_id, runner_python, tool_cache)
+    composite.env.update(CP1252_CONSOLE)
+    host = finish(composite, *composite.start(), time.monotonic())
+    runner.extra_env.update(CP1252_CONSOLE)
+    container = runner.run(emulator_inputs(emu, job_id, **{"poll-interval": "1"}))
+    name = next(job.name for job in JOBS if job.id == job_id)
+    for result in (host, container):
+        assert "internal error" not in result.log, result.log
+        assert "Traceback" not in result.log, result.log
+        assert result.exit_code == exit_code, result.log
+        assert result.outputs["status"] == status
+        assert result.outputs["job-name"] == name
+        assert NON_ASCII in result.stdout  # the step's log, printed in its group
+        assert name in result.summary
+        if status == "error":
+            assert NON_ASCII in result.summary  # the failed step's error lines
+    assert all(run["status"] in (10, 20) for run in emu.created_runs())  # none left going
