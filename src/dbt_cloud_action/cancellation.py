@@ -5,6 +5,8 @@ The runner sends SIGINT on cancel or step timeout, SIGTERM 7.5 s later, then kil
 one. The first signal raises `WorkflowCancelled` in the main thread: CPython delivers it even while
 a socket read or a back-off sleep is blocking, so the action can cancel the dbt Cloud run at once.
 Later signals are only recorded: the clean-up that follows the first one must not be interrupted.
+On Windows the runner sends CTRL_C_EVENT then CTRL_BREAK_EVENT instead, which Python delivers as
+SIGINT and SIGBREAK (docs/windows.md).
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, ModuleType
 
 # What the clean-up after a signal may spend, out of the runner's 10 s between SIGINT and SIGKILL.
 CLEANUP_BUDGET_SECONDS = 4.0
+
+
+def cancel_signals(signals: ModuleType = signal) -> tuple[int, ...]:
+    """The signals a cancel arrives as here: SIGINT, SIGTERM, and SIGBREAK where it exists
+    (Windows only: CTRL_BREAK_EVENT, the runner's second signal, ends the process otherwise)."""
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")
+    return tuple(getattr(signals, name) for name in names if hasattr(signals, name))
 
 
 class WorkflowCancelled(BaseException):
@@ -48,7 +57,7 @@ class CancelSignals:
 
     @contextmanager
     def installed(self) -> Iterator[CancelSignals]:
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.getsignal(sig) for sig in cancel_signals()}
         self._armed = True
         for sig in previous:
             signal.signal(sig, self._handle)
