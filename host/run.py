@@ -5,6 +5,8 @@ one JSON object (`toJSON(inputs)`, in DBT_CLOUD_ACTION_INPUTS) and this sets the
 sets them for a container action: INPUT_<NAME>, upper-cased, hyphens kept. A variable name with
 a hyphen cannot be written in a shell, but a process environment holds it on every OS, so it is
 set here, in the engine's own process, which then runs as the container's entrypoint does.
+Its streams are made UTF-8 first (`toolkit.use_utf8_streams`), as the engine's are: on Windows a
+piped stdout is cp1252 otherwise.
 """
 
 from __future__ import annotations
@@ -55,6 +57,10 @@ def take_inputs(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def main() -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    from dbt_cloud_action import toolkit  # noqa: PLC0415 - after sys.path
+
+    toolkit.use_utf8_streams()
     try:
         inputs = take_inputs(os.environ)
     except InputsError as error:
@@ -62,7 +68,6 @@ def main() -> int:
         return 1
     os.environ.pop(INPUTS_VARIABLE)  # the token is in it; the engine reads INPUT_* only
     os.environ.update(inputs)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
     from dbt_cloud_action.action import main as engine_main  # noqa: PLC0415 - after sys.path
 
     return engine_main()

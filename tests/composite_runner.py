@@ -103,7 +103,8 @@ class CompositeRun:
             cwd=self.env["GITHUB_WORKSPACE"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            encoding="utf-8",  # what the runner decodes a step's output as
+            errors="replace",
         )
         return proc, output
 
@@ -138,7 +139,9 @@ class CompositeRun:
             stdout, stderr = proc.communicate(timeout=600)
             if proc.returncode != 0:
                 raise StepFailed(step.get("id", str(index)), proc.returncode, stdout + stderr)
-            self.outputs[step.get("id", f"step-{index}")] = parse_file_command(output.read_text())
+            self.outputs[step.get("id", f"step-{index}")] = parse_file_command(
+                output.read_text(encoding="utf-8")
+            )
         assert steps[-1]["id"] == "run" and self.condition(steps[-1].get("if"))
         return self.start_step(len(steps) - 1, steps[-1])
 
@@ -171,7 +174,7 @@ def finish(
     timeout: float = 60,
 ) -> CompositeResult:
     stdout, stderr = proc.communicate(timeout=timeout)
-    run.outputs["run"] = parse_file_command(output.read_text())
+    run.outputs["run"] = parse_file_command(output.read_text(encoding="utf-8"))
     job_files = Path(run.env["GITHUB_STEP_SUMMARY"]).parent
     scanned_env = {**run.env, "INPUT_API-TOKEN": run.inputs["api-token"]}
     TOKEN_SCAN.record(str(run.workdir), scanned_env, stdout, stderr, job_files)
@@ -181,7 +184,7 @@ def finish(
         stdout=stdout,
         stderr=stderr,
         outputs={name: run.substitute(meta["value"]) for name, meta in declared.items()},
-        summary=Path(run.env["GITHUB_STEP_SUMMARY"]).read_text(),
+        summary=Path(run.env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8"),
         elapsed=time.monotonic() - started,
     )
 

@@ -154,7 +154,8 @@ class SimulatedRunner:
             cwd=self.workspace,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            text=True,
+            encoding="utf-8",  # what the runner decodes a step's output as
+            errors="replace",
         )
         return proc, env
 
@@ -167,9 +168,9 @@ class SimulatedRunner:
             exit_code=proc.returncode,
             stdout=stdout,
             stderr=stderr,
-            outputs=parse_file_command(Path(env["GITHUB_OUTPUT"]).read_text()),
-            summary=Path(env["GITHUB_STEP_SUMMARY"]).read_text(),
-            state=parse_file_command(Path(env["GITHUB_STATE"]).read_text()),
+            outputs=parse_file_command(Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")),
+            summary=Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8"),
+            state=parse_file_command(Path(env["GITHUB_STATE"]).read_text(encoding="utf-8")),
             elapsed=time.monotonic() - started,
         )
 

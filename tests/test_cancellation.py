@@ -1,10 +1,11 @@
 import os
 import signal
 import time
+import types
 
 import pytest
 
-from dbt_cloud_action.cancellation import CancelSignals, WorkflowCancelled
+from dbt_cloud_action.cancellation import CancelSignals, WorkflowCancelled, cancel_signals
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -49,3 +50,25 @@ def test_after_a_cancel_later_signals_are_ignored() -> None:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_windows_ctrl_break_is_a_cancel_signal_where_the_signal_module_has_it() -> None:
+    windows = types.ModuleType("signal")
+    windows.SIGINT, windows.SIGTERM, windows.SIGBREAK = 2, 15, 21  # type: ignore[attr-defined]
+    assert cancel_signals(windows) == (2, 15, 21)
+    posix = types.ModuleType("signal")
+    posix.SIGINT, posix.SIGTERM = 2, 15  # type: ignore[attr-defined]
+    assert cancel_signals(posix) == (2, 15)
+
+
+def test_sigbreak_cancels_like_sigint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows' SIGBREAK played by SIGUSR1 on this OS: it raises the one WorkflowCancelled."""
+    monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
+    before = signal.getsignal(signal.SIGUSR1)
+    signals = CancelSignals()
+    with pytest.raises(WorkflowCancelled) as caught, signals.installed():
+        assert signal.getsignal(signal.SIGUSR1) == signals._handle  # else the kill ends pytest
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(5)
+    assert caught.value.signum == signal.SIGUSR1
+    signal.signal(signal.SIGUSR1, before)

@@ -38,6 +38,11 @@ JOBS = (
             StepScript("Invoke dbt with `dbt build`", "dbt build", 3, outcome=20, logs=HOSTILE_LOG),
         ),
     ),
+    JobScript(
+        24,
+        "Nightly ✓ 日本語",
+        (StepScript("Invoke dbt with `dbt build`", "dbt build", 3, logs="✓ — 🎉 日本語のモデル"),),
+    ),
 )
 
 
@@ -104,6 +109,31 @@ def test_cli_exit_code_follows_the_run(tmp_path: Path) -> None:
         )
         assert proc.returncode == 1
         assert "status=error" in proc.stdout.splitlines()
+
+
+def test_cli_on_a_cp1252_terminal_prints_and_writes_non_ascii_intact(tmp_path: Path) -> None:
+    """A Windows terminal or CI log piped as cp1252: the outputs and summary stay UTF-8."""
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=JOBS), time_scale=50) as emu:
+        summary = tmp_path / "summary.md"
+        proc = run_cli(
+            [
+                *("--access-url", emu.url, "--account-id", "1", "--job-id", "24"),
+                *("--summary-file", str(summary)),
+            ],
+            {
+                "DBT_CLOUD_API_TOKEN": TOKEN,
+                "DBT_CLOUD_POLL_INTERVAL": "1",
+                "PYTHONIOENCODING": "cp1252",
+                "PYTHONUTF8": "0",
+                "LC_ALL": "C",
+                "LANG": "C",
+            },
+            tmp_path,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "job-name=Nightly ✓ 日本語" in proc.stdout.splitlines()
+        assert "✓ — 🎉 日本語のモデル" in proc.stdout
+        assert "Nightly ✓ 日本語" in summary.read_text(encoding="utf-8")
 
 
 def test_cli_bad_input_names_the_option(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ downloads anything; building it from PyPI is exercised by .ci/act-check and benc
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -19,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from host import runtime_venv
+from host.runtime_venv import RECORD
 
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
 from tests.composite_runner import CompositeRun, StepFailed, composite_run, finish, host_action
@@ -27,8 +30,10 @@ from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 from tests.waiting import wait_for
 
 TOKEN = "dbtc_hostVariantSecretToken_0123456789"
-PASSING, FAILING, LONG = 31, 32, 33
+PASSING, FAILING, LONG, UNICODE_PASSING, UNICODE_FAILING = 31, 32, 33, 34, 35
 CLONE = StepScript("Clone git repository", duration=1)
+# What dbt prints (✓, —), plus an emoji and CJK: none of it is in cp1252.
+NON_ASCII = "✓ OK created view model ünïcode — 🎉 日本語のモデル"
 JOBS = (
     JobScript(PASSING, "Host: passing", (CLONE, StepScript("dbt build", "dbt build", 100))),
     JobScript(
@@ -37,7 +42,19 @@ JOBS = (
         (CLONE, StepScript("dbt build", "dbt build", 100, outcome=20, logs="Database Error")),
     ),
     JobScript(LONG, "Host: long", (CLONE, StepScript("dbt build", "dbt build", 600_000))),
+    JobScript(
+        UNICODE_PASSING,
+        "Nightly ✓ 日本語",
+        (CLONE, StepScript("dbt build", "dbt build", 100, logs=NON_ASCII)),
+    ),
+    JobScript(
+        UNICODE_FAILING,
+        "Nightly ✗ 日本語",
+        (CLONE, StepScript("dbt build", "dbt build", 100, outcome=20, logs=NON_ASCII)),
+    ),
 )
+# A Windows runner's pipe as Python sees it: the ANSI code page, strict, whatever the console.
+CP1252_CONSOLE = {"PYTHONIOENCODING": "cp1252", "PYTHONUTF8": "0", "LC_ALL": "C", "LANG": "C"}
 SIGNAL_BUDGET_SECONDS = 5.0
 
 
@@ -90,7 +107,8 @@ def tool_cache(tmp_path_factory: pytest.TempPathFactory, runner_python: Path) ->
         check=True,
     ).stdout.strip()
     Path(purelib, "tests-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    Path(plan["venv"], "dbt-cloud-action-venv.key").write_text(plan["key"] + "\n")
+    # what build() writes last; the lock and Python are the runner Python's (the tests' own)
+    Path(plan["venv"], RECORD).write_text(runtime_venv.plan(env).record(), encoding="utf-8")
     return cache
 
 
@@ -241,3 +259,108 @@ def test_without_python_311_on_path_the_newest_in_the_tool_cache_is_used(
         tool_cache / "Python" / "3.12.7" / "x64" / "bin" / "python3"
     )
     assert outputs["venv"].startswith(str(tool_cache / "dbt-cloud-action"))
+
+
+@pytest.mark.parametrize(
+    "case",  # job, exit code, status
+    [(UNICODE_PASSING, 0, "success"), (UNICODE_FAILING, 1, "error")],
+    ids=["passing", "failing"],
+)
+def test_non_ascii_dbt_output_on_a_cp1252_console_is_reported_intact(
+    emu: Emulator,
+    runner: SimulatedRunner,
+    runner_python: Path,
+    tool_cache: Path,
+    case: tuple[int, int, str],
+) -> None:
+    """Windows gives a piped stdout the ANSI code page (cp1252); the runner reads the step's
+    output as UTF-8. Both variants must print, output and summarise dbt's ✓ as it is."""
+    job_id, exit_code, status = case
+    composite = use(runner, emu, job_id, runner_python, tool_cache)
+    composite.env.update(CP1252_CONSOLE)
+    host = finish(composite, *composite.start(), time.monotonic())
+    runner.extra_env.update(CP1252_CONSOLE)
+    container = runner.run(emulator_inputs(emu, job_id, **{"poll-interval": "1"}))
+    name = next(job.name for job in JOBS if job.id == job_id)
+    for result in (host, container):
+        assert "internal error" not in result.log, result.log
+        assert "Traceback" not in result.log, result.log
+        assert result.exit_code == exit_code, result.log
+        assert result.outputs["status"] == status
+        assert result.outputs["job-name"] == name
+        assert NON_ASCII in result.stdout  # the step's log, printed in its group
+        assert name in result.summary
+        if status == "error":
+            assert NON_ASCII in result.summary  # the failed step's error lines
+    assert all(run["status"] in (10, 20) for run in emu.created_runs())  # none left going
+
+
+def copy_of_the_venv(tool_cache: Path, into: Path) -> Path:
+    """A copy of the session's good venv under the tool cache `into`, where the plan looks."""
+    [venv] = (tool_cache / "dbt-cloud-action").iterdir()
+    copy = into / "dbt-cloud-action" / venv.name
+    shutil.copytree(venv, copy, symlinks=True)
+    return copy
+
+
+def plan_in(tool_cache: Path) -> runtime_venv.VenvPlan:
+    """The plan `runtime_venv.py plan` makes on the runner's Python, for `tool_cache`."""
+    plan = runtime_venv.plan({"RUNNER_TOOL_CACHE": str(tool_cache)})
+    [venv] = (tool_cache / "dbt-cloud-action").iterdir()  # keyed on the runner's interpreter
+    return plan._replace(
+        key=venv.name, venv=venv, python=runtime_venv.venv_interpreter(venv, "Linux")
+    )
+
+
+def corrupt(venv: Path, how: str) -> None:
+    if how == "stale-lock-hash":
+        record = json.loads((venv / RECORD).read_text(encoding="utf-8"))
+        (venv / RECORD).write_text(json.dumps({**record, "lock-sha256": "0" * 64}))
+    elif how == "missing-interpreter":
+        (venv / "bin" / "python").unlink()
+    else:  # the packages gone: what a half-restored or pruned cache leaves
+        [pth] = venv.glob("lib/python*/site-packages/tests-packages.pth")
+        pth.unlink()
+
+
+@pytest.mark.parametrize(
+    ("how", "problem"),
+    [
+        ("intact", None),
+        ("stale-lock-hash", "it was built from another requirements/runtime.txt"),
+        ("missing-interpreter", "its Python interpreter is missing"),
+        ("corrupted", "its packages do not import"),
+    ],
+)
+def test_a_cached_venv_is_checked_against_its_lock_and_by_running_it(
+    tool_cache: Path, tmp_path: Path, how: str, problem: str | None
+) -> None:
+    venv = copy_of_the_venv(tool_cache, tmp_path)
+    if how != "intact":
+        corrupt(venv, how)
+    assert runtime_venv.check(plan_in(tmp_path)) == problem
+
+
+def test_a_tampered_cached_venv_is_not_used_but_built_again(
+    emu: Emulator, runner: SimulatedRunner, runner_python: Path, tool_cache: Path, tmp_path: Path
+) -> None:
+    """A self-hosted runner's tool cache holding a venv of the right key built from another
+    lock: `plan` says not ready, the Actions cache has nothing, and `build` throws it away and
+    starts again (here pip has no index to install from, so it stops there, with the clear error
+    and no record: the next run builds again; a real build is in .ci/act-check)."""
+    venv = copy_of_the_venv(tool_cache, tmp_path / "toolcache")
+    corrupt(venv, "stale-lock-hash")
+    (venv / "tampered").write_text("")
+    composite = use(runner, emu, PASSING, runner_python, tmp_path / "toolcache")
+    wheels = tmp_path / "no-wheels"
+    wheels.mkdir()
+    composite.env.update(PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels), PIP_CONFIG_FILE=os.devnull)
+    with pytest.raises(StepFailed) as failed:
+        composite.start()
+    assert composite.outputs["python"]["ready"] == "false"
+    assert composite.cache_hits == []
+    assert "it was built from another requirements/runtime.txt" in failed.value.log
+    assert "::error title=Could not set up the action's Python environment::" in failed.value.log
+    assert not (venv / "tampered").exists() and not (venv / RECORD).exists()
+    assert (venv / "bin" / "python").exists()  # a fresh venv, then pip
+    assert emu.requests == []

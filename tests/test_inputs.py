@@ -319,9 +319,13 @@ BAD: list[tuple[str, str, str]] = [
     ("artifacts", "run_results.json ../secrets", "contains .."),
     ("artifacts", "/etc/passwd", "is absolute"),
     ("artifacts", "a\\b", "backslash"),
+    ("artifacts", "C:/Windows/win.ini", "Windows drive"),
+    ("artifacts", "C:win.ini", "Windows drive"),
     ("artifacts", " ".join(f"f{i}.json" for i in range(51)), "at most 50"),
     ("artifacts-dir", "../out", "contains .."),
     ("artifacts-dir", "/tmp/out", "is absolute"),
+    ("artifacts-dir", "D:/a/_temp", "Windows drive"),
+    ("artifacts-dir", "C:\\Users\\runner", "backslash"),
     ("artifacts-step", "first", "positive integer"),
 ]
 

@@ -81,11 +81,13 @@ class StepResult:
 
 def main() -> int:
     """The action's main step (`entrypoint.py`)."""
+    toolkit.use_utf8_streams()
     return _without_traceback(lambda: run_step(toolkit.get_input, os.environ))
 
 
 def main_post() -> int:
     """The action's post step (`post_entrypoint.py`), run with always()."""
+    toolkit.use_utf8_streams()
     return _without_traceback(lambda: run_post(toolkit.get_input, toolkit.get_state, os.environ))
 
 

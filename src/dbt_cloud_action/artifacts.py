@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from dbt_cloud_action.client import ArtifactNotFound, DbtCloudError
@@ -177,9 +177,9 @@ class ArtifactCollector:
             except DbtCloudError as exc:
                 notes.append(f"Artifact {path} was not saved: {exc}")
                 continue
-            relative = Path(to.directory) / path
+            relative = PurePosixPath(to.directory, path)  # shown with / on every OS, as given
             try:
-                write_owned(to.workspace, relative, data, owned=to.owned_like_workspace)
+                write_owned(to.workspace, Path(relative), data, owned=to.owned_like_workspace)
             except OSError as exc:
                 notes.append(f"Artifact {path} could not be written to {relative}: {exc}")
                 continue

@@ -6,6 +6,8 @@ one. The first signal raises `WorkflowCancelled` in the main thread, which only 
 to dbt Cloud runs in a run's own thread); the step then cancels the step's `scope.Cancellation`,
 which ends every wait in every thread at once.
 Later signals are only recorded: the clean-up that follows the first one must not be interrupted.
+On Windows the runner sends CTRL_C_EVENT then CTRL_BREAK_EVENT instead, which Python delivers as
+SIGINT and SIGBREAK (docs/windows.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
+from types import FrameType, ModuleType
+
+
+def cancel_signals(signals: ModuleType = signal) -> tuple[int, ...]:
+    """The signals a cancel arrives as here: SIGINT, SIGTERM, and SIGBREAK where it exists
+    (Windows only: CTRL_BREAK_EVENT, the runner's second signal, ends the process otherwise)."""
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")
+    return tuple(getattr(signals, name) for name in names if hasattr(signals, name))
 
 
 class WorkflowCancelled(BaseException):
@@ -46,7 +55,7 @@ class CancelSignals:
 
     @contextmanager
     def installed(self) -> Iterator[CancelSignals]:
-        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.getsignal(sig) for sig in cancel_signals()}
         self._armed = True
         for sig in previous:
             signal.signal(sig, self._handle)

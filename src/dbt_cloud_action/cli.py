@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from . import __version__
+from . import __version__, toolkit
 from .action import execute
 from .inputs import CLI_ONLY_INPUT_NAMES, INPUT_NAMES
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    toolkit.use_utf8_streams()  # the outputs and the log, whatever the terminal's code page
     args = build_parser().parse_args(argv)
     environ = os.environ if env is None else env
     values = vars(args)

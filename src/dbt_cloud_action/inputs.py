@@ -19,7 +19,7 @@ import string
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Final, TypeVar
 
 from dbt_cloud_action.access_url import normalize_access_url
@@ -529,6 +529,8 @@ def relative_path_problem(path: str) -> str | None:
         return "contains a backslash; use /"
     if path.startswith("/") or PurePosixPath(path).is_absolute():
         return "is absolute"
+    if PureWindowsPath(path).drive:  # C:/x or C:x: the workspace / it is outside it on Windows
+        return "starts with a Windows drive"
     if ".." in PurePosixPath(path).parts:
         return "contains .."
     if len(path) > 1024:

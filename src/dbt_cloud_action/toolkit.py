@@ -9,11 +9,14 @@ deprecated `::set-output` commands.
 
 Everything written is made valid UTF-8 first (a lone surrogate from a JSON payload would
 otherwise crash the write), and every workflow command is escaped so untrusted text can never
-end its line and start another command.
+end its line and start another command. Every stream and file is UTF-8 whatever the locale or
+code page: `use_utf8_streams()` for stdout and stderr, and each file opened with
+encoding="utf-8" (actions_toolkit's file commands open theirs with encoding="utf8" too).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import re
@@ -31,6 +34,19 @@ from actions_toolkit import file_command as _file_command
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # The runner ends a log line at \r, \n or \r\n.
 _RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def use_utf8_streams() -> None:
+    """Make stdout and stderr UTF-8, whatever the locale or code page, at each entrypoint's start.
+
+    The runner reads a step's output as UTF-8 (on Windows it sets its console to code page
+    65001 and decodes with it), but Python gives a piped stdout the locale's encoding: on
+    Windows the ANSI code page, cp1252, strict, so one `✓` in a dbt log would raise
+    UnicodeEncodeError in the middle of a run. Text we print is valid UTF-8 already
+    (`_valid_utf8`); stdout replaces anything else, stderr (tracebacks) escapes it."""
+    for stream, errors in ((sys.stdout, "replace"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):  # not None, as under pythonw
+            stream.reconfigure(encoding="utf-8", errors=errors)
 
 
 def _valid_utf8(text: str) -> str:
