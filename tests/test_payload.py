@@ -21,9 +21,11 @@ from dbt_cloud_action.inputs import ActionInputs, InputError, parse_inputs
 from dbt_cloud_action.payload import (
     SCHEMA_MAX,
     TriggerPayload,
+    TriggerTag,
     auto_cause,
     build_trigger_payload,
     fork_to_be_run,
+    parse_trigger_tag,
     schema_name,
 )
 from tests.spec import spec_path
@@ -374,6 +376,20 @@ def test_auto_cause_cuts_the_description_never_the_tag() -> None:
     assert len(cause) == 255 and "\n" not in cause
     assert cause.endswith(f" [run 9/1 job j {'x' * 58} key abcdef]")
     assert cause.startswith("GitHub Actions: WWW")
+
+
+def test_the_tag_is_read_back_from_the_cause() -> None:
+    """What tells a run this workflow started (retry-failed) from everyone else's."""
+    context = dataclasses.replace(PR, run_id=123456, run_attempt=2, job="dbt")
+    assert parse_trigger_tag(auto_cause(context, "5f2a9c")) == TriggerTag(123456, 2, "dbt")
+    cut = dataclasses.replace(
+        PR, workflow="W" * 400, repository="o/" + "r" * 200, run_id=9, job="j\n" + "x" * 300
+    )
+    assert parse_trigger_tag(auto_cause(cut, "abcdef")) == TriggerTag(9, 1, "j " + "x" * 58)
+    bare = dataclasses.replace(PR, run_id=None, job="")  # the CLI outside GitHub Actions
+    assert parse_trigger_tag(auto_cause(bare, "abcdef")) == TriggerTag(None, None, "")
+    for other in ("Triggered via API", "Nightly [prod]", "[]", "x [run 1/1 job a]b", ""):
+        assert parse_trigger_tag(other) is None, other
 
 
 def test_overrides_lists_only_set_job_settings() -> None:

@@ -26,9 +26,10 @@ from . import toolkit
 from .cancellation import CLEANUP_BUDGET_SECONDS, WorkflowCancelled
 from .client import DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
-from .inputs import AUTO, ActionInputs, Mode
+from .inputs import AUTO, ActionInputs, Mode, RetryFailed
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
+    RetryScope,
     active_runs_for_commit,
     differing_overrides,
     find_reusable_run,
@@ -205,7 +206,12 @@ class RunLife:
             if existing is not None:
                 return Started(existing, "attached")
         if wants_retry(inputs.retry_failed, self.context.run_attempt):
-            failed = retry_candidate(recent, sha, pr)
+            always = inputs.retry_failed is RetryFailed.ALWAYS
+            scope = RetryScope(payload.cause, inputs.cause is AUTO, any_workflow_run=always)
+            decision = retry_candidate(recent, sha, pr, payload.requested_overrides(), scope)
+            if decision.reason:
+                toolkit.info(self.log_prefix + decision.reason)
+            failed = decision.run
             if failed is not None:
                 retried = self._retry(failed)
                 if retried is not None:
@@ -316,14 +322,6 @@ class RunLife:
             reason = details.retry_not_supported_reason or "dbt Cloud says it cannot be retried"
             toolkit.info(f"Run {failed.id} failed but cannot be retried ({reason}); triggering.")
             return None
-        if details.overrides is not None:
-            self.overrides = details.overrides  # a retry reruns the failed run as it was
-        if details.overrides != self.payload.requested_overrides():
-            toolkit.warning(
-                "This step's overrides do not apply to a retry from the point of failure: dbt "
-                f"Cloud reruns run {failed.id} as it was. Set retry-failed: never to start over "
-                "with them."
-            )
         self.skipped = steps_skipped_by_retry(details)
         self.creation = RunCreation(
             f"retrying run {failed.id}", "retried", lambda client: client.find_retry_run(details)
