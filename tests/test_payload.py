@@ -163,6 +163,8 @@ def _every_event() -> list[GitHubContext]:
         "merge_group.checks_requested.json": ("merge_group",),
         "workflow_dispatch.json": ("workflow_dispatch",),
         "workflow_run.completed.json": ("workflow_run",),
+        "workflow_run.completed.pull_request.json": ("workflow_run",),
+        "workflow_run.completed.fork.json": ("workflow_run",),
         "schedule.json": ("schedule",),
     }
     assert set(names) == {path.name for path in EVENTS.glob("*.json")}, "a fixture is not covered"
@@ -210,6 +212,20 @@ def test_fork_head_commit_is_to_be_run_on_every_pull_request_event() -> None:
         assert (
             fork_to_be_run(context, payload_for(context, git_sha=PR_HEAD[:7]).git_sha) is not None
         )
+
+
+def test_workflow_run_sends_the_tested_commit_and_a_forks_is_to_be_run() -> None:
+    same = event("workflow_run", "workflow_run.completed.pull_request.json")
+    sent = payload_for(same)
+    assert (sent.git_sha, sent.git_branch, sent.github_pull_request_id) == (PR_HEAD, None, 2)
+    assert fork_to_be_run(same, sent.git_sha) is None
+    assert body(same, schema_override="ci_{branch}_{pr}")["schema_override"] == "ci_changes_2"
+    fork = event("workflow_run", "workflow_run.completed.fork.json")
+    assert fork_to_be_run(fork, payload_for(fork).git_sha) == "octo-fork/octo-repo"
+    # the default branch's tip instead runs nothing of the fork
+    assert (
+        fork_to_be_run(fork, payload_for(fork, git_sha="none", git_branch="main").git_sha) is None
+    )
 
 
 def test_a_body_that_runs_nothing_of_the_fork_is_allowed() -> None:
