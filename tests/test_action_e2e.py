@@ -208,7 +208,6 @@ QUEUE_SHA = "2ffea6db159f6b6c47a24e778fb9ef40cf6b1c7d"
         ("merge_group", "merge_group.checks_requested.json", {}, {"git_sha": QUEUE_SHA}),
         ("workflow_dispatch", "workflow_dispatch.json", {}, {"git_sha": RUNNER_SHA}),
         ("schedule", "schedule.json", {}, {"git_sha": RUNNER_SHA}),
-        ("workflow_run", "workflow_run.completed.json", {}, {"git_sha": RUNNER_SHA}),
         ("schedule", "schedule.json", {"git-sha": "none"}, {"git_branch": "main"}),
         ("push", "push.branch.json", {"git-branch": "release/v2"}, {"git_branch": "release/v2"}),
         ("push", "push.branch.json", {"git-branch": "master"}, {"git_sha": PUSH_SHA}),
@@ -250,21 +249,73 @@ def test_git_sha_and_git_branch_together_fail_before_any_api_call(
     assert emu.requests == []
 
 
-FORK_EVENTS = ["pull_request", "pull_request_target", "pull_request_review"]
+WORKFLOW_RUN_SHA = "3484a3fb816e0859fd6e1cea078d76385ff50625"  # of workflow_run.completed.json
 
 
-@pytest.mark.parametrize("event_name", FORK_EVENTS)
-def test_fork_pull_request_fails_by_default_without_any_api_call(
-    emu: Emulator, tmp_path: Path, event_name: str
-) -> None:
-    fork = load_event("pull_request.synchronize.fork.json")
-    result = SimulatedRunner(tmp_path, event_name=event_name, event=fork).run(
-        action_inputs(emu, 11)
+def runner_for(tmp_path: Path, event_name: str, fixture: str) -> SimulatedRunner:
+    """A step of the repository the payload is about (a workflow_run event is about a
+    workflow of the same repository)."""
+    event = load_event(fixture)
+    repository = event["repository"]["full_name"]
+    return SimulatedRunner(
+        tmp_path, event_name=event_name, event=event, env={"GITHUB_REPOSITORY": repository}
     )
+
+
+@pytest.mark.parametrize(
+    ("fixture", "extra", "expected"),
+    [
+        ("workflow_run.completed.json", {}, {"git_sha": WORKFLOW_RUN_SHA}),
+        (
+            "workflow_run.completed.pull_request.json",
+            {},
+            {"git_sha": PR_SHA, "github_pull_request_id": 2},
+        ),
+        (
+            "workflow_run.completed.pull_request.json",
+            {"git-sha": "none"},
+            {"git_branch": "changes", "github_pull_request_id": 2},
+        ),
+    ],
+    ids=["push-like", "pull-request", "branch"],
+)
+def test_workflow_run_triggers_the_commit_the_upstream_workflow_tested(
+    emu: Emulator, tmp_path: Path, fixture: str, extra: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """On workflow_run GITHUB_SHA is the default branch's last commit (the simulated runner's
+    RUNNER_SHA), not what the upstream workflow tested: workflow_run.head_sha is sent (or its
+    head_branch without a SHA), with the number of its pull request."""
+    result = runner_for(tmp_path, "workflow_run", fixture).run(
+        action_inputs(emu, 11, wait="false", **extra)
+    )
+    assert result.exit_code == 0, result.log
+    [body] = trigger_bodies(emu)
+    cause = "GitHub Actions: dbt CI #42 (workflow_run) in octo-org/octo-repo"
+    assert with_tag(body) == {"cause": cause, **expected}
+    assert RUNNER_SHA not in json.dumps(body)
+    assert result.outputs["git-sha"] == expected.get("git_sha", "")
+    assert result.outputs["git-branch"] == expected.get("git_branch", "")
+
+
+PR_FORK = "pull_request.synchronize.fork.json"
+FORKS = [
+    ("pull_request", PR_FORK, "octo-fork/Hello-World"),
+    ("pull_request_target", PR_FORK, "octo-fork/Hello-World"),
+    ("pull_request_review", PR_FORK, "octo-fork/Hello-World"),
+    # the upstream workflow ran for a fork's pull request: its head_sha is the fork's commit
+    ("workflow_run", "workflow_run.completed.fork.json", "octo-fork/octo-repo"),
+]
+
+
+@pytest.mark.parametrize(("event_name", "fixture", "fork"), FORKS)
+def test_fork_pull_request_fails_by_default_without_any_api_call(
+    emu: Emulator, tmp_path: Path, event_name: str, fixture: str, fork: str
+) -> None:
+    result = runner_for(tmp_path, event_name, fixture).run(action_inputs(emu, 11))
     assert result.exit_code == 1, result.log
     [error] = [line for line in result.stdout.splitlines() if line.startswith("::error")]
     assert "title=Pull request from a fork" in error
-    assert "octo-fork/Hello-World" in error
+    assert f"comes from the fork {fork}" in error
     assert "reference is not a tree" in error
     assert "fork-pull-requests: skip" in error
     assert "Traceback" not in result.log
@@ -272,17 +323,16 @@ def test_fork_pull_request_fails_by_default_without_any_api_call(
     assert result.outputs == {} and "run_id" not in result.state
 
 
-@pytest.mark.parametrize("event_name", FORK_EVENTS)
+@pytest.mark.parametrize(("event_name", "fixture", "fork"), FORKS)
 def test_fork_pull_request_is_skipped_when_asked(
-    emu: Emulator, tmp_path: Path, event_name: str
+    emu: Emulator, tmp_path: Path, event_name: str, fixture: str, fork: str
 ) -> None:
-    fork = load_event("pull_request.synchronize.fork.json")
-    result = SimulatedRunner(tmp_path, event_name=event_name, event=fork).run(
+    result = runner_for(tmp_path, event_name, fixture).run(
         action_inputs(emu, 11, **{"fork-pull-requests": "skip"})
     )
     assert result.exit_code == 0, result.log
     [notice] = [line for line in result.stdout.splitlines() if line.startswith("::notice")]
-    assert "octo-fork/Hello-World" in notice and "Skipped" in notice
+    assert f"comes from the fork {fork}" in notice and "Skipped" in notice
     assert not [line for line in result.stdout.splitlines() if line.startswith("::error")]
     assert result.outputs["status"] == "skipped"
     assert {value for name, value in result.outputs.items() if name != "status"} == {""}

@@ -119,7 +119,6 @@ def test_merge_group_uses_the_queue_commit_and_branch() -> None:
     [
         ("workflow_dispatch", "workflow_dispatch.json"),
         ("schedule", "schedule.json"),
-        ("workflow_run", "workflow_run.completed.json"),
         ("repository_dispatch", "schedule.json"),
     ],
 )
@@ -128,11 +127,52 @@ def test_other_events_use_github_sha_and_ref(event: str, fixture: str) -> None:
     assert (ctx.head_sha, ctx.head_branch, ctx.pr_number) == (RUNNER_SHA, "release/v2", None)
 
 
-def test_workflow_run_ignores_the_triggering_runs_commit() -> None:
-    payload = load("workflow_run.completed.json")
+WORKFLOW_RUN_HEAD = "3484a3fb816e0859fd6e1cea078d76385ff50625"
+
+
+def test_workflow_run_uses_the_commit_the_upstream_workflow_ran_for() -> None:
+    """GITHUB_SHA is the default branch's last commit on workflow_run, not the commit tested."""
+    ctx = context("workflow_run", "workflow_run.completed.json")
+    assert ctx.sha == RUNNER_SHA != WORKFLOW_RUN_HEAD
+    assert (ctx.head_sha, ctx.head_branch, ctx.pr_number) == (WORKFLOW_RUN_HEAD, "master", None)
+    assert (ctx.is_fork, ctx.head_repo_full_name) == (False, "octo-org/octo-repo")
+    assert ctx.warnings == ()
+
+
+def test_workflow_run_for_a_pull_request_sends_its_number() -> None:
+    ctx = context("workflow_run", "workflow_run.completed.pull_request.json")
+    assert (ctx.head_sha, ctx.head_branch, ctx.pr_number) == (PR_HEAD, "changes", 2)
+    assert not ctx.is_fork
+
+
+def test_workflow_run_for_a_fork_is_a_forks_commit() -> None:
+    """The fork rule applies to it as to pull_request_target: no branch (it is the fork's), and
+    no number (GitHub leaves pull_requests empty for a fork's pull request)."""
+    ctx = context("workflow_run", "workflow_run.completed.fork.json")
+    assert (ctx.head_sha, ctx.head_branch, ctx.pr_number) == (PR_HEAD, None, None)
+    assert (ctx.is_fork, ctx.head_repo_full_name) == (True, "octo-fork/octo-repo")
+    payload = load("workflow_run.completed.fork.json")
+    payload["workflow_run"]["head_repository"] = None  # the fork was deleted
+    gone = context_from_event("workflow_run", payload, runner_env(payload))
+    assert (gone.head_sha, gone.is_fork, gone.head_repo_full_name) == (PR_HEAD, True, None)
+
+
+def test_workflow_run_ignores_another_repositorys_pull_requests() -> None:
+    payload = load("workflow_run.completed.pull_request.json")
+    pulls = payload["workflow_run"]["pull_requests"]
+    other = {**pulls[0], "number": 9}
+    other["base"] = {**other["base"], "repo": {"url": "https://api.github.com/repos/up/stream"}}
+    payload["workflow_run"]["pull_requests"] = [other, *pulls]
     ctx = context_from_event("workflow_run", payload, runner_env(payload))
-    assert payload["workflow_run"]["head_sha"] != RUNNER_SHA
-    assert ctx.head_sha == RUNNER_SHA and ctx.head_branch == "main"
+    assert ctx.pr_number == 2
+
+
+def test_workflow_run_payload_without_head_sha_falls_back_with_a_warning() -> None:
+    payload = load("workflow_run.completed.json")
+    del payload["workflow_run"]["head_sha"]
+    ctx = context_from_event("workflow_run", payload, runner_env(payload))
+    assert (ctx.head_sha, ctx.head_branch, ctx.is_fork) == (RUNNER_SHA, "main", False)
+    assert "no head_sha" in ctx.warnings[0] and "git-sha" in ctx.warnings[0]
 
 
 def test_dispatch_on_a_tag_has_no_branch() -> None:
@@ -240,13 +280,25 @@ event_like = st.fixed_dictionaries(
         "deleted": json_values,
         "merge_group": json_values,
         "repository": json_values,
+        "workflow_run": json_values
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "head_sha": json_values | st.just(PR_HEAD),
+                "head_branch": json_values,
+                "head_repository": json_values,
+                "pull_requests": json_values | st.lists(json_values, max_size=3),
+            },
+        ),
     },
 )
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    event=st.sampled_from(["pull_request", "pull_request_target", "push", "merge_group", "other"]),
+    event=st.sampled_from(
+        ["pull_request", "pull_request_target", "push", "merge_group", "workflow_run", "other"]
+    ),
     payload=event_like,
     sha=st.text(max_size=45),
     ref=st.text(max_size=30),

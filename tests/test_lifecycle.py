@@ -2,6 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 from dbt_cloud_action.inputs import RetryFailed
 from dbt_cloud_action.lifecycle import (
+    RetryDecision,
+    RetryScope,
     differing_overrides,
     find_reusable_run,
     retry_candidate,
@@ -29,6 +31,7 @@ def run(
     steps: tuple[RunStep, ...] = (),
     overrides: Overrides | None = NONE,
     created: datetime | None = None,
+    cause: str = "",
 ) -> Run:
     return Run(
         id=run_id,
@@ -41,6 +44,7 @@ def run(
         steps=steps,
         overrides=overrides,
         created_at=created,
+        cause=cause,
     )
 
 
@@ -167,13 +171,91 @@ def test_wants_retry() -> None:
     assert not wants_retry(RetryFailed.NEVER, 3)
 
 
+# this step: attempt 2 of workflow run 900, GitHub job `dbt`
+MINE = "GitHub Actions: CI #4 (pull_request) in o/r [run 900/2 job dbt key 0a0a0a]"
+FIRST_ATTEMPT = "GitHub Actions: CI #4 (pull_request) in o/r [run 900/1 job dbt key 1b1b1b]"
+AUTO_SCOPE = RetryScope(MINE, automatic=True)
+
+
+def failed_run(
+    run_id: int, sha: str = SHA, pr: int | None = 7, overrides: Overrides | None = NONE
+) -> Run:
+    """A run this step's first attempt started, which failed."""
+    return run(run_id, RunStatus.ERROR, sha, pr, overrides=overrides, cause=FIRST_ATTEMPT)
+
+
+def candidate(runs: list[Run], sha: str = SHA, scope: RetryScope = AUTO_SCOPE) -> Run | None:
+    return retry_candidate(runs, sha, 7, NONE, scope).run
+
+
 def test_retry_candidate_is_latest_run_for_commit_only_when_failed() -> None:
-    failed = run(4, RunStatus.ERROR)
-    assert retry_candidate([run(5, RunStatus.ERROR, sha=OTHER), failed], SHA, 7) == failed
-    assert retry_candidate([run(6, RunStatus.SUCCESS), failed], SHA, 7) is None
-    assert retry_candidate([run(6, RunStatus.CANCELLED), failed], SHA, 7) is None
-    assert retry_candidate([run(6, RunStatus.RUNNING), failed], SHA, 7) is None
-    assert retry_candidate([failed], "", 7) is None
+    failed = failed_run(4)
+    assert candidate([failed_run(5, sha=OTHER), failed]) == failed
+    for later in (RunStatus.SUCCESS, RunStatus.CANCELLED, RunStatus.RUNNING):
+        assert candidate([run(6, later, cause=FIRST_ATTEMPT), failed]) is None
+    assert candidate([failed], "") is None
+    assert candidate([failed_run(5, pr=8), failed]) == failed  # another pull request's run
+
+
+def test_a_failed_run_built_differently_is_not_retried() -> None:
+    """The rule attach follows: a run into another schema, with another target, is another
+    build; a retry would rerun it as it was, so the step triggers its own and says why."""
+    asked = Overrides(schema="ci_2", target_name="ci")
+    other = failed_run(5, overrides=Overrides(schema="ci_1", target_name="prod"))
+    decision = retry_candidate([other], SHA, 7, asked, AUTO_SCOPE)
+    assert decision == RetryDecision(
+        None,
+        "Run 5 failed for commit aaaaaaa but differs in schema, target_name: not retrying "
+        "it; triggering a new run.",
+    )
+    same = failed_run(4, overrides=asked)
+    assert retry_candidate([other, same], SHA, 7, asked, AUTO_SCOPE) == RetryDecision(same)
+    unknown = failed_run(3, overrides=None)  # the list did not say how it was built
+    assert retry_candidate([unknown], SHA, 7, NONE, AUTO_SCOPE).run is None
+
+
+def test_only_a_run_this_workflow_run_started_is_retried() -> None:
+    """Under retry-failed: auto, an earlier attempt of this workflow run, for this job."""
+
+    def decided(cause: str) -> RetryDecision:
+        return retry_candidate([run(5, RunStatus.ERROR, cause=cause)], SHA, 7, NONE, AUTO_SCOPE)
+
+    assert decided(FIRST_ATTEMPT).run is not None
+    assert decided(FIRST_ATTEMPT.replace("[run 900/1", "[run 899/1")).run is None  # another
+    assert decided(FIRST_ATTEMPT.replace("job dbt", "job lint")).run is None
+    assert decided(FIRST_ATTEMPT.replace("[run 900/1", "[run 900/2")).run is None  # this attempt
+    native = decided("Triggered by a pull request")  # dbt Cloud's own CI, a person, a tool
+    assert native.run is None
+    assert native.reason == (
+        "Run 5 failed for commit aaaaaaa but was not started by this workflow: not retrying "
+        "it; triggering a new run."
+    )
+    # a retry of our run carries its cause, so a third attempt retries it again
+    third = RetryScope(MINE.replace("900/2", "900/3"), automatic=True)
+    retried = [run(6, RunStatus.ERROR, cause=FIRST_ATTEMPT), failed_run(5)]
+    assert retry_candidate(retried, SHA, 7, NONE, third).run == retried[0]
+
+
+def test_someone_elses_newer_run_does_not_hide_ours() -> None:
+    mine = failed_run(4)
+    assert candidate([run(6, RunStatus.SUCCESS, cause="Native CI"), mine]) == mine
+
+
+def test_retry_failed_always_takes_this_jobs_runs_from_any_workflow_run() -> None:
+    always = RetryScope(MINE, automatic=True, any_workflow_run=True)
+    dispatched = FIRST_ATTEMPT.replace("[run 900/1", "[run 77/1")
+    assert candidate([run(5, RunStatus.ERROR, cause=dispatched)], scope=always) is not None
+    lint = dispatched.replace("job dbt", "job lint")
+    assert candidate([run(5, RunStatus.ERROR, cause=lint)], scope=always) is None
+    assert candidate([run(5, RunStatus.ERROR, cause="Native CI")], scope=always) is None
+
+
+def test_with_the_users_own_cause_a_run_is_ours_when_its_cause_is_the_same() -> None:
+    own = RetryScope("Nightly build", automatic=False)
+    assert candidate([run(5, RunStatus.ERROR, cause="Nightly build")], scope=own) is not None
+    assert candidate([run(5, RunStatus.ERROR, cause="Nightly")], scope=own) is None
+    # the user's cause is matched as text, never read as a tag
+    assert candidate([failed_run(5)], scope=RetryScope(MINE, automatic=False)) is None
 
 
 def test_steps_skipped_by_retry_are_succeeded_dbt_commands() -> None:

@@ -668,22 +668,47 @@ def test_cancel_superseded_without_github_cancels_only_runs_older_than_the_event
     assert "created after this workflow's event are left going" in result.stdout
 
 
+# what the step's first attempt in the simulated runner writes as its cause (workflow run
+# 9001, GitHub job `dbt`): a failed run with it is this workflow's own to retry
+FIRST_ATTEMPT_CAUSE = (
+    "GitHub Actions: dbt CI #42 (pull_request) in Codertocat/Hello-World "
+    "[run 9001/1 job dbt key 0f0f0f]"
+)
+
+
 def failed_run_for_the_commit(emu: Emulator) -> int:
-    failed = start_run_elsewhere(
-        emu, FAILING_JOB, PR_SHA, "The workflow's first attempt", threads_override=4
-    )
+    failed = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, FIRST_ATTEMPT_CAUSE, threads_override=4)
     wait_for(lambda: status_of(emu, failed) == 20, "the first attempt to fail")
     return failed
 
 
-def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: Path) -> None:
-    failed = failed_run_for_the_commit(emu)
-    event = load_event("pull_request.opened.json")
-    runner = SimulatedRunner(
-        tmp_path, event_name="pull_request", event=event, env={"GITHUB_RUN_ATTEMPT": "2"}
+def attempt(tmp_path: Path, number: int, **env: str) -> SimulatedRunner:
+    """Attempt `number` of the same workflow run (a re-run keeps the run id, the job, the
+    event) in its own runner files."""
+    return SimulatedRunner(
+        tmp_path / f"attempt-{number}",
+        event_name="pull_request",
+        event=load_event("pull_request.opened.json"),
+        env={"GITHUB_RUN_ATTEMPT": str(number), **env},
     )
-    inputs = action_inputs(emu, FAILING_JOB, **{"threads-override": "8"})
-    result = runner.run(inputs)
+
+
+def failed_first_attempt(emu: Emulator, tmp_path: Path, inputs: Mapping[str, str]) -> int:
+    """The workflow's first attempt, through the entrypoint: its run fails."""
+    result = attempt(tmp_path, 1).run(inputs)
+    assert (result.outputs["origin"], result.outputs["status"]) == ("triggered", "error"), (
+        result.log
+    )
+    return int(result.outputs["run-id"])
+
+
+RETRY_OVERRIDES = {"schema-override": "ci_{pr}", "target-name-override": "ci"}
+
+
+def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: Path) -> None:
+    inputs = action_inputs(emu, FAILING_JOB, **RETRY_OVERRIDES, **{"threads-override": "4"})
+    failed = failed_first_attempt(emu, tmp_path, inputs)
+    result = attempt(tmp_path, 2).run(inputs)
     retried = int(result.outputs["run-id"])
     assert result.outputs["origin"] == "retried", result.log
     assert retried != failed
@@ -692,18 +717,60 @@ def test_rerun_of_the_workflow_retries_the_failed_run(emu: Emulator, tmp_path: P
         ("retry_post", runs_path(emu, f"/runs/{failed}/retry/")),
     ]
     assert [run["id"] for run in emu.created_runs()] == [failed, retried]
-    assert "overrides do not apply" in result.stdout.lower()
-    assert "::warning" in result.stdout
-    # the retry's real overrides: the failed run's, not this step's threads-override: 8
     assert "`threads`: `4`" in result.summary, result.summary
-    assert "`8`" not in result.summary
-    assert emu.calls("list_runs") == 1  # the job's runs, listed once
+    assert result.outputs["schema-override"] == "ci_2"
+    assert emu.calls("list_runs") == 2  # the job's runs, listed once per attempt
     assert "Skipped steps that had already succeeded: Invoke dbt with `dbt seed`." in (
         unescape_markdown(result.summary)
     ), result.summary
     # the retry fails again at the same test: reported, not hidden
     assert result.outputs["status"] == "error"
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("changed", "differs"),
+    [
+        ({"schema-override": "ci_{pr}_b"}, "schema"),
+        ({"target-name-override": "prod"}, "target_name"),
+    ],
+)
+def test_rerun_does_not_retry_a_failed_run_built_differently(
+    emu: Emulator, tmp_path: Path, changed: dict[str, str], differs: str
+) -> None:
+    """A re-run whose step asks for other overrides (another matrix leg of the same job, an
+    input that changed) does not rerun the failed run as it was: it triggers its own."""
+    failed = failed_first_attempt(emu, tmp_path, action_inputs(emu, FAILING_JOB, **RETRY_OVERRIDES))
+    inputs = action_inputs(emu, FAILING_JOB, **{**RETRY_OVERRIDES, **changed})
+    result = attempt(tmp_path, 2).run(inputs)
+    assert result.outputs["origin"] == "triggered", result.log
+    new_run = int(result.outputs["run-id"])
+    assert emu.calls("retry_post") == 0 and emu.calls("rerun") == 0
+    assert [run["id"] for run in emu.created_runs()] == [failed, new_run]
+    assert (
+        f"Run {failed} failed for commit ec26c3e but differs in {differs}: not retrying it; "
+        "triggering a new run." in result.stdout
+    )
+    trigger = api(emu, "GET", f'/runs/{new_run}/?include_related=["trigger"]')["trigger"]
+    asked = {**RETRY_OVERRIDES, **changed}
+    assert trigger["schema_override"] == asked["schema-override"].replace("{pr}", "2")
+    assert trigger["target_name_override"] == asked["target-name-override"]
+    assert "9001/2 job dbt" in trigger["cause"]
+
+
+def test_rerun_does_not_retry_a_failed_run_someone_else_started(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """dbt Cloud's own CI run for the commit failed: a re-run of this workflow does not rerun
+    it, even built the same way; it triggers the run this workflow asks for."""
+    native = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, "Triggered by a GitHub pull request")
+    wait_for(lambda: status_of(emu, native) == 20, "dbt Cloud's own run to fail")
+    result = attempt(tmp_path, 2).run(action_inputs(emu, FAILING_JOB))
+    assert result.outputs["origin"] == "triggered", result.log
+    assert emu.calls("retry_post") == 0
+    assert f"Run {native} failed for commit ec26c3e but was not started by this workflow" in (
+        result.stdout
+    )
 
 
 def test_sigint_while_the_retry_is_in_flight_cancels_the_run_it_created(
@@ -715,7 +782,7 @@ def test_sigint_while_the_retry_is_in_flight_cancels_the_run_it_created(
     clock = ManualClock()
     config = EmulatorConfig(token=TOKEN, jobs=JOBS)
     with Emulator(config=config, clock=clock.now) as emu:
-        failed = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, "The workflow's first attempt")
+        failed = start_run_elsewhere(emu, FAILING_JOB, PR_SHA, FIRST_ATTEMPT_CAUSE)
         clock.advance(100)
         assert status_of(emu, failed) == 20
         # the retry is created at once; the answer to its POST comes 8 s later
@@ -819,7 +886,6 @@ def test_lost_retry_answer_is_reconciled_and_recorded(emu: Emulator, tmp_path: P
     assert result.state["run_id"] == str(retried)
     assert result.outputs["status"] == "error"  # the retry fails again at the same test
     assert emu.calls("trigger") == 1  # only the first attempt: no new run was started
-    assert "overrides do not apply" not in result.stdout.lower()  # same threads as the failed run
     assert "Traceback" not in result.log
     post = runner.run(inputs, post=True, state=result.state)
     assert post.exit_code == 0 and emu.calls("cancel") == 0

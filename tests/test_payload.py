@@ -21,9 +21,11 @@ from dbt_cloud_action.inputs import ActionInputs, InputError, parse_inputs
 from dbt_cloud_action.payload import (
     SCHEMA_MAX,
     TriggerPayload,
+    TriggerTag,
     auto_cause,
     build_trigger_payload,
     fork_to_be_run,
+    parse_trigger_tag,
     schema_name,
 )
 from tests.spec import spec_path
@@ -161,6 +163,8 @@ def _every_event() -> list[GitHubContext]:
         "merge_group.checks_requested.json": ("merge_group",),
         "workflow_dispatch.json": ("workflow_dispatch",),
         "workflow_run.completed.json": ("workflow_run",),
+        "workflow_run.completed.pull_request.json": ("workflow_run",),
+        "workflow_run.completed.fork.json": ("workflow_run",),
         "schedule.json": ("schedule",),
     }
     assert set(names) == {path.name for path in EVENTS.glob("*.json")}, "a fixture is not covered"
@@ -208,6 +212,20 @@ def test_fork_head_commit_is_to_be_run_on_every_pull_request_event() -> None:
         assert (
             fork_to_be_run(context, payload_for(context, git_sha=PR_HEAD[:7]).git_sha) is not None
         )
+
+
+def test_workflow_run_sends_the_tested_commit_and_a_forks_is_to_be_run() -> None:
+    same = event("workflow_run", "workflow_run.completed.pull_request.json")
+    sent = payload_for(same)
+    assert (sent.git_sha, sent.git_branch, sent.github_pull_request_id) == (PR_HEAD, None, 2)
+    assert fork_to_be_run(same, sent.git_sha) is None
+    assert body(same, schema_override="ci_{branch}_{pr}")["schema_override"] == "ci_changes_2"
+    fork = event("workflow_run", "workflow_run.completed.fork.json")
+    assert fork_to_be_run(fork, payload_for(fork).git_sha) == "octo-fork/octo-repo"
+    # the default branch's tip instead runs nothing of the fork
+    assert (
+        fork_to_be_run(fork, payload_for(fork, git_sha="none", git_branch="main").git_sha) is None
+    )
 
 
 def test_a_body_that_runs_nothing_of_the_fork_is_allowed() -> None:
@@ -374,6 +392,20 @@ def test_auto_cause_cuts_the_description_never_the_tag() -> None:
     assert len(cause) == 255 and "\n" not in cause
     assert cause.endswith(f" [run 9/1 job j {'x' * 58} key abcdef]")
     assert cause.startswith("GitHub Actions: WWW")
+
+
+def test_the_tag_is_read_back_from_the_cause() -> None:
+    """What tells a run this workflow started (retry-failed) from everyone else's."""
+    context = dataclasses.replace(PR, run_id=123456, run_attempt=2, job="dbt")
+    assert parse_trigger_tag(auto_cause(context, "5f2a9c")) == TriggerTag(123456, 2, "dbt")
+    cut = dataclasses.replace(
+        PR, workflow="W" * 400, repository="o/" + "r" * 200, run_id=9, job="j\n" + "x" * 300
+    )
+    assert parse_trigger_tag(auto_cause(cut, "abcdef")) == TriggerTag(9, 1, "j " + "x" * 58)
+    bare = dataclasses.replace(PR, run_id=None, job="")  # the CLI outside GitHub Actions
+    assert parse_trigger_tag(auto_cause(bare, "abcdef")) == TriggerTag(None, None, "")
+    for other in ("Triggered via API", "Nightly [prod]", "[]", "x [run 1/1 job a]b", ""):
+        assert parse_trigger_tag(other) is None, other
 
 
 def test_overrides_lists_only_set_job_settings() -> None:

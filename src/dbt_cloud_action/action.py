@@ -261,6 +261,9 @@ def _refuse_fork(
     from .reporting import RunReport, outputs_for, render_summary  # noqa: PLC0415 - lazy: see the module docstring
 
     pull = f"Pull request #{context.pr_number}" if context.pr_number else "This pull request"
+    if context.event_name == "workflow_run":  # GitHub gives no number for a fork's pull request
+        tested = (context.head_sha or "")[:7]
+        pull = f"The pull request the triggering workflow run tested (commit {tested})"
     why = (
         f"{pull} comes from the fork {fork}: dbt Cloud can only check out commits of "
         f"{context.repository or 'this repository'}, so a run of its head commit would fail "

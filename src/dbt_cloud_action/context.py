@@ -11,8 +11,13 @@ event payload, per event:
   (`after` all zeros) has neither.
 - `merge_group`: `merge_group.head_sha` and its `gh-readonly-queue/...` branch (the only branch
   that commit is on); no PR number (a merge group can hold several).
-- anything else (`workflow_dispatch`, `schedule`, `workflow_run`, ...): `GITHUB_SHA` and the
-  branch of `GITHUB_REF`.
+- `workflow_run`: the commit the upstream workflow ran for, `workflow_run.head_sha` (GITHUB_SHA
+  is the default branch's last commit), and its `head_branch`, unless `head_repository` is not
+  this repository: then it is a fork's commit, with no branch here, and the fork rule applies
+  as for `pull_request_target`; the PR number of `workflow_run.pull_requests` (a pull request of
+  this repository; GitHub leaves the list empty for a fork's).
+- anything else (`workflow_dispatch`, `schedule`, ...): `GITHUB_SHA` and the branch of
+  `GITHUB_REF`.
 
 A missing or unreadable payload falls back to `GITHUB_SHA`/`GITHUB_REF` with a warning instead of
 failing: the run can still go ahead, and the warning says what was assumed.
@@ -60,7 +65,7 @@ class GitHubContext:
     head_sha: str | None
     head_branch: str | None  # None for fork pull requests, tags and deleted refs
     pr_number: int | None
-    head_repo_full_name: str | None  # None when a fork PR's head repository was deleted
+    head_repo_full_name: str | None  # None when a fork's head repository was deleted
     is_fork: bool
     warnings: tuple[str, ...] = ()
     # When the event happened (a pull request's `updated_at`), so before this workflow run
@@ -168,6 +173,41 @@ def _merge_group_target(payload: Mapping[str, Any], env: Mapping[str, str]) -> _
     return _Target(head_sha, branch_of_ref(head_ref))
 
 
+def _workflow_run_target(
+    payload: Mapping[str, Any], env: Mapping[str, str], repository: str
+) -> _Target:
+    run = _mapping(payload.get("workflow_run"))
+    head_sha = _commit_sha(run.get("head_sha"))
+    if head_sha is None:
+        target = _env_target(env)
+        return _Target(
+            target.head_sha,
+            target.head_branch,
+            warning="The workflow_run payload has no head_sha (the commit the triggering "
+            f"workflow ran for); {_FALLBACK} Pass git-sha to choose the commit.",
+        )
+    head_repo = _str(_mapping(run.get("head_repository")).get("full_name")) or None
+    is_fork = head_repo is None or head_repo.casefold() != repository.casefold()
+    head_branch = None if is_fork else _str(run.get("head_branch")) or None
+    return _Target(head_sha, head_branch, _own_pull_request(run, repository), head_repo, is_fork)
+
+
+def _own_pull_request(run: Mapping[str, Any], repository: str) -> int | None:
+    """The first of the run's pull requests whose base is this repository (an entry for another
+    repository's pull request names a number that means nothing here)."""
+    own_url = f"/repos/{repository}".casefold()
+    pulls = run.get("pull_requests")
+    for pull in pulls if isinstance(pulls, list) else ():
+        entry = _mapping(pull)
+        url = _str(_mapping(_mapping(entry.get("base")).get("repo")).get("url"))
+        if url and not url.casefold().endswith(own_url):
+            continue
+        number = _positive_int(entry.get("number"))
+        if number is not None:
+            return number
+    return None
+
+
 def context_from_event(
     event_name: str, payload: Mapping[str, Any], env: Mapping[str, str]
 ) -> GitHubContext:
@@ -181,6 +221,8 @@ def context_from_event(
         target = _push_target(payload, env)
     elif event_name == "merge_group":
         target = _merge_group_target(payload, env)
+    elif event_name == "workflow_run":
+        target = _workflow_run_target(payload, env, repository)
     else:
         target = _env_target(env)
     return GitHubContext(
@@ -203,9 +245,8 @@ def context_from_event(
         head_sha=target.head_sha,
         head_branch=target.head_branch,
         pr_number=target.pr_number,
-        head_repo_full_name=(
-            target.head_repo_full_name if event_name in PULL_REQUEST_EVENTS else repository or None
-        ),
+        head_repo_full_name=target.head_repo_full_name
+        or (None if target.is_fork else repository or None),
         is_fork=target.is_fork,
         warnings=(target.warning,) if target.warning else (),
         event_time=_event_time(event_name, payload),

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from .inputs import RetryFailed
 from .models import Overrides, Run, RunStatus
+from .payload import parse_trigger_tag
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.STARTING, RunStatus.RUNNING)
 # The job's newest runs, listed once per step: searched for one to attach to, supersede or
@@ -152,18 +153,84 @@ def wants_retry(mode: RetryFailed, run_attempt: int) -> bool:
     return mode is RetryFailed.ALWAYS or (mode is RetryFailed.AUTO and run_attempt > 1)
 
 
-def retry_candidate(runs: Sequence[Run], git_sha: str, pull_request: int | None) -> Run | None:
-    """The latest run of this job for this commit, when it ended in error. A later success,
-    cancellation or a run still going means there is nothing to retry."""
+@dataclass(frozen=True)
+class RetryScope:
+    """Which failed runs are this workflow's own to retry, told by their trigger's cause.
+
+    With the automatic cause, a run is ours when its tag names this step's GitHub job and,
+    under `retry-failed: auto`, this very workflow run at an earlier attempt (`[run ID/ATTEMPT
+    job JOB ...]`): a re-run retries what its failed attempt started, never a run that dbt
+    Cloud's own CI, a person, another tool or another workflow run started for the same
+    commit. `retry-failed: always` (`any_workflow_run`) also takes a run this action started
+    for this job in another workflow run (a re-dispatched workflow for the same commit). With
+    the user's own `cause` there is no tag: a run is ours when its cause is exactly this step's.
+    """
+
+    cause: str  # this step's cause
+    automatic: bool  # `cause` is the automatic one, ending in this step's tag
+    any_workflow_run: bool = False
+
+    def started(self, run: Run) -> bool:
+        if not self.automatic:
+            return run.cause == self.cause
+        mine, theirs = parse_trigger_tag(self.cause), parse_trigger_tag(run.cause)
+        if mine is None or theirs is None or theirs.job != mine.job:
+            return False
+        if self.any_workflow_run:
+            return True
+        return (
+            mine.run_id is not None
+            and theirs.run_id == mine.run_id
+            and (theirs.run_attempt or 0) < (mine.run_attempt or 0)
+        )
+
+
+@dataclass(frozen=True)
+class RetryDecision:
+    """The failed run to retry, if any, and why a failed run is not retried (one log line)."""
+
+    run: Run | None
+    reason: str = ""
+
+
+def retry_candidate(
+    runs: Sequence[Run],
+    git_sha: str,
+    pull_request: int | None,
+    wanted: Overrides,
+    scope: RetryScope,
+) -> RetryDecision:
+    """The latest run for this commit that this workflow started built as this step asks (the
+    same overrides, the rule attach follows), when it ended in error. A later success,
+    cancellation or a run still going means there is nothing to retry. A failed run with other
+    overrides is another build (a retry reruns it as it was, into its schema, with its
+    settings), and one started by someone else is not ours to rerun: neither is retried, and
+    the reason names it."""
     if not git_sha:
-        return None
-    for run in runs:
-        if not same_commit(run.git_sha, git_sha):
-            continue
-        if pull_request is not None and run.github_pull_request_id not in (None, pull_request):
-            continue
-        return run if run.status is RunStatus.ERROR else None
-    return None
+        return RetryDecision(None)
+    for_commit = [
+        run
+        for run in runs
+        if same_commit(run.git_sha, git_sha)
+        and (pull_request is None or run.github_pull_request_id in (None, pull_request))
+    ]
+    ours = [run for run in for_commit if scope.started(run)]
+    same = next((run for run in ours if not differing_overrides(run, wanted)), None)
+    if same is not None:
+        return RetryDecision(same if same.status is RunStatus.ERROR else None)
+    failed = next((run for run in for_commit if run.status is RunStatus.ERROR), None)
+    if failed is None:
+        return RetryDecision(None)
+    if scope.started(failed):
+        differ = ", ".join(differing_overrides(failed, wanted))
+        why = f"differs in {differ}"
+    else:
+        why = "was not started by this workflow"
+    return RetryDecision(
+        None,
+        f"Run {failed.id} failed for commit {git_sha[:7]} but {why}: not retrying it; "
+        "triggering a new run.",
+    )
 
 
 def steps_skipped_by_retry(failed_run: Run) -> tuple[str, ...]:

@@ -108,6 +108,37 @@ def trigger_tag(context: GitHubContext, key: str) -> str:
     return f"[{' '.join(parts)}]" if parts else ""
 
 
+@dataclass(frozen=True)
+class TriggerTag:
+    """Who a cause's `[run ID/ATTEMPT job JOB key KEY]` tag says triggered the run (each part
+    may be absent; the random key tells steps apart, not workflows, so it is not kept)."""
+
+    run_id: int | None
+    run_attempt: int | None
+    job: str  # "" when the tag names no job
+
+
+_TAG = re.compile(
+    r"\[(?:run (?P<run>[0-9]{1,18})/(?P<attempt>[0-9]{1,9}))?(?: ?job (?P<job>[^\[\]]+?))?"
+    r"(?: ?key [0-9a-f]+)?\]\Z",
+    re.ASCII,
+)
+
+
+def parse_trigger_tag(cause: str) -> TriggerTag | None:
+    """The tag `trigger_tag` put at the end of a cause, or None when the cause has none (the
+    user's own cause, dbt Cloud's own runs, a person's or another tool's)."""
+    match = _TAG.search(cause)
+    if match is None or match.group(0) == "[]":
+        return None
+    run, attempt = match.group("run"), match.group("attempt")
+    return TriggerTag(
+        run_id=None if run is None else int(run),
+        run_attempt=None if attempt is None else int(attempt),
+        job=match.group("job") or "",
+    )
+
+
 def auto_cause(context: GitHubContext, key: str = "") -> str:
     """`GitHub Actions: CI #42 (pull_request) in octo/repo [run 123456/2 job dbt key 5f2a9c]`,
     at most 255 characters: the description is cut, never the tag."""

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from . import toolkit
 from .client import DbtCloudClient
 from .context import GitHubContext
-from .inputs import AUTO, ActionInputs, Mode
+from .inputs import AUTO, ActionInputs, Mode, RetryFailed
 from .lifecycle import (
     RECENT_RUNS_LIMIT,
+    RetryScope,
     active_runs_for_commit,
     differing_overrides,
     find_reusable_run,
@@ -111,7 +112,12 @@ class RunStart:
             if existing is not None:
                 return Started(existing, "attached", existing.overrides, expected_duration=usual)
         if wants_retry(inputs.retry_failed, self.context.run_attempt):
-            failed = retry_candidate(recent, sha, pr)
+            always = inputs.retry_failed is RetryFailed.ALWAYS
+            mine = RetryScope(payload.cause, inputs.cause is AUTO, any_workflow_run=always)
+            decision = retry_candidate(recent, sha, pr, payload.requested_overrides(), mine)
+            if decision.reason:
+                toolkit.info(self.log_prefix + decision.reason)
+            failed = decision.run
             if failed is not None:
                 retried = self._retry(failed, usual)
                 if retried is not None:
@@ -200,20 +206,14 @@ class RunStart:
             reason = details.retry_not_supported_reason or "dbt Cloud says it cannot be retried"
             toolkit.info(f"Run {failed.id} failed but cannot be retried ({reason}); triggering.")
             return None
-        if details.overrides != self.payload.requested_overrides():
-            toolkit.warning(
-                "This step's overrides do not apply to a retry from the point of failure: dbt "
-                f"Cloud reruns run {failed.id} as it was. Set retry-failed: never to start over "
-                "with them."
-            )
         self._pending(PendingRun.of_retry(details))
         retried = self.client.retry_run(details)
         toolkit.info(f"Retrying failed run {failed.id} from the point of failure.")
-        # a retry reruns the failed run as it was
+        # a retry reruns the failed run as it was: with this step's overrides (retry_candidate)
         return Started(
             retried,
             "retried",
-            details.overrides,
+            self.payload.requested_overrides(),
             skipped=steps_skipped_by_retry(details),
             expected_duration=usual,
         )

@@ -249,7 +249,8 @@ def test_retry_skips_the_steps_that_succeeded() -> None:
         EmulatorConfig(jobs=(JobScript(7, "Deploy", steps, 1.0, "scheduled"),)), clock=clock.now
     ) as emu:
         api = Api(emu)
-        failed = api.trigger(7)["id"]
+        asked = {"cause": "CI [run 9/1 job dbt key 0a0a0a]", "schema_override": "ci_2"}
+        failed = api.trigger(7, asked)["id"]
         clock.advance(30)
         assert api.data("GET", f"runs/{failed}/retry/") == {
             "failed_step": "Invoke dbt with `dbt run`",
@@ -260,6 +261,8 @@ def test_retry_skips_the_steps_that_succeeded() -> None:
         retry = api.data("POST", f"runs/{failed}/retry/")
         assert retry["retrying_run_id"] == failed
         assert retry["trigger"]["cause_category"] == "rerun"
+        # the retry reruns the failed run as it was: its trigger's cause and overrides
+        assert {name: retry["trigger"][name] for name in asked} == asked
         clock.advance(30)
         steps_run = api.run(retry["id"])["run_steps"]
         original = api.run(failed)
