@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from dbt_cloud_action.client import ArtifactNotFound, DbtCloudError
+from dbt_cloud_action.client import MAX_ARTIFACT_BYTES, ArtifactNotFound, DbtCloudError
 from dbt_cloud_action.models import Run, RunStep
 from dbt_cloud_action.results import (
     ResultsDigest,
@@ -43,10 +43,8 @@ from dbt_cloud_action.results import (
 
 RUN_RESULTS = "run_results.json"
 POLL_SECONDS = 2.0
-# One downloaded artifact, on disk (a large project's catalog.json or manifest.json runs to
-# hundreds of megabytes); a run_results.json read into memory to digest: its parsed form takes
-# a few times its size.
-MAX_ARTIFACT_BYTES = 1 << 30
+# A run_results.json read into memory to digest (its parsed form takes a few times its size);
+# a download is capped on disk by the client's MAX_ARTIFACT_BYTES unless the runner says.
 MAX_RESULTS_BYTES = 256 << 20
 _LISTED_IN_NOTES = 10
 
@@ -218,10 +216,10 @@ class ArtifactCollector:
     def _writer(
         self, run: Run, path: str, step: int | None, last: int | None, *, listed: bool
     ) -> Callable[[BinaryIO], object]:
-        """What fills a download's file: the results read already, else the artifact streamed
-        within `max_artifact_bytes`."""
+        """What fills a download's file: the results read already (when within the cap, else
+        the client says it is too large), else the artifact streamed within the cap."""
         cached = self._cache.get((path, last if step is None else step))
-        if cached is not None:
+        if cached is not None and len(cached) <= self._max_artifact_bytes:
             return lambda into: into.write(cached)
         limit = self._max_artifact_bytes
         return lambda into: self._fetch(run, path, step, last, listed, into, limit)

@@ -68,8 +68,10 @@ MAX_LISTED_JOBS = 1000
 # Bodies are read in chunks, never whole: a JSON answer is parsed in memory, so it is refused
 # past MAX_ANSWER_BYTES (the largest dbt Cloud sends is a run with its steps, each step's whole
 # log included: megabytes on a long run); an artifact is streamed to a file the caller gives,
-# refused past the caller's cap.
+# refused past the caller's cap, by default MAX_ARTIFACT_BYTES (a large project's catalog.json
+# or manifest.json runs to hundreds of megabytes).
 MAX_ANSWER_BYTES = 32 << 20
+MAX_ARTIFACT_BYTES = 1 << 30
 DOWNLOAD_CHUNK_BYTES = 64 << 10
 
 # Defence in depth for tokens the client was not told about: an auth scheme followed by a long

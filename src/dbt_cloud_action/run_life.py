@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from . import toolkit
 from .cancellation import CLEANUP_BUDGET_SECONDS, WorkflowCancelled
-from .client import DbtCloudClient, DbtCloudError, DbtCloudUnavailable
+from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
 from .inputs import AUTO, ActionInputs, Mode
 from .lifecycle import (
@@ -61,6 +61,7 @@ class Tuning:
     http_timeout: float = 10.0
     retry_seconds: float = 60.0
     artifact_wait: float = 20.0
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES
 
 
 @dataclass(frozen=True)
@@ -581,7 +582,11 @@ class RunLife:
         from .artifacts import ArtifactCollector, Destination  # noqa: PLC0415 - lazy: see the module docstring
 
         inputs, workspace = self.inputs, self.context.workspace
-        collector = ArtifactCollector(self.client, wait_seconds=self.tuning.artifact_wait)
+        collector = ArtifactCollector(
+            self.client,
+            wait_seconds=self.tuning.artifact_wait,
+            max_artifact_bytes=self.tuning.max_artifact_bytes,
+        )
         to = Destination(Path(workspace or "."), self.artifacts_dir, bool(workspace))
         return collector.collect(run, inputs.artifacts, inputs.artifacts_step, to)
 
