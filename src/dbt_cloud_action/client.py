@@ -165,7 +165,7 @@ class AnswerTooLarge(DbtCloudError):
 
 
 class ArtifactTooLarge(AnswerTooLarge):
-    """The artifact is larger than the download's cap; nothing of it was kept."""
+    """The artifact is larger than the download's cap: what was written of it is partial."""
 
 
 @dataclass(frozen=True)
