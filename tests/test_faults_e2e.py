@@ -574,6 +574,18 @@ def test_tuning_defaults_and_overrides() -> None:
     assert tuned == Tuning(http_timeout=0.4, retry_seconds=3.0, artifact_wait=0.0)
 
 
+def test_the_artifact_cap_is_set_in_mib() -> None:
+    assert tuning_from_env({}).max_artifact_bytes == 1 << 30
+    tuned = tuning_from_env({"DBT_CLOUD_ACTION_MAX_ARTIFACT_MB": " 2048 "})
+    assert tuned.max_artifact_bytes == 2 << 30
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "1e3", "65537", "9" * 5000, "lots", "١٢"])
+def test_the_artifact_cap_rejects_anything_but_whole_mib(value: str) -> None:
+    with pytest.raises(ValueError, match="DBT_CLOUD_ACTION_MAX_ARTIFACT_MB must be a whole number"):
+        tuning_from_env({"DBT_CLOUD_ACTION_MAX_ARTIFACT_MB": value})
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan", "inf", "601"])
 def test_tuning_rejects_bad_values_naming_the_variable(value: str) -> None:
     with pytest.raises(ValueError, match="DBT_CLOUD_ACTION_RETRY_SECONDS must be a number"):

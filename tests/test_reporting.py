@@ -453,8 +453,15 @@ def test_step_log_and_title() -> None:
         *map(str, range(90, 100)),
     ]
     huge = render_step_log(step(1, "x", 10, "a" * 50_000 + "\n" + "b" * 50_000), max_lines=10)
-    assert huge[0] == "… earlier output not shown; the whole log is in dbt Cloud"
+    assert huge[0] == "… its first 60,001 characters not shown; the whole log is in dbt Cloud"
     assert huge[1:] == ["b" * 3999 + "…"]
+    tail = step(1, "x", 10, "late line\nlast line")
+    cut_when_read = dataclasses.replace(tail, logs_cut=2_000_000)
+    assert render_step_log(cut_when_read) == [
+        "… its first 2,000,000 characters not shown; the whole log is in dbt Cloud",
+        "late line",
+        "last line",
+    ]
 
 
 # --- the job summary --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dbt_cloud_action.client import AnswerTooLarge
 from dbt_cloud_action.models import Run, RunStatus, RunStep
 from dbt_cloud_action.watcher import (
     STEPS_EVERY,
@@ -206,6 +207,62 @@ def test_steps_and_their_logs_are_asked_for_only_when_they_can_have_changed() ->
     assert gaps and all(STEPS_EVERY <= gap < STEPS_EVERY + PollPolicy().cap for gap in gaps)
     assert len(with_steps) < len(asked) / 3
     assert followed.events[-1].kind is EventKind.FINISHED
+
+
+@dataclass
+class GrowingLogsCloud(FakeCloud):
+    """From `too_large_from` (dbt Cloud seconds) on, an answer with the steps is too large."""
+
+    too_large_from: float = 0.0
+    refused: list[int] = field(default_factory=list)  # indexes in `calls`
+
+    def get_run(
+        self, run_id: int, include_related: Sequence[str] = (), *, fresh: bool = False
+    ) -> Run:
+        if "run_steps" in include_related and self.clock.now - LOCAL_START >= self.too_large_from:
+            self.refused.append(len(self.calls))
+            self.calls.append((run_id, tuple(include_related), fresh))
+            raise AnswerTooLarge(200, "the answer to GET /runs/1234/ is larger than 32 MiB")
+        return super().get_run(run_id, include_related, fresh=fresh)
+
+
+def test_steps_too_large_to_read_are_asked_for_no_more_and_the_last_seen_stand() -> None:
+    clock = FakeClock()
+    cloud = GrowingLogsCloud(FAILING_RUN, clock, too_large_from=31.5)
+    events: list[RunEvent] = []
+    watcher = RunWatcher(
+        cloud, policy=PollPolicy(), clock=clock, sleep=clock.sleep, on_event=events.append
+    )
+    result = watcher.watch(1234)
+
+    left_out = [e for e in events if e.kind is EventKind.STEPS_LEFT_OUT]
+    assert [describe(e) for e in left_out] == [
+        "Run 1234's steps are no longer asked for: the answer to GET /runs/1234/ is larger "
+        "than 32 MiB; the steps as last seen are reported, their whole logs are in dbt Cloud"
+    ]
+    [refused] = cloud.refused  # then asked again without the steps, and never with them
+    assert cloud.calls[refused + 1] == (1234, (), False)
+    assert all("run_steps" not in related for _, related, _ in cloud.calls[refused + 1 :])
+    assert cloud.calls[-1] == (1234, ("job",), False)
+    assert result.run.status is RunStatus.ERROR and result.run.job_name == "Nightly"
+    assert result.run.steps == (CLONE_RUNNING,)  # as last seen, before they grew too large
+    assert events[-1].kind is EventKind.FINISHED
+
+
+def test_a_final_answer_too_large_with_the_steps_keeps_those_seen_while_it_ran() -> None:
+    clock = FakeClock()
+    cloud = GrowingLogsCloud(FAILING_RUN, clock, too_large_from=104.0)
+    events: list[RunEvent] = []
+    watcher = RunWatcher(
+        cloud, policy=PollPolicy(), clock=clock, sleep=clock.sleep, on_event=events.append
+    )
+    result = watcher.watch(1234)
+
+    assert cloud.refused == [len(cloud.calls) - 2]  # the final read, asked again without them
+    assert cloud.calls[-2:] == [(1234, ("run_steps", "job"), False), (1234, ("job",), False)]
+    assert result.run.status is RunStatus.ERROR and result.run.job_name == "Nightly"
+    assert result.run.steps == (CLONE_DONE, BUILD_RUNNING)
+    assert [e.kind for e in events][-2:] == [EventKind.STEPS_LEFT_OUT, EventKind.FINISHED]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dbt_cloud_action.client import DbtCloudClient
+from dbt_cloud_action.client import MAX_ANSWER_BYTES, DbtCloudClient
 from dbt_cloud_action.models import RunStatus
 from dbt_cloud_action.watcher import (
     EventKind,
@@ -46,6 +46,16 @@ FAILING = JobScript(
 LONG = JobScript(
     3, "Slow", (StepScript("Invoke dbt with `dbt run`", "dbt run", duration=3600.0),), 1.0
 )
+CHATTY_LOG = "\n".join(
+    f"{i:04d} of 3000 OK created sql view model analytics.m{i}" for i in range(3000)
+)
+CHATTY = JobScript(
+    4,
+    "Chatty",
+    (STEPS[0], StepScript("Invoke dbt with `dbt run`", "dbt run", 120.0, logs=CHATTY_LOG)),
+    queue_seconds=5.0,
+)
+STEPS_CAP = 128 << 10  # the steps fit while the log is short, not once it has grown
 
 
 def emulated_clock() -> float:
@@ -58,22 +68,27 @@ def emulated_sleep(seconds: float) -> None:
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    config = EmulatorConfig(jobs=(GOOD, FAILING, LONG))
+    config = EmulatorConfig(jobs=(GOOD, FAILING, LONG, CHATTY))
     with Emulator(config, time_scale=SCALE) as emu:
         yield emu
 
 
 @pytest.fixture
 def client(emulator: Emulator) -> Iterator[DbtCloudClient]:
-    with DbtCloudClient(
+    with emulated_client(emulator) as dbt_cloud:
+        yield dbt_cloud
+
+
+def emulated_client(emulator: Emulator, max_answer_bytes: int = MAX_ANSWER_BYTES) -> DbtCloudClient:
+    return DbtCloudClient(
         emulator.url,
         emulator.token,
         emulator.account_id,
         sleep=emulated_sleep,
         clock=emulated_clock,
         jitter=lambda: 0.5,
-    ) as dbt_cloud:
-        yield dbt_cloud
+        max_answer_bytes=max_answer_bytes,
+    )
 
 
 def trigger_and_watch(
@@ -144,3 +159,26 @@ def test_timeout_leaves_the_run_going(emulator: Emulator, client: DbtCloudClient
     assert result.run.status is RunStatus.RUNNING
     assert events[-1].kind is EventKind.TIMED_OUT
     assert emulator.run(result.run.id)["status"] == 3
+
+
+def test_steps_grown_too_large_are_left_out_and_the_run_still_followed_to_its_end(
+    emulator: Emulator,
+) -> None:
+    with emulated_client(emulator, max_answer_bytes=STEPS_CAP) as client:
+        result, events = trigger_and_watch(client, CHATTY.id)
+
+    assert result.run.status is RunStatus.SUCCESS
+    assert result.run.job_name == "Chatty"
+    [left_out] = [describe(e) for e in events if e.kind is EventKind.STEPS_LEFT_OUT]
+    assert "is larger than 128 KiB, the most this action reads" in left_out
+    assert events[-1].kind is EventKind.FINISHED
+    polls = [r for r in emulator.requests if r.endpoint == "get_run"]
+    asked = ["run_steps" in str(r.query) for r in polls]
+    refused = asked.index(True, asked.index(True) + 1)  # the first steps fitted, the next not
+    assert polls[refused].response_bytes > STEPS_CAP > polls[asked.index(True)].response_bytes
+    assert not any(asked[refused + 1 :])  # never asked for again, the final read included
+    assert "job" in str(polls[-1].query)
+    # as last seen, while the run went: a read at the end would say every step succeeded
+    names = [s.name for s in result.run.steps]
+    assert names and names == [s.name for s in CHATTY.steps][: len(names)]
+    assert result.run.steps[-1].status is RunStatus.RUNNING

@@ -71,6 +71,10 @@ CLEANUP_MARGIN_SECONDS = 0.5
 # How long the post step looks for a run whose trigger answer never came, and how often.
 POST_LOOKUP_SECONDS = 20.0
 POST_LOOKUP_POLL_SECONDS = 2.0
+# The cap on one downloaded artifact, in MiB (default 1024): raised for a project whose
+# catalog.json is larger, lowered to spare a small disk; the tests lower it.
+MAX_ARTIFACT_MB_VARIABLE = "DBT_CLOUD_ACTION_MAX_ARTIFACT_MB"
+MAX_ARTIFACT_MB = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -320,7 +324,24 @@ def tuning_from_env(env: Mapping[str, str]) -> Tuning:
         artifact_wait=_seconds_from_env(
             env, ARTIFACT_WAIT_VARIABLE, default.artifact_wait, zero_allowed=True
         ),
+        max_artifact_bytes=_mebibytes_from_env(
+            env, MAX_ARTIFACT_MB_VARIABLE, default.max_artifact_bytes
+        ),
     )
+
+
+def _mebibytes_from_env(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not (
+        text.isascii() and text.isdigit() and len(text) <= 6 and 1 <= int(text) <= MAX_ARTIFACT_MB
+    ):
+        raise ValueError(
+            f"{name} must be a whole number of MiB from 1 to {MAX_ARTIFACT_MB} "
+            f"(got {text[:32]!r}); unset it to use {default >> 20}."
+        )
+    return int(text) << 20
 
 
 def _seconds_from_env(

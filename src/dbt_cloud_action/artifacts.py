@@ -13,18 +13,24 @@ fetched with `?step=N`, so a job ending with `dbt docs generate` still shows its
 The container runs as root, while later steps run as the runner's user: saved files and the
 folders created for them get the owner of the workspace, so `dbt compile --state target` or a
 checkout clean-up can overwrite them.
+
+Memory stays bounded whatever the project's size (README "Memory"): a download is streamed to
+a file beside its destination, renamed into place once complete and removed otherwise, and
+refused past `MAX_ARTIFACT_BYTES`; a `run_results.json` digested for the report is read into
+memory (json parses a whole document at once) and refused past `MAX_RESULTS_BYTES`.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
-from dbt_cloud_action.client import ArtifactNotFound, DbtCloudError
+from dbt_cloud_action.client import MAX_ARTIFACT_BYTES, ArtifactNotFound, DbtCloudError
 from dbt_cloud_action.models import Run, RunStep
 from dbt_cloud_action.results import (
     ResultsDigest,
@@ -37,6 +43,9 @@ from dbt_cloud_action.results import (
 
 RUN_RESULTS = "run_results.json"
 POLL_SECONDS = 2.0
+# A run_results.json read into memory to digest (its parsed form takes a few times its size);
+# a download is capped on disk by the client's MAX_ARTIFACT_BYTES unless the runner says.
+MAX_RESULTS_BYTES = 256 << 20
 _LISTED_IN_NOTES = 10
 
 
@@ -45,7 +54,9 @@ class ArtifactSource(Protocol):
 
     def list_artifacts(self, run_id: int) -> list[str]: ...
 
-    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> bytes: ...
+    def download_artifact(
+        self, run_id: int, path: str, into: BinaryIO, *, max_bytes: int, step: int | None = None
+    ) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +78,9 @@ class Collected:
 
 
 class ArtifactCollector:
+    """One run's results and downloads; `max_artifact_bytes` and `max_results_bytes` are the
+    caps above (tests lower them)."""
+
     def __init__(
         self,
         client: ArtifactSource,
@@ -74,14 +88,18 @@ class ArtifactCollector:
         wait_seconds: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_artifact_bytes: int = MAX_ARTIFACT_BYTES,
+        max_results_bytes: int = MAX_RESULTS_BYTES,
     ) -> None:
         self._client = client
         self._wait_seconds = wait_seconds
         self._clock = clock
         self._sleep = sleep
+        self._max_artifact_bytes = max_artifact_bytes
+        self._max_results_bytes = max_results_bytes
         self._deadline = 0.0
         self._visible = False  # a download succeeded: the run's artifacts are all fetchable
-        self._cache: dict[tuple[str, int | None], bytes] = {}
+        self._cache: dict[tuple[str, int | None], bytes] = {}  # run_results.json by step
 
     def collect(
         self, run: Run, wanted: Sequence[str], wanted_step: int | None, to: Destination
@@ -132,7 +150,7 @@ class ArtifactCollector:
         for index, command in reversed(wanted):
             where = f" of step {index}" if index is not None else ""
             try:
-                raw = self._fetch(run, RUN_RESULTS, index, last, listed=listed)
+                raw = self._results_of(run, index, last, listed=listed)
             except ArtifactNotFound:
                 notes.append(
                     f"{RUN_RESULTS}{where} is not available for run {run.id}; its model and "
@@ -172,33 +190,57 @@ class ArtifactCollector:
                     f"(dbt Cloud lists {names})."
                 )
                 continue
+            relative = PurePosixPath(to.directory, path)  # shown with / on every OS, as given
+            fill = self._writer(run, path, wanted_step, last, listed=path in listed)
             try:
-                data = self._fetch(run, path, wanted_step, last, listed=path in listed)
+                write_owned(to.workspace, Path(relative), fill, owned=to.owned_like_workspace)
             except DbtCloudError as exc:
                 notes.append(f"Artifact {path} was not saved: {exc}")
                 continue
-            relative = PurePosixPath(to.directory, path)  # shown with / on every OS, as given
-            try:
-                write_owned(to.workspace, Path(relative), data, owned=to.owned_like_workspace)
             except OSError as exc:
                 notes.append(f"Artifact {path} could not be written to {relative}: {exc}")
                 continue
             saved.append(str(relative))
         return tuple(saved)
 
-    def _fetch(
+    def _results_of(self, run: Run, step: int | None, last: int | None, *, listed: bool) -> bytes:
+        """A step's run_results.json, read into memory within `max_results_bytes` and kept, so
+        that downloading it too costs no second request."""
+        key = (RUN_RESULTS, last if step is None else step)
+        if key not in self._cache:
+            into = io.BytesIO()
+            self._fetch(run, RUN_RESULTS, step, last, listed, into, self._max_results_bytes)
+            self._cache[key] = into.getvalue()
+        return self._cache[key]
+
+    def _writer(
         self, run: Run, path: str, step: int | None, last: int | None, *, listed: bool
-    ) -> bytes:
-        """The artifact (from cache when already fetched). While it 404s it is polled until
-        the deadline only when it must exist: the list names this very file (the last step's),
-        or names it for the last step and no download of the run has succeeded yet."""
-        key = (path, last if step is None else step)
-        if key in self._cache:
-            return self._cache[key]
+    ) -> Callable[[BinaryIO], object]:
+        """What fills a download's file: the results read already (when within the cap, else
+        the client says it is too large), else the artifact streamed within the cap."""
+        cached = self._cache.get((path, last if step is None else step))
+        if cached is not None and len(cached) <= self._max_artifact_bytes:
+            return lambda into: into.write(cached)
+        limit = self._max_artifact_bytes
+        return lambda into: self._fetch(run, path, step, last, listed, into, limit)
+
+    def _fetch(  # noqa: PLR0917  (two call sites; each argument is distinct)
+        self,
+        run: Run,
+        path: str,
+        step: int | None,
+        last: int | None,
+        listed: bool,
+        into: BinaryIO,
+        max_bytes: int,
+    ) -> None:
+        """Stream the artifact into `into`. While it 404s it is polled until the deadline only
+        when it must exist: the list names this very file (the last step's), or names it for
+        the last step and no download of the run has succeeded yet."""
         named = listed and step in (None, last)
         while True:
             try:
-                data = self._client.get_artifact(run.id, path, step=step)
+                self._client.download_artifact(run.id, path, into, max_bytes=max_bytes, step=step)
             except ArtifactNotFound:
                 remaining = self._deadline - self._clock()
                 if not (named or (listed and not self._visible)) or remaining <= 0:
@@ -206,13 +248,18 @@ class ArtifactCollector:
                 self._sleep(min(POLL_SECONDS, remaining))
                 continue
             self._visible = True
-            self._cache[key] = data
-            return data
+            return
 
 
-def write_owned(workspace: Path, relative: Path, data: bytes, *, owned: bool = True) -> None:
-    """Write `workspace/relative`, creating its folders; with `owned`, give the file and every
-    folder created for it the workspace's owner (when running as root, as the container does)."""
+def write_owned(
+    workspace: Path, relative: Path, fill: Callable[[BinaryIO], object], *, owned: bool = True
+) -> None:
+    """Write `workspace/relative` with what `fill` writes into the open file, creating its
+    folders. It is written beside its place (`.<name>.part`) and renamed there only once `fill`
+    returns, so a download that fails or is cancelled leaves no partial file and an older copy
+    stays whole; whatever `fill` raises, the partial file is removed and the error goes on.
+    With `owned`, the file and every folder created for it get the workspace's owner (when
+    running as root, as the container does)."""
     owner = _owner_to_give(workspace) if owned else None
     folder = workspace
     for part in relative.parent.parts:
@@ -222,9 +269,16 @@ def write_owned(workspace: Path, relative: Path, data: bytes, *, owned: bool = T
             if owner is not None:
                 os.chown(folder, *owner)
     target = workspace / relative
-    target.write_bytes(data)
-    if owner is not None:
-        os.chown(target, *owner)
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        with partial.open("wb") as into:
+            fill(into)
+        if owner is not None:
+            os.chown(partial, *owner)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def _owner_to_give(workspace: Path) -> tuple[int, int] | None:

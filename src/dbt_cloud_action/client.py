@@ -16,10 +16,10 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, BinaryIO, Literal, NoReturn
 from urllib.parse import quote, urljoin, urlsplit
 
 import requests
@@ -31,7 +31,7 @@ from dbt_cloud_action import __version__
 from dbt_cloud_action.access_url import normalize_access_url
 from dbt_cloud_action.cancellation import WorkflowCancelled
 from dbt_cloud_action.lifecycle import same_commit
-from dbt_cloud_action.models import Job, Run
+from dbt_cloud_action.models import STEP_LOG_CHARS, Job, Run
 from dbt_cloud_action.scope import Cancellation, Scope
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,28 @@ RECONCILE_LOOKBACK_RUNS = 10
 # Jobs per page of `GET jobs/` (dbt Cloud's most) and the most one listing gathers.
 JOBS_PAGE_SIZE = 100
 MAX_LISTED_JOBS = 1000
+# Bodies are read in chunks, never whole: a JSON answer is parsed in memory, so it is refused
+# past MAX_ANSWER_BYTES (the largest dbt Cloud sends is a run with its steps, each step's whole
+# log included: megabytes on a long run); an artifact is streamed to a file the caller gives,
+# refused past the caller's cap, by default MAX_ARTIFACT_BYTES (a large project's catalog.json
+# or manifest.json runs to hundreds of megabytes).
+MAX_ANSWER_BYTES = 32 << 20
+MAX_ARTIFACT_BYTES = 1 << 30
+DOWNLOAD_CHUNK_BYTES = 64 << 10
 
 # Defence in depth for tokens the client was not told about: an auth scheme followed by a long
 # credential-looking word, and dbt Cloud's service/personal token prefixes.
 _AUTH_VALUE = re.compile(r"(?i)\b(token|bearer)([\s=:]+)[A-Za-z0-9_\-.~+/]{16,}=*")
 _DBT_TOKEN = re.compile(r"\bdbt[cu]_[A-Za-z0-9_\-]{8,}")
 _RETRY_AFTER_SECONDS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def byte_size(count: int) -> str:
+    """`32 MiB`, `1.5 GiB`, `900 bytes`: a size as a person reads it."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if count >= 1 << shift:
+            return f"{count / (1 << shift):.1f}".removesuffix(".0") + f" {unit}"
+    return f"{count} bytes"
 
 
 def redact(text: str, secrets: Sequence[str] = ()) -> str:
@@ -152,6 +168,14 @@ class OutcomeUnknown(DbtCloudError):
 
 class ArtifactNotFound(DbtCloudError):
     """The artifact does not exist (yet): artifacts can appear after the run ends, or never."""
+
+
+class AnswerTooLarge(DbtCloudError):
+    """dbt Cloud's answer was larger than the client reads: asking again would not shrink it."""
+
+
+class ArtifactTooLarge(AnswerTooLarge):
+    """The artifact is larger than the download's cap: what was written of it is partial."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +315,43 @@ def _text(value: object) -> str:
 # ---------------------------------------------------------------------------- transport
 
 
-_Shape = Literal["object", "list", "raw"]
+@dataclass
+class _Download:
+    """A 2xx body streamed into `into` (rewound for each attempt, so a download that broke off
+    starts again), at most `limit` bytes."""
+
+    into: BinaryIO
+    limit: int
+
+    def receive(self, chunks: Iterator[bytes]) -> int:
+        self.into.seek(0)
+        self.into.truncate()
+        written = 0
+        for chunk in chunks:
+            self.into.write(chunk)
+            written += len(chunk)
+        return written
+
+
+_Shape = Literal["object", "list"] | _Download
+
+
+class _OverLimit(Exception):
+    """A body passed its byte limit while it was read."""
+
+
+def _chunks(response: requests.Response, limit: int) -> Iterator[bytes]:
+    """The body (decoded, as requests hands it over) in chunks; `_OverLimit` as soon as it
+    declares or reaches more than `limit` bytes, before the chunk past it is handed on."""
+    declared = response.headers.get("Content-Length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise _OverLimit
+    seen = 0
+    for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+        seen += len(chunk)
+        if seen > limit:
+            raise _OverLimit
+        yield chunk
 
 
 @dataclass(frozen=True)
@@ -425,6 +485,8 @@ class DbtCloudClient:
     back-off sleeps through it. The owner may replace `scope` between calls, as its run moves
     from one phase to the next. `sleep` and `clock` are injected so tests can count and measure;
     `wall_clock` (for Retry-After dates and matching runs' `created_at`) and `jitter` likewise.
+    `max_answer_bytes` bounds a JSON answer (`AnswerTooLarge` past it) and `step_log_chars`
+    the end of each run step's log kept (README "Memory"); tests lower them.
     """
 
     def __init__(
@@ -441,6 +503,8 @@ class DbtCloudClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         jitter: Callable[[], float] = random.random,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        step_log_chars: int = STEP_LOG_CHARS,
     ) -> None:
         try:
             self.access_url = normalize_access_url(access_url)
@@ -449,6 +513,8 @@ class DbtCloudClient:
         self.account_id = account_id
         self.timeout = (connect_timeout, timeout)
         self.max_retry_seconds = max_retry_seconds
+        self.max_answer_bytes = max_answer_bytes
+        self.step_log_chars = step_log_chars
         self._secrets = (token,)
         self._scope = scope or Scope(Cancellation())
         self._injected_sleep = sleep
@@ -511,10 +577,13 @@ class DbtCloudClient:
     def get_run(
         self, run_id: int, include_related: Sequence[str] = (), *, fresh: bool = False
     ) -> Run:
-        """The run; `fresh=True` (right after a trigger) tolerates a 404 for a short while."""
+        """The run; `fresh=True` (right after a trigger) tolerates a 404 for a short while.
+        With `run_steps`, each step keeps the last `step_log_chars` of its log; an answer past
+        `max_answer_bytes` (the steps' logs of a long run) is `AnswerTooLarge`."""
         grace = FRESH_RUN_NOT_FOUND_SECONDS if fresh else 0.0
         params = _related(include_related)
-        return Run.from_api(self._object("GET", f"/runs/{run_id}/", params, not_found_grace=grace))
+        data = self._object("GET", f"/runs/{run_id}/", params, not_found_grace=grace)
+        return Run.from_api(data, log_chars=self.step_log_chars)
 
     def list_runs(
         self,
@@ -705,13 +774,26 @@ class DbtCloudClient:
         data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", shape="list")
         return [p for p in data if isinstance(p, str)]
 
-    def get_artifact(self, run_id: int, path: str, step: int | None = None) -> bytes:
-        """The artifact's bytes; `ArtifactNotFound` on 404 so callers can poll for late ones."""
+    def download_artifact(
+        self, run_id: int, path: str, into: BinaryIO, *, max_bytes: int, step: int | None = None
+    ) -> int:
+        """Stream the artifact into `into` in chunks, so no more than a chunk of it is ever in
+        memory; returns its size. A download that breaks off is retried like any GET, `into`
+        rewound first. `ArtifactNotFound` on 404, so callers can poll for late ones;
+        `ArtifactTooLarge` once it passes `max_bytes` (what `into` holds is then partial)."""
         params = {"step": step} if step is not None else None
+        where = f"/runs/{run_id}/artifacts/{quote(path.lstrip('/'))}"
         try:
-            content: bytes = self._request(
-                "GET", f"/runs/{run_id}/artifacts/{quote(path.lstrip('/'))}", params, shape="raw"
-            )
+            size: int = self._request("GET", where, params, shape=_Download(into, max_bytes))
+        except AnswerTooLarge as exc:
+            raise ArtifactTooLarge(
+                exc.http_status,
+                f"artifact {path!r} of run {run_id} is larger than {byte_size(max_bytes)}, "
+                "the most this action downloads of one artifact",
+                hint="Download it from the run's Artifacts in dbt Cloud, or raise the cap "
+                "(README, Memory).",
+                secrets=self._secrets,
+            ) from None
         except DbtCloudError as exc:
             if exc.http_status == 404:
                 raise ArtifactNotFound(
@@ -723,7 +805,7 @@ class DbtCloudClient:
                     secrets=self._secrets,
                 ) from None
             raise
-        return content
+        return size
 
     def run_url(self, run: Run) -> str:
         """Deep link to the run in dbt Cloud: the API's `href` when present, else built."""
@@ -738,7 +820,9 @@ class DbtCloudClient:
 
     def _run_list(self, params: Mapping[str, Any], budget: _Budget | None = None) -> list[Run]:
         data: list[Any] = self._request("GET", "/runs/", params, shape="list", budget=budget)
-        return [Run.from_api(d) for d in data if isinstance(d, Mapping)]
+        return [
+            Run.from_api(d, log_chars=self.step_log_chars) for d in data if isinstance(d, Mapping)
+        ]
 
     def find_triggered_run(
         self, job_id: int, body: Mapping[str, Any], since: datetime | None
@@ -892,6 +976,7 @@ class DbtCloudClient:
                 json=json_body,
                 timeout=(min(connect, left), min(read, left)),
                 allow_redirects=True,  # GETs to the same origin only: see _SameOriginSession
+                stream=True,  # the body is read by _classify, in chunks and bounded
             )
         except requests.TooManyRedirects as exc:
             last = exc.response
@@ -920,13 +1005,30 @@ class DbtCloudClient:
 
     def _classify(self, response: requests.Response, shape: _Shape) -> _Attempt:
         status = response.status_code
-        if 200 <= status < 300 and shape == "raw":
-            return _Attempt(status, response.content)
+        ok = 200 <= status < 300
+        download = shape if ok and isinstance(shape, _Download) else None
+        limit = download.limit if download is not None else self.max_answer_bytes
+        body = bytearray()
         try:
-            payload: Any = response.json()
-        except ValueError:
+            if download is not None:
+                return _Attempt(status, download.receive(_chunks(response, limit)))
+            for chunk in _chunks(response, limit):
+                body += chunk
+        except _OverLimit:
+            if ok:
+                raise self._too_large(response, limit) from None
+            body.clear()  # an error page that large is not dbt Cloud's envelope: not parsed
+        except requests.RequestException as exc:
+            return _Attempt(
+                None, problem=f"the answer broke off while it was read ({type(exc).__name__})"
+            )
+        finally:
+            response.close()  # back to the pool once read whole; else the connection is closed
+        try:
+            payload: Any = json.loads(body) if body else None
+        except (ValueError, RecursionError):
             payload = None
-        if 200 <= status < 300:
+        if ok:
             data = payload.get("data") if isinstance(payload, Mapping) else None
             if isinstance(data, list if shape == "list" else Mapping):
                 return _Attempt(status, data)
@@ -941,6 +1043,15 @@ class DbtCloudClient:
             retry_after=parse_retry_after(response.headers.get("Retry-After"), self._wall_clock()),
             reason=reason,
             location=response.headers.get("Location", ""),
+        )
+
+    def _too_large(self, response: requests.Response, limit: int) -> AnswerTooLarge:
+        what = f"{response.request.method} {urlsplit(response.url).path}"
+        return AnswerTooLarge(
+            response.status_code,
+            f"the answer to {what} is larger than {byte_size(limit)}, the most this action reads",
+            hint="Look at the run in dbt Cloud; the action reads no more of such an answer.",
+            secrets=self._secrets,
         )
 
     def _definite_error(self, status: int, attempt: _Attempt, request: str) -> DbtCloudError:

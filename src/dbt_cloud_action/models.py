@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# The end of each run step's log kept in memory (characters): the report shows a log's last
+# lines and its final errors, and a long run's logs grow to megabytes, fetched again and again.
+STEP_LOG_CHARS = 1 << 20
+
 
 class RunStatus(enum.IntEnum):
     """dbt Cloud's integer run (and run step) status; the only thing outcomes are decided from."""
@@ -89,9 +93,10 @@ class RunStep:
     index: int
     name: str
     status: RunStatus | None
-    logs: str = ""
+    logs: str = ""  # the log's end, at most the `log_chars` it was parsed with
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    logs_cut: int = 0  # characters of the log's start that were not kept
 
     @property
     def duration_seconds(self) -> float | None:
@@ -100,14 +105,22 @@ class RunStep:
         return max(0.0, (self.finished_at - self.started_at).total_seconds())
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> RunStep:
+    def from_api(cls, data: Mapping[str, Any], *, log_chars: int = STEP_LOG_CHARS) -> RunStep:
+        """The step, with the last `log_chars` characters of its log (`logs_cut` says how many
+        came before them). Only `logs` is read: dbt Cloud's `debug_logs` are never kept."""
+        logs = _str(data.get("logs"))
+        cut = max(0, len(logs) - max(0, log_chars))
+        if cut:  # from the next whole line, unless the cut falls in one endless line
+            newline = logs.find("\n", cut - 1)
+            cut = newline + 1 if newline != -1 else cut
         return cls(
             index=_int_or_none(data.get("index")) or 0,
             name=_str(data.get("name")),
             status=RunStatus.parse(data.get("status")),
-            logs=_str(data.get("logs")),
+            logs=logs[cut:],
             started_at=parse_timestamp(data.get("started_at")),
             finished_at=parse_timestamp(data.get("finished_at")),
+            logs_cut=cut,
         )
 
 
@@ -218,7 +231,8 @@ class Run:
         return max(0.0, (self.finished_at - self.started_at).total_seconds())
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Run:
+    def from_api(cls, data: Mapping[str, Any], *, log_chars: int = STEP_LOG_CHARS) -> Run:
+        """The run; each of its steps keeps the last `log_chars` characters of its log."""
         raw_trigger = data.get("trigger")
         trigger = _mapping(raw_trigger)
         job = _mapping(data.get("job"))
@@ -242,7 +256,11 @@ class Run:
             retry_not_supported_reason=_str(data.get("retry_not_supported_reason")),
             github_pull_request_id=_int_or_none(trigger.get("github_pull_request_id")),
             job_name=_str(job.get("name")),
-            steps=tuple(RunStep.from_api(s) for s in _list(steps) if isinstance(s, Mapping)),
+            steps=tuple(
+                RunStep.from_api(s, log_chars=log_chars)
+                for s in _list(steps)
+                if isinstance(s, Mapping)
+            ),
             project_id=_int_or_none(data.get("project_id")),
             blocked_by=tuple(
                 i for i in _list(data.get("blocked_by")) if _int_or_none(i) is not None

@@ -408,14 +408,18 @@ def step_title(step: RunStep) -> str:
 def render_step_log(step: RunStep, max_lines: int = STEP_LOG_MAX_LINES) -> list[str]:
     """A step's log lines (the last `max_lines`), to print inside stop_commands()."""
     budget = max_lines * _STEP_LOG_LINE_CHARS
-    sliced = len(step.logs) > budget
+    hidden_chars = step.logs_cut + max(0, len(step.logs) - budget)  # cut when read, or here
     lines = step.logs[-budget:].splitlines()
     kept = [truncate(line, _STEP_LOG_LINE_CHARS) for line in lines[-max_lines:]]
     if not step.logs:
         return ["(this step has no logs)"]
-    if not sliced and len(kept) == len(lines):
+    if not hidden_chars and len(kept) == len(lines):
         return kept
-    hidden = "earlier output" if sliced else f"{len(lines) - len(kept)} earlier lines"
+    hidden = (
+        f"its first {hidden_chars:,} characters"
+        if hidden_chars
+        else f"{len(lines) - len(kept)} earlier lines"
+    )
     return [f"… {hidden} not shown; the whole log is in dbt Cloud", *kept]
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from . import toolkit
 from .cancellation import WorkflowCancelled
-from .client import DbtCloudClient, DbtCloudError, DbtCloudUnavailable
+from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
 from .inputs import AUTO, ActionInputs, Mode
 from .models import Job, Outcome, Run
@@ -58,6 +58,7 @@ class Tuning:
     http_timeout: float = 10.0
     retry_seconds: float = 60.0
     artifact_wait: float = 20.0
+    max_artifact_bytes: int = MAX_ARTIFACT_BYTES
 
 
 class RunLife:
@@ -101,6 +102,7 @@ class RunLife:
             payload,
             artifacts_dir=inputs.artifacts_dir if artifacts_dir is None else artifacts_dir,
             artifact_wait=tuning.artifact_wait,
+            max_artifact_bytes=tuning.max_artifact_bytes,
         )
         self.job = job
         self.run: Run | None = None  # the run to follow, as last seen

@@ -48,12 +48,14 @@ class RunReporter:
         *,
         artifacts_dir: str,
         artifact_wait: float,
+        max_artifact_bytes: int,
     ) -> None:
         self.inputs = inputs
         self.context = context
         self.payload = payload
         self.artifacts_dir = artifacts_dir
         self.artifact_wait = artifact_wait
+        self.max_artifact_bytes = max_artifact_bytes
 
     def report(
         self,
@@ -142,7 +144,10 @@ class RunReporter:
 
         scope = client.scope
         collector = ArtifactCollector(
-            client, wait_seconds=min(self.artifact_wait, scope.left()), sleep=scope.sleep
+            client,
+            wait_seconds=min(self.artifact_wait, scope.left()),
+            max_artifact_bytes=self.max_artifact_bytes,
+            sleep=scope.sleep,
         )
         workspace = self.context.workspace
         to = Destination(Path(workspace or "."), self.artifacts_dir, bool(workspace))

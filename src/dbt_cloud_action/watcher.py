@@ -16,11 +16,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from dbt_cloud_action.client import AnswerTooLarge
 from dbt_cloud_action.models import Run, RunStatus, RunStep
 
 # A poll asks for the run alone (about 2 KB). Its steps come with their logs, which grow to
 # megabytes over a long run, so they are asked for only when they can have changed
-# (`steps_due`), and with the job once at the end, when the logs are shown.
+# (`steps_due`), and with the job once at the end, when the logs are shown. dbt Cloud has no
+# way to ask for the steps without their `logs`: once that answer is too large for the client,
+# the steps are not asked for again (logs only grow) and the last steps seen stand.
 STEPS_RELATED = ("run_steps",)
 FINAL_RELATED = ("run_steps", "job")
 # While a run goes, its steps are refreshed this often (seconds) for the log's "Step N
@@ -139,6 +142,7 @@ class EventKind(enum.StrEnum):
     FINISHED = "finished"
     UNKNOWN_STATUS = "unknown_status"
     TIMED_OUT = "timed_out"
+    STEPS_LEFT_OUT = "steps_left_out"  # the steps (with their logs) are too large to read
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,11 @@ def describe(event: RunEvent) -> str:
             f"Run {run.id} reports status {run.status_code}, which this action does not know; "
             "still following it"
         )
+    if event.kind is EventKind.STEPS_LEFT_OUT:
+        return (
+            f"Run {run.id}'s steps are no longer asked for: {_one_line(event.message)}; the "
+            "steps as last seen are reported, their whole logs are in dbt Cloud"
+        )
     if event.kind is EventKind.TIMED_OUT:
         state = run.status.name.lower() if run.status is not None else "not finished"
         return f"Run {run.id} is still {state}: {event.message}; stopped following it"
@@ -371,10 +380,14 @@ class RunWatcher:
         server = _ServerTime()
         previous: Run | None = None
         fresh = True  # the first GET after a trigger can 404: the client retries that one
-        with_steps, steps_seen = False, started
+        with_steps, steps_seen, steps_fit = False, started, True
         while True:
             related = STEPS_RELATED if with_steps else ()
-            run = self._client.get_run(run_id, include_related=related, fresh=fresh)
+            try:
+                run = self._client.get_run(run_id, include_related=related, fresh=fresh)
+            except AnswerTooLarge as exc:
+                run = self._without_steps(run_id, related, exc, fresh=fresh)
+                with_steps = steps_fit = False
             fresh = False
             now = self._clock()
             if with_steps:
@@ -393,10 +406,18 @@ class RunWatcher:
             if timeout is not None:
                 wait = min(wait, timeout - elapsed)
             # as of the next poll
-            with_steps = steps_due(previous, run, now + wait - steps_seen, self._steps_every)
+            due = steps_due(previous, run, now + wait - steps_seen, self._steps_every)
+            with_steps = steps_fit and due
             previous = run
             yield wait
-        final = self._client.get_run(run_id, include_related=FINAL_RELATED)
+        asked = FINAL_RELATED if steps_fit else _but_steps(FINAL_RELATED)
+        try:
+            final = self._client.get_run(run_id, include_related=asked)
+        except AnswerTooLarge as exc:
+            final = self._without_steps(run_id, asked, exc)
+            steps_fit = False
+        if not steps_fit:
+            final = replace(final, steps=run.steps)
         if run.is_terminal and not final.is_terminal:  # a lagging read: the end was seen already
             final = replace(run, job_name=final.job_name, steps=final.steps or run.steps)
         self._emit(changes(previous, final))
@@ -406,6 +427,21 @@ class RunWatcher:
         self._emit([RunEvent(EventKind.TIMED_OUT, final, message=f"timeout of {limit} reached")])
         return WatchResult(final, timed_out=True)
 
+    def _without_steps(
+        self, run_id: int, related: Sequence[str], too_large: AnswerTooLarge, *, fresh: bool = False
+    ) -> Run:
+        """The run asked for again without its steps, once they made the answer too large (an
+        answer too large without them is no matter of steps: it goes on up)."""
+        if "run_steps" not in related:
+            raise too_large
+        run = self._client.get_run(run_id, include_related=_but_steps(related), fresh=fresh)
+        self._emit([RunEvent(EventKind.STEPS_LEFT_OUT, run, message=too_large.user_message)])
+        return run
+
     def _emit(self, events: Sequence[RunEvent]) -> None:
         for event in events:
             self._on_event(event)
+
+
+def _but_steps(related: Sequence[str]) -> tuple[str, ...]:
+    return tuple(name for name in related if name != "run_steps")

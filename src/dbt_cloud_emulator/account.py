@@ -224,7 +224,8 @@ class Account:
             step = self._artifact_step(view, None, uploaded=False)
             return [] if isinstance(step, str) else sorted(step.script.artifact_names)
 
-    def artifact(self, run_id: int, path: str, step_index: int | None) -> bytes:
+    def artifact(self, run_id: int, path: str, step_index: int | None) -> tuple[bytes, int]:
+        """The artifact's JSON, and the spaces its job pads it with (`artifact_padding`)."""
         with self._lock:
             self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
@@ -245,7 +246,7 @@ class Account:
                 content = manifest(project, ctx, step.index, finished)
             else:
                 content = catalog(project, ctx, step.index, finished)
-            return json.dumps(content).encode()
+            return json.dumps(content).encode(), view.record.job.artifact_padding
 
     def _artifact_step(
         self, view: RunView, step_index: int | None, *, uploaded: bool = True

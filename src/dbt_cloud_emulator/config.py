@@ -126,6 +126,8 @@ class JobScript:
     job_type: str = "ci"
     history: tuple[float, ...] = ()
     artifacts: str = "normal"
+    # spaces after each artifact's JSON (still valid), to serve artifacts of any size
+    artifact_padding: int = 0
     can_retry: bool = True
     project_id: int = DEFAULT_PROJECT_ID
     project_name: str = DEFAULT_PROJECT_NAME
@@ -153,6 +155,8 @@ class JobScript:
                 f"job {self.id}: job_type must be one of {', '.join(JOB_TYPES)}, "
                 f"got {self.job_type!r}"
             )
+        if self.artifact_padding < 0:
+            raise ConfigError(f"job {self.id}: artifact_padding must be 0 or more bytes")
         if self.queue_seconds < 0 or any(d <= 0 for d in self.history):
             raise ConfigError(f"job {self.id}: queue_seconds and history must be positive")
         if self.artifacts not in ("normal", "none") and not _LATE.fullmatch(self.artifacts):
@@ -438,6 +442,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "name": (str,),
     "job_type": (str,),
     "artifacts": (str,),
+    "artifact_padding": (int,),
     "logs": (str,),
     "unique_id": (str,),
     "status": (str,),

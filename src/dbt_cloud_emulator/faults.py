@@ -18,7 +18,7 @@ ENDPOINTS = (
     "list_artifacts",
     "get_artifact",
 )
-KINDS = ("status", "html", "drop", "delay", "lose_response", "not_found_after_trigger")
+KINDS = ("status", "html", "drop", "delay", "lose_response", "not_found_after_trigger", "cut")
 # Kinds that only make sense on one endpoint.
 _ONLY_ON = {"lose_response": "trigger", "not_found_after_trigger": "get_run"}
 
@@ -33,7 +33,8 @@ class Fault:
     "delay": handle the request at once, then wait `delay` real seconds before replying (a
     slow reply: a triggered run exists while the client waits). "lose_response" (trigger):
     create the run, then close the connection without replying. "not_found_after_trigger"
-    (get_run): a 404 envelope, as if the new run were not visible yet.
+    (get_run): a 404 envelope, as if the new run were not visible yet. "cut": answer, but
+    close the connection halfway through the body (a download that breaks off).
     """
 
     endpoint: str

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -43,6 +43,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"runs/(?P<run>\d+)/artifacts/(?P<path>[^?]+)", "get_artifact"),
     )
 )
+_PADDING_CHUNK = 1 << 20
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _HTML_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>{code} {phrase}</title></head>\n"
@@ -81,6 +82,15 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection instead of sending this reply
+    cut: bool = False  # close the connection halfway through the body (Content-Length says all)
+    # spaces sent after `body`, a chunk at a time: JSON stays valid, and an artifact of any
+    # size is served without being built whole
+    padding: int = 0
+
+    @property
+    def size(self) -> int:
+        """The body's bytes as Content-Length declares them."""
+        return len(self.body) + self.padding
 
 
 @dataclass(frozen=True)
@@ -164,7 +174,7 @@ class ApiApp:
             found.endpoint,
             reply.status,
             received_at,
-            0 if reply.drop else len(reply.body),
+            0 if reply.drop else reply.size,
         )
         with self._lock:
             self._log.append(entry)
@@ -189,11 +199,13 @@ class ApiApp:
             time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
         if fault and fault.kind == "lose_response":
             reply = Reply(0, drop=True)
+        if fault and fault.kind == "cut":
+            reply = replace(reply, cut=True)
         return reply
 
     def _faulty(self, fault: Fault, found: Route) -> Reply | None:
         """The fault's reply, or None when the request should go on to be answered."""
-        if fault.kind in ("delay", "lose_response"):
+        if fault.kind in ("delay", "lose_response", "cut"):
             return None
         if fault.kind == "drop":
             return Reply(0, drop=True)
@@ -256,8 +268,8 @@ class ApiApp:
             fields = validate_trigger(_json_body(headers, raw))
             return json_reply(envelope(account.trigger(job_id, fields)))
         if endpoint == "get_artifact":
-            content = account.artifact(run_id, unquote(params["path"]), _step(query))
-            return Reply(200, content)
+            content, padding = account.artifact(run_id, unquote(params["path"]), _step(query))
+            return Reply(200, content, padding=padding)
         handlers: dict[str, Callable[[], Any]] = {
             "get_job": lambda: account.get_job(job_id, query),
             "rerun": lambda: account.rerun(job_id),
@@ -326,11 +338,17 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("Content-Length", str(reply.size))
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if reply.cut:
+            self.wfile.write(reply.body[: len(reply.body) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(reply.body)
+        for sent in range(0, reply.padding, _PADDING_CHUNK):
+            self.wfile.write(b" " * min(_PADDING_CHUNK, reply.padding - sent))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 
@@ -59,10 +60,10 @@ def exercise_every_call(client: DbtCloudClient, emu: Emulator) -> None:
         time.sleep(0.02)
     client.get_retry_details(failed.id)
     client.list_artifacts(failed.id)
-    client.get_artifact(failed.id, "run_results.json")
-    client.get_artifact(failed.id, "manifest.json", step=4)
+    client.download_artifact(failed.id, "run_results.json", io.BytesIO(), max_bytes=1 << 20)
+    client.download_artifact(failed.id, "manifest.json", io.BytesIO(), max_bytes=1 << 20, step=4)
     with pytest.raises(ArtifactNotFound):
-        client.get_artifact(failed.id, "catalog.json")
+        client.download_artifact(failed.id, "catalog.json", io.BytesIO(), max_bytes=1 << 20)
     client.retry_run(failed)
     client.rerun_job(CI_JOB)
 

@@ -4,6 +4,7 @@ listening). Back-off runs on a fake clock unless the test measures real waiting.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -146,10 +147,12 @@ def test_artifacts_listed_and_fetched_and_missing_one_is_typed(client: DbtCloudC
     assert run.status is RunStatus.SUCCESS
     paths = client.list_artifacts(run.id)
     assert "run_results.json" in paths
-    results = json.loads(client.get_artifact(run.id, "run_results.json"))
-    assert results["results"]
+    into = io.BytesIO()
+    size = client.download_artifact(run.id, "run_results.json", into, max_bytes=1 << 20)
+    assert size == len(into.getvalue())
+    assert json.loads(into.getvalue())["results"]
     with pytest.raises(ArtifactNotFound) as caught:
-        client.get_artifact(run.id, "no_such_artifact.json")
+        client.download_artifact(run.id, "no_such_artifact.json", io.BytesIO(), max_bytes=1 << 20)
     assert caught.value.http_status == 404
     assert "poll again" in caught.value.hint
 

@@ -408,6 +408,23 @@ def test_late_artifacts_404_for_a_while() -> None:
         assert api.data("GET", f"runs/{run_id}/artifacts/") == ["manifest.json", "run_results.json"]
 
 
+def test_padded_artifacts_are_valid_json_of_the_size_asked_for() -> None:
+    clock = ManualClock()
+    job = JobScript(
+        6, "Big", (StepScript("b", "dbt build", duration=10),), 0.0, artifact_padding=3 << 20
+    )
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu)
+        run_id = api.trigger(6)["id"]
+        clock.advance(12)
+        served = api.call("GET", f"runs/{run_id}/artifacts/manifest.json")
+        body = served.content
+        assert len(body) == int(served.headers["Content-Length"]) > 3 << 20
+        assert body.endswith(b" " * (3 << 20)) and not body.startswith(b" ")
+        assert json.loads(body)["metadata"]["dbt_schema_version"].endswith("/manifest/v12.json")
+        assert emu.requests[-1].response_bytes == len(body)
+
+
 def test_a_job_without_artifacts_never_has_any(api: Api, clock: ManualClock) -> None:
     run_id = api.trigger(104)["id"]
     clock.advance(3600)

@@ -48,6 +48,14 @@ def test_status_fault_on_trigger_creates_no_run(emulator: Emulator, api: Api) ->
     assert len(emulator.created_runs()) == 1
 
 
+def test_cut_fault_sends_half_the_body_and_closes(emulator: Emulator, api: Api) -> None:
+    emulator.faults.add(Fault("get_job", calls=(1,), kind="cut"))
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        api.call("GET", "jobs/101/")  # Content-Length promised the whole body
+    assert api.call("GET", "jobs/101/").json()["data"]["id"] == 101
+    assert [r.status for r in emulator.requests] == [200, 200]
+
+
 def test_html_fault_sends_a_page_instead_of_json(emulator: Emulator, api: Api) -> None:
     emulator.faults.add(Fault("get_run", calls=(1,), status=502, kind="html"))
     emulator.faults.add(Fault("get_run", calls=(2,), status=200, kind="html"))
