@@ -2,14 +2,47 @@
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 
-from dbt_cloud_action.concurrent_calls import call_concurrently
+import pytest
+
+from dbt_cloud_action.concurrent_calls import Calls, Done, call_concurrently
 
 
-def test_one_call_runs_in_the_calling_thread() -> None:
+def test_every_call_runs_in_a_thread_of_its_own() -> None:
+    """The main thread only waits: it must stay free for signals, one call or many."""
     [done] = call_concurrently([threading.current_thread])
-    assert done.value is threading.current_thread() and done.error is None
+    assert done.value is not threading.current_thread() and done.error is None
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_a_wait_cut_short_by_a_signal_waits_again_for_the_same_calls() -> None:
+    """A signal handler's exception ends the wait, not the call; the second wait (the clean-up's)
+    waits for it again. Thread.join fails exactly this: an interrupted join marks the thread
+    stopped while it runs (CPython 3.11, bpo-45274)."""
+    release = threading.Event()
+    calls = Calls([lambda: release.wait(10)])
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.2)
+        with pytest.raises(Interrupted):
+            calls.wait()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert calls.wait(time.monotonic() + 0.2) is False  # still running: waited, not skipped
+    release.set()
+    assert calls.wait(time.monotonic() + 5) is True
+    assert calls.results[0] == Done(value=True)
 
 
 def test_several_calls_run_at_once_and_keep_their_order() -> None:

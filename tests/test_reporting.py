@@ -556,13 +556,21 @@ def test_summary_of_a_run_cancelled_by_the_workflow() -> None:
 
 
 def test_summary_of_a_run_the_workflow_left_going() -> None:
-    """cancel-on-exit: false (or a cancel that did not go through): no claim it was cancelled."""
+    """cancel-on-exit: false (or a cancel that did not go through): no claim it was cancelled,
+    dbt Cloud's running status and why it was left."""
     running = make_run(3, SUCCESS_STEPS[:2], finished_at=None)
-    report = make_report(Outcome.CANCELLED, run=running, cancelled_by_workflow=True, results=None)
-    assert notes(render_summary(report)) == [
-        "Cancelled by the workflow: the run was not cancelled in dbt Cloud and may still be "
-        "going there."
+    report = make_report(
+        Outcome.RUNNING, run=running, left_running="cancel-on-exit is false", results=None
+    )
+    summary = render_summary(report)
+    assert summary.splitlines()[0].endswith("was left running in dbt Cloud")
+    assert notes(summary) == [
+        "The workflow was cancelled; it was left running in dbt Cloud (cancel-on-exit is false)."
     ]
+    title, message = annotation_for(report) or ("", "")
+    assert "left running" in title and "cancel-on-exit is false" in message
+    assert "cancelled" not in title
+    assert commit_status_description(report).endswith("left running: cancel-on-exit is false")
 
 
 def test_summary_of_a_timed_out_run() -> None:
@@ -571,10 +579,14 @@ def test_summary_of_a_timed_out_run() -> None:
     summary = render_summary(report)
     assert summary.startswith("## ⏱️ dbt Cloud [run #4242]")
     assert "timed out\n" in summary
-    assert notes(summary) == ["Timed out after 45m 00s: the run may still be going in dbt Cloud."]
+    assert notes(summary) == ["Timed out after 45m 00s: it may still be running in dbt Cloud."]
     assert facts(summary)["Ran"] == "—"
     cancelled = render_summary(dataclasses.replace(report, cancelled_by_workflow=True))
-    assert notes(cancelled) == ["Timed out after 45m 00s: the action cancelled the run."]
+    assert notes(cancelled) == ["Timed out after 45m 00s: the action cancelled it in dbt Cloud."]
+    left = render_summary(dataclasses.replace(report, left_running="cancel-on-timeout is false"))
+    assert notes(left) == [
+        "Timed out after 45m 00s: it was left running in dbt Cloud (cancel-on-timeout is false)."
+    ]
 
 
 def test_multi_line_overrides_are_one_code_span_per_line() -> None:

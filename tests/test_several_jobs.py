@@ -234,8 +234,8 @@ def test_several_jobs_save_one_list_rewritten_whole() -> None:
     state = StepState(2, saved.__setitem__)
     state.slot(1).started(81)
     assert json.loads(saved[STATE_RUNS]) == [
-        {"run_id": None, "ended": False, "leave": ""},
-        {"run_id": 81, "ended": False, "leave": ""},
+        {"run_id": None, "ended": False, "leave": "", "pending": None},
+        {"run_id": 81, "ended": False, "leave": "", "pending": None},
     ]
     state.slot(0).started(80)
     state.slot(0).leave("it timed out with cancel-on-timeout: false")

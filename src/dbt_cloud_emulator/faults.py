@@ -18,7 +18,16 @@ ENDPOINTS = (
     "list_artifacts",
     "get_artifact",
 )
-KINDS = ("status", "html", "drop", "delay", "lose_response", "not_found_after_trigger", "cut")
+KINDS = (
+    "status",
+    "html",
+    "drop",
+    "delay",
+    "late_handling",
+    "lose_response",
+    "not_found_after_trigger",
+    "cut",
+)
 # Kinds that only make sense on one endpoint.
 _ONLY_ON = {"lose_response": "trigger", "not_found_after_trigger": "get_run"}
 
@@ -31,7 +40,9 @@ class Fault:
     "html": reply `status` with an HTML page instead of JSON; "drop": close the connection
     without replying. These three replace the request's handling: no run is created.
     "delay": handle the request at once, then wait `delay` real seconds before replying (a
-    slow reply: a triggered run exists while the client waits). "lose_response" (trigger):
+    slow reply: a triggered run exists while the client waits). "late_handling": wait `delay`
+    real seconds, then handle the request and reply (a server slow to act: a triggered run
+    exists only after the wait, even when the client has gone). "lose_response" (trigger):
     create the run, then close the connection without replying. "not_found_after_trigger"
     (get_run): a 404 envelope, as if the new run were not visible yet. "cut": answer, but
     close the connection halfway through the body (a download that breaks off).

@@ -192,6 +192,8 @@ class ApiApp:
     ) -> Reply:
         """The reply to a routed request, with the fault in force for this call applied."""
         fault = self.faults.for_call(found.endpoint, call)
+        if fault and fault.kind == "late_handling":
+            time.sleep(fault.delay)  # nothing is done yet: a trigger's run comes after
         reply = self._faulty(fault, found) if fault else None
         if reply is None:
             reply = self._answer(method, found, query, headers, raw)
@@ -205,7 +207,7 @@ class ApiApp:
 
     def _faulty(self, fault: Fault, found: Route) -> Reply | None:
         """The fault's reply, or None when the request should go on to be answered."""
-        if fault.kind in ("delay", "lose_response", "cut"):
+        if fault.kind in ("delay", "late_handling", "lose_response", "cut"):
             return None
         if fault.kind == "drop":
             return Reply(0, drop=True)
