@@ -6,7 +6,8 @@ against the emulator over HTTP, then held to the invariants of tests/chaos_check
 The seeds are derived (tests/chaos_schedule.py `ci_seeds`) so that every moment meets 1, 2 and
 3 jobs and each signal, and every fault kind and way of keeping a run appears; the longer soak is
 `bench/chaos_soak.py`. A failure prints the seed, its schedule, the request log and the logs;
-`pytest tests/test_chaos_e2e.py -k 'seed-N'` or `bench/chaos_soak.py --seed N` replays it.
+either replays it: `pytest 'tests/test_chaos_e2e.py::test_chaos_case[seed-N]'`, or
+`bench/chaos_soak.py --verbose --seed N`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def test_the_ci_seeds_cover_every_moment_job_count_fault_signal_and_keep() -> No
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=[f"seed-{seed}" for seed in SEEDS])
-def test_chaos(seed: int, tmp_path: Path) -> None:
+def test_chaos_case(seed: int, tmp_path: Path) -> None:
     record = run_case(schedule_for(seed), tmp_path, PROMISES)
     found = violations(record, PROMISES, job_names())
     assert not found, describe(record, found)
