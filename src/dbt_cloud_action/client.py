@@ -9,6 +9,7 @@ of that is easier to reason about than ``Retry`` plus exceptions to it.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -522,7 +523,9 @@ class DbtCloudClient:
         self._wall_clock = wall_clock
         self._jitter = jitter
         self._base = f"{self.access_url}/api/v2/accounts/{account_id}"
-        self._creating = False  # a run-creating POST is in flight (see scope.py)
+        # a POST whose answer names a run's state (creating or cancelling it) is in flight: a
+        # cancel cuts it only after its grace (see scope.py)
+        self._awaited = False
         self._session = self._new_session()
 
     def _new_session(self) -> _SameOriginSession:
@@ -552,7 +555,7 @@ class DbtCloudClient:
 
     def _track(self, sock: Any) -> None:
         if not self.scope.cleanup:  # the clean-up's own requests are bounded by its deadline
-            self.scope.cancellation.track(sock, lambda: self._creating)
+            self.scope.cancellation.track(sock, lambda: self._awaited)
 
     def _sleep(self, seconds: float) -> None:
         if self._injected_sleep is not None:
@@ -667,7 +670,7 @@ class DbtCloudClient:
 
         while True:
             try:
-                attempt = self._creating_attempt(budget, path, body)
+                attempt = self._awaited_attempt(budget, path, body)
             except WorkflowCancelled as cancel:  # the cancel came before it was sent
                 return self._see_through(cancel, find) if ambiguous else _reraise(cancel)
             if attempt.ok:
@@ -694,8 +697,10 @@ class DbtCloudClient:
                 raise
 
     def cancel_run(self, run_id: int) -> Run:
-        """Cancel the run; safe to repeat, so retried like a GET."""
-        return Run.from_api(self._object("POST", f"/runs/{run_id}/cancel/"))
+        """Cancel the run; safe to repeat, so retried like a GET. Its answer is the run's state
+        after the cancel, so a cancel of the step waits for it (`_answer_awaited`)."""
+        with self._answer_awaited():
+            return Run.from_api(self._object("POST", f"/runs/{run_id}/cancel/"))
 
     def retry_run(self, failed: Run) -> Run:
         """Retry a failed run from its point of failure. The POST is repeated only when surely
@@ -704,7 +709,7 @@ class DbtCloudClient:
         path = f"/runs/{failed.id}/retry/"
         budget = self._budget()
         while True:
-            attempt = self._creating_attempt(budget, path, None)
+            attempt = self._awaited_attempt(budget, path, None)
             if attempt.ok:
                 return Run.from_api(attempt.payload)
             if attempt.definite_status is not None:
@@ -725,15 +730,21 @@ class DbtCloudClient:
         log.info("retry answer was lost; found the run it created: %d", found.id)
         return found
 
-    def _creating_attempt(
+    def _awaited_attempt(
         self, budget: _Budget, path: str, body: Mapping[str, Any] | None
     ) -> _Attempt:
-        """One POST that creates a run; a cancel cuts it only after its grace (scope.py)."""
-        self._creating = True
-        try:
+        """One POST whose answer names the run it acts on (a trigger, a retry, a cancel): a
+        cancel cuts it only after its grace (scope.py), so the answer can still tell."""
+        with self._answer_awaited():
             return self._attempt(budget, "POST", path, json_body=body)
+
+    @contextlib.contextmanager
+    def _answer_awaited(self) -> Iterator[None]:
+        self._awaited = True
+        try:
+            yield
         finally:
-            self._creating = False
+            self._awaited = False
 
     def _see_through(self, cancel: WorkflowCancelled, find: Callable[[], Run | None]) -> Run:
         """A run-creating POST whose answer the cancel cut: its run, looked for (by the key in

@@ -17,7 +17,8 @@ The bounds the step keeps, stated once (the README's lifecycle section quotes th
 
 A request already in flight when the cancel comes is not waited out: the client registers its
 open sockets with the cancellation, which shuts them (a blocked read in any thread then ends at
-once), except for a run-creating POST, whose answer is given `CREATION_GRACE_SECONDS` first.
+once), except for a POST whose answer names the run's state (a trigger, a retry, a cancel),
+which is given `CREATION_GRACE_SECONDS` first.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ SIGNAL_EXIT_SECONDS = 7.5
 # What the runs' clean-up may spend after the first signal; the rest of SIGNAL_EXIT_SECONDS is
 # for the outputs, the summary and the PR comment.
 CLEANUP_SECONDS = 5.0
-# How long a run-creating POST in flight at a cancel keeps waiting for its answer (which names
-# the run at once) before it is cut and its run looked for by key instead.
+# How long a POST in flight at a cancel that creates or cancels a run keeps waiting for its
+# answer (which names the run and its state at once) before it is cut (a cut trigger's run is
+# then looked for by its key).
 CREATION_GRACE_SECONDS = 2.0
 TIMEOUT_GRACE_SECONDS = 10.0
 # A wait in the main thread is cut in slices this long: a signal handler runs between them,
@@ -67,18 +69,18 @@ class Cancellation:
         return self._event.is_set()
 
     def cancel(self, cause: WorkflowCancelled) -> None:
-        """Cancel every wait, and cut every request in flight (a run-creating POST's after
+        """Cancel every wait, and cut every request in flight (an awaited POST's after
         `CREATION_GRACE_SECONDS`). Called once from the main thread; later calls do nothing."""
         with self._lock:
             if self._cause is not None:
                 return
             self._cause = cause
-            sockets = [(sock, creating()) for sock, creating in self._sockets.items()]
-        for sock, creating in sockets:  # before the waits end: the clean-up starts after
-            if not creating:
+            sockets = [(sock, awaited()) for sock, awaited in self._sockets.items()]
+        for sock, awaited in sockets:  # before the waits end: the clean-up starts after
+            if not awaited:
                 _shut(sock)
         self._event.set()
-        late = [sock for sock, creating in sockets if creating]
+        late = [sock for sock, awaited in sockets if awaited]
         if late:
             timer = threading.Timer(
                 max(0.0, cause.received_at + CREATION_GRACE_SECONDS - time.monotonic()),
@@ -88,13 +90,13 @@ class Cancellation:
             timer.daemon = True
             timer.start()
 
-    def track(self, sock: socket.socket, creating: Callable[[], bool]) -> None:
-        """A socket a client opened; `creating` says whether its request creates a run now.
-        Cut at once when the cancel has come already (unless it is creating one)."""
+    def track(self, sock: socket.socket, awaited: Callable[[], bool]) -> None:
+        """A socket a client opened; `awaited` says whether its request now is a POST whose
+        answer is awaited. Cut at once when the cancel has come already (unless awaited)."""
         with self._lock:
-            self._sockets[sock] = creating
+            self._sockets[sock] = awaited
             cancelled = self._cause is not None
-        if cancelled and not creating():
+        if cancelled and not awaited():
             _shut(sock)
 
     def wait(self, seconds: float) -> bool:
