@@ -281,7 +281,9 @@ def _text(value: object) -> str:
 # ---------------------------------------------------------------------------- transport
 
 
-_Shape = Literal["object", "list", "raw"]
+# "optional_list": a list whose `data: null` means an empty one (the artifact list of a run that
+# produced none: dbt-labs/dbt-mcp#791), not a broken answer to retry.
+_Shape = Literal["object", "list", "optional_list", "raw"]
 
 
 @dataclass(frozen=True)
@@ -567,8 +569,9 @@ class DbtCloudClient:
         )
 
     def list_artifacts(self, run_id: int) -> list[str]:
-        """The paths of the run's artifacts (its last step's: dbt Cloud ignores `step` here)."""
-        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", shape="list")
+        """The paths of the run's artifacts (its last step's: dbt Cloud ignores `step` here);
+        `data: null`, dbt Cloud's answer for a run that produced none, is an empty list at once."""
+        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", shape="optional_list")
         return [p for p in data if isinstance(p, str)]
 
     def get_artifact(self, run_id: int, path: str, step: int | None = None) -> bytes:
@@ -790,10 +793,13 @@ class DbtCloudClient:
             payload = None
         if 200 <= status < 300:
             data = payload.get("data") if isinstance(payload, Mapping) else None
-            if isinstance(data, list if shape == "list" else Mapping):
+            if shape == "optional_list" and isinstance(payload, Mapping) and "data" in payload:
+                data = [] if data is None else data
+            if isinstance(data, Mapping if shape == "object" else list):
                 return _Attempt(status, data)
             content_type = response.headers.get("Content-Type", "no content type")
-            what = "a non-JSON body" if payload is None else f"no {shape} in the JSON envelope"
+            wanted = shape.removeprefix("optional_")
+            what = "a non-JSON body" if payload is None else f"no {wanted} in the JSON envelope"
             return _Attempt(status, payload, f"HTTP {status} with {what} ({content_type})")
         reason = f"HTTP {status} {response.reason or ''}".strip()
         return _Attempt(

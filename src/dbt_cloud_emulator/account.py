@@ -215,14 +215,17 @@ class Account:
 
     # ----- artifacts ---------------------------------------------------------------------------
 
-    def list_artifacts(self, run_id: int) -> list[str]:
+    def list_artifacts(self, run_id: int) -> list[str] | None:
         """The last step's artifacts, as dbt Cloud lists them: it ignores `step` here (see
-        dbt-labs/dbt-cloud-openapi-spec#27), and lists late ones before they can be fetched."""
+        dbt-labs/dbt-cloud-openapi-spec#27), and lists late ones before they can be fetched.
+        Nothing to list is `null`, not `[]` (dbt-labs/dbt-mcp#791: "The API returns
+        {"data": null} when a run produced no artifacts")."""
         with self._lock:
             self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             step = self._artifact_step(view, None, uploaded=False)
-            return [] if isinstance(step, str) else sorted(step.script.artifact_names)
+            names = () if isinstance(step, str) else step.script.artifact_names
+            return sorted(names) or None
 
     def artifact(self, run_id: int, path: str, step_index: int | None) -> bytes:
         with self._lock:

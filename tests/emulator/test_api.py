@@ -382,7 +382,7 @@ def test_artifacts_wait_for_the_end_of_the_run(api: Api, clock: ManualClock) -> 
     early = api.call("GET", f"runs/{run_id}/artifacts/run_results.json")
     assert early.status_code == 404
     assert "not finished" in early.json()["status"]["developer_message"]
-    assert api.data("GET", f"runs/{run_id}/artifacts/") == []
+    assert api.data("GET", f"runs/{run_id}/artifacts/") is None
     clock.advance(60)
     assert api.call("GET", f"runs/{run_id}/artifacts/run_results.json").status_code == 200
 
@@ -413,6 +413,7 @@ def test_a_job_without_artifacts_never_has_any(api: Api, clock: ManualClock) -> 
     missing = api.call("GET", f"runs/{run_id}/artifacts/manifest.json")
     assert missing.status_code == 404
     assert "does not save artifacts" in missing.json()["status"]["developer_message"]
+    assert api.data("GET", f"runs/{run_id}/artifacts/") is None  # nothing to list: null
 
 
 # ----- lists --------------------------------------------------------------------------------

@@ -11,7 +11,14 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_cloud_emulator import ConfigError, Emulator, EmulatorConfig, ManualClock
+from dbt_cloud_emulator import (
+    ConfigError,
+    Emulator,
+    EmulatorConfig,
+    JobScript,
+    ManualClock,
+    StepScript,
+)
 from tests.emulator.conftest import Api
 
 RUN_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -201,7 +208,7 @@ def test_a_commit_the_repository_lacks_fails_the_clone_step_with_gits_message(
     assert run["status_message"] == f"fatal: reference is not a tree: {sent}"
     assert (run["artifacts_saved"], run["can_retry"]) == (False, False)
     assert run["retry_not_supported_reason"] == "RETRY_NO_RUN_RESULTS"
-    assert api.data("GET", f"runs/{run['id']}/artifacts/") == []
+    assert api.data("GET", f"runs/{run['id']}/artifacts/") is None
 
 
 def test_the_repository_holds_every_other_commit(
@@ -271,3 +278,20 @@ def test_one_pull_request_id_per_trigger(api: Api) -> None:
     assert sorted(response.json()["data"]) == ["github_pull_request_id", "gitlab_merge_request_id"]
     null_other = {"cause": "x", "github_pull_request_id": 7, "gitlab_merge_request_id": None}
     assert api.trigger(101, null_other)["trigger"]["github_pull_request_id"] == 7
+
+
+def test_an_artifact_list_with_nothing_to_list_is_null(clock: ManualClock) -> None:
+    """A4: dbt Cloud answers `{"data": null}`, not `[]`, for a run with no artifacts to list
+    (dbt-labs/dbt-mcp#791), e.g. one whose last step, which the list is of, wrote none."""
+    build = StepScript("Invoke dbt with `dbt build`", "dbt build", duration=5.0)
+    operation = StepScript("Invoke dbt with `dbt run-operation grant`", "dbt run-operation grant")
+    job = JobScript(7, "Build then grant", (build, operation), 0.0)
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu, check=True)
+        run_id = api.trigger(7)["id"]
+        clock.advance(60)
+        run = api.run(run_id, "")
+        assert (run["status"], run["artifacts_saved"]) == (10, True)  # the build step saved some
+        assert api.data("GET", f"runs/{run_id}/artifacts/") is None
+        path = f"runs/{run_id}/artifacts/run_results.json"
+        assert api.call("GET", path, params={"step": 1}).status_code == 200
