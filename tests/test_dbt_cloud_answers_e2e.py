@@ -4,11 +4,20 @@ an artifact list of `data: null`, access errors, error bodies that are not the e
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, StepScript
+from dbt_cloud_action.api_errors import DOCS_ACCESS_URLS, DOCS_IP_RESTRICTIONS, DOCS_SERVICE_TOKENS
+from dbt_cloud_emulator import (
+    Emulator,
+    EmulatorConfig,
+    JobScript,
+    NodeResult,
+    StepScript,
+    TokenAccess,
+)
 from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 TOKEN = "dbtc_e2eAnswersToken_0123456789abcdef"
@@ -53,3 +62,67 @@ def test_a_null_artifact_list_ends_the_step_at_once_with_a_note(
     assert [r.endpoint for r in emu.requests].count("list_artifacts") == 1
     assert "lists no artifacts" in result.summary
     assert "Traceback" not in result.log
+
+
+def access_emulator(access: TokenAccess) -> Emulator:
+    other = JobScript(23, "Another project's job", (CLONE, BUILD), project_id=71)
+    config = EmulatorConfig(token=TOKEN, jobs=(*JOBS, other), access=access)
+    return Emulator(config=config, time_scale=100.0)
+
+
+@dataclass(frozen=True)
+class AccessCase:
+    access: TokenAccess
+    expected: tuple[str, ...]  # texts the one error line holds
+    job_id: int = 21
+    account_id: str | None = None  # None: the emulator's own
+    token: str = TOKEN
+
+
+ACCESS_CASES = {
+    "ip-restriction": AccessCase(
+        TokenAccess(ip_allowlist=("10.0.0.0/8",)),
+        ("HTTP 403", "Forbidden: Access denied", "IP allowlist", DOCS_IP_RESTRICTIONS),
+    ),
+    "no-permission-on-the-project-404": AccessCase(
+        TokenAccess(project_ids=(70,)),
+        ("HTTP 404", "proper permissions", "job's project", DOCS_SERVICE_TOKENS),
+        job_id=23,
+    ),
+    "viewer-may-not-trigger-403": AccessCase(
+        TokenAccess(permission="job_viewer"),
+        ("HTTP 403", "You do not have permission", "Job Runner", DOCS_SERVICE_TOKENS),
+    ),
+    "wrong-account": AccessCase(
+        TokenAccess(),
+        ("HTTP 403", "account-id", "its own account", DOCS_SERVICE_TOKENS),
+        account_id="424242",
+    ),
+    "token-of-another-region": AccessCase(
+        TokenAccess(),
+        ("HTTP 401", "Invalid token", "another region", DOCS_ACCESS_URLS),
+        token="dbtc_tokenOfAnotherRegion_0123456789",  # a made-up token
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ACCESS_CASES.values(), ids=ACCESS_CASES.keys())
+def test_access_errors_are_one_error_line_naming_what_to_check(
+    tmp_path: Path, case: AccessCase
+) -> None:
+    """Each access error users meet ends the step with one `::error::` line: dbt Cloud's
+    message, what to check and where, and the docs page; no run is triggered."""
+    token = case.token
+    with access_emulator(case.access) as emu:
+        inputs = emulator_inputs(emu, case.job_id, **{"poll-interval": "1", "api-token": token})
+        if case.account_id is not None:
+            inputs["account-id"] = case.account_id
+        result = pr_runner(tmp_path).run(inputs)
+        assert emu.created_runs() == []
+    assert result.exit_code == 1, result.log
+    [line] = error_lines(result.stdout)
+    for text in case.expected:
+        assert text in line, line
+    assert "Rejected fields" not in line  # the 403's data are facts, not field errors
+    assert "Traceback" not in result.log
+    assert token not in result.stdout.replace(f"::add-mask::{token}", "")

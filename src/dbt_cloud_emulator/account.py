@@ -22,7 +22,7 @@ from dbt_cloud_emulator.config import (
     StepScript,
 )
 from dbt_cloud_emulator.dbt_output import catalog, manifest, run_results
-from dbt_cloud_emulator.envelope import ApiError, not_found
+from dbt_cloud_emulator.envelope import PERMISSION_DENIED, ApiError, not_found
 from dbt_cloud_emulator.queries import (
     JOB_ORDERINGS,
     RUN_ORDERINGS,
@@ -41,6 +41,8 @@ _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "
 _JOB_FILTERS = ("environment_id", "project_id", "pk")
 _JOB_IN_FILTERS = ("project_id",)  # the spec's jobs list has no environment_id__in nor pk__in
 _JOB_TEXT_FILTERS = ("name",)
+# What a job_viewer token may not do (TokenAccess.may_run).
+_RUN_CHANGES = frozenset({"trigger", "rerun", "cancel", "retry_post"})
 # What a run dbt Cloud starts from a pull request's webhook says in its trigger (thin: no
 # recorded reply quotes the text; `ci` is the spec's CauseCategoryEnum value).
 PULL_REQUEST_CAUSE = "Triggered via GitHub PR webhook"
@@ -76,6 +78,27 @@ class Account:
         for pull_request in config.pull_requests:
             self.open_pull_request(pull_request, at=pull_request.delay)
 
+    # ----- the token's permissions ------------------------------------------------------------
+
+    def check_access(self, endpoint: str, *, job_id: int, run_id: int) -> None:
+        """dbt Cloud's answers to a token without the permission: the 404 for a job or run of
+        a project it has no permission on (terraform-provider-dbtcloud#537, #207), the 403
+        for a change a viewer may not make. An unknown job or run is the endpoint's own 404."""
+        access = self.config.access
+        with self._lock:
+            job = self.config.job(job_id) if job_id else None
+            if run_id and run_id in self._runs:
+                job = self._runs[run_id].job
+        if job is not None and not access.sees(job.project_id):
+            raise not_found(
+                f"The token has no permission on project {job.project_id} of "
+                f"{'run ' + str(run_id) if run_id else 'job ' + str(job_id)}."
+            )
+        if endpoint in _RUN_CHANGES and not access.may_run:
+            raise ApiError(
+                403, PERMISSION_DENIED, f"A {access.permission} token may not {endpoint} runs."
+            )
+
     # ----- jobs ------------------------------------------------------------------------------
 
     def get_job(self, job_id: int, query: Query) -> dict[str, Any]:
@@ -108,7 +131,8 @@ class Account:
         )
         with self._lock:
             self._deliver_webhooks()
-            rows = [(_job_fields(job), job) for job in self.config.jobs]
+            seen = self.config.access.sees
+            rows = [(_job_fields(job), job) for job in self.config.jobs if seen(job.project_id)]
             return self._page(rows, spec, self._job_json)
 
     # ----- runs ------------------------------------------------------------------------------
@@ -122,7 +146,11 @@ class Account:
         spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
         with self._lock:
             self._deliver_webhooks()
-            rows = [(_run_fields(view), view) for view in self._views(self.time.now())]
+            rows = [
+                (_run_fields(view), view)
+                for view in self._views(self.time.now())
+                if self.config.access.sees(view.record.job.project_id)
+            ]
             return self._page(rows, spec, lambda view: self._run_json(view, spec.include))
 
     def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:

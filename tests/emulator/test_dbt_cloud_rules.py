@@ -18,6 +18,7 @@ from dbt_cloud_emulator import (
     JobScript,
     ManualClock,
     StepScript,
+    TokenAccess,
 )
 from tests.emulator.conftest import Api
 
@@ -295,3 +296,98 @@ def test_an_artifact_list_with_nothing_to_list_is_null(clock: ManualClock) -> No
         assert api.data("GET", f"runs/{run_id}/artifacts/") is None
         path = f"runs/{run_id}/artifacts/run_results.json"
         assert api.call("GET", path, params={"step": 1}).status_code == 200
+
+
+# ----- error answers ------------------------------------------------------------------------
+
+
+def test_a_wrong_method_is_django_rest_frameworks_bare_405_after_authentication(
+    api: Api, emulator: Emulator
+) -> None:
+    """R5: the body is `{"detail": "Method \"GET\" not allowed."}`, not the envelope, as a
+    slash-less POST turned GET got it (dbt-labs/dbt-cloud-openapi-spec#7)."""
+    response = api.call("GET", "jobs/101/run/", check=True)
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+    assert response.headers["Allow"] == "POST, OPTIONS"
+    anonymous = requests.get(f"{api.base}jobs/101/run/", timeout=5)
+    assert anonymous.status_code == 401  # DRF authenticates before it looks at the method
+
+
+def test_a_404_says_what_dbt_cloud_says(api: Api) -> None:
+    """R5: dbt Cloud's 404 text, the same for a missing and an unpermitted resource
+    (dbt-labs/terraform-provider-dbtcloud#207)."""
+    status = api.call("GET", "jobs/999/").json()["status"]
+    assert status["user_message"] == (
+        "The requested resource was not found. Please check that you have the proper "
+        "permissions. If you are seeing this in error, please contact support!"
+    )
+
+
+def access_emulator(clock: ManualClock, **access: Any) -> Emulator:
+    other = JobScript(9, "Other project's job", (StepScript("b", "dbt build"),), project_id=71)
+    config = EmulatorConfig(jobs=(*EmulatorConfig().jobs, other), access=TokenAccess(**access))
+    return Emulator(config, clock=clock.now)
+
+
+def test_the_ip_restriction_403_carries_the_callers_facts(clock: ManualClock) -> None:
+    """R9: docs faqs/Troubleshooting/ip-restrictions, the whole body."""
+    with access_emulator(clock, ip_allowlist=("10.0.0.0/8",)) as emu:
+        api = Api(emu, check=True)
+        response = api.call("GET", "jobs/101/")
+        assert response.status_code == 403
+        assert response.json() == {
+            "status": {
+                "code": 403,
+                "is_success": False,
+                "user_message": "Forbidden: Access denied",
+                "developer_message": None,
+            },
+            "data": {
+                "account_id": emu.account_id,
+                "user_id": 1,
+                "is_service_token": True,
+                "account_access_denied": True,
+            },
+        }
+    with access_emulator(clock, ip_allowlist=("127.0.0.0/8",)) as emu:
+        assert Api(emu).call("GET", "jobs/101/").status_code == 200  # on the allowlist
+
+
+def test_a_project_without_permission_is_a_404_and_left_out_of_lists(
+    clock: ManualClock,
+) -> None:
+    """R10: terraform-provider-dbtcloud#537 (a 404 "with a permissions hint" for what the
+    token lacks access to), #207 (its text)."""
+    with access_emulator(clock, project_ids=(70,)) as emu:
+        api = Api(emu, check=True)
+        for method, path in (("GET", "jobs/9/"), ("POST", "jobs/9/run/")):
+            response = api.call(method, path, body={"cause": "x"})
+            assert response.status_code == 404
+            assert "proper permissions" in response.json()["status"]["user_message"]
+        assert 9 not in [job["id"] for job in api.data("GET", "jobs/")]
+        assert api.call("GET", "jobs/101/").status_code == 200
+
+
+def test_a_viewer_token_may_read_but_not_run(clock: ManualClock) -> None:
+    """R11: a Job Viewer token's trigger or cancel is a 403 (DRF's default message: thin)."""
+    with access_emulator(clock, permission="job_viewer") as emu:
+        api = Api(emu, check=True)
+        assert api.call("GET", "jobs/101/").status_code == 200
+        refused = api.call("POST", "jobs/101/run/", body={"cause": "x"})
+        assert refused.status_code == 403
+        assert refused.json()["status"]["user_message"] == (
+            "You do not have permission to perform this action."
+        )
+        assert emu.created_runs() == []
+
+
+def test_token_access_comes_from_the_json_config() -> None:
+    config = EmulatorConfig.from_dict(
+        {"access": {"permission": "job_runner", "project_ids": [70], "ip_allowlist": ["::1/128"]}}
+    )
+    assert config.access == TokenAccess("job_runner", (70,), ("::1/128",))
+    with pytest.raises(ConfigError, match=r"access\.permission"):
+        EmulatorConfig.from_dict({"access": {"permission": "owner"}})
+    with pytest.raises(ConfigError, match="not a CIDR"):
+        EmulatorConfig.from_dict({"access": {"ip_allowlist": ["nowhere"]}})
