@@ -1,5 +1,5 @@
 """The step against dbt Cloud's answers as users meet them (issue 18), through the entrypoint:
-an artifact list of `data: null`, access errors, error bodies that are not the envelope."""
+an artifact list of `data: null`, access errors, and a failing dbt Fusion run."""
 
 from __future__ import annotations
 
@@ -30,9 +30,34 @@ BUILD = StepScript(
 )
 # dbt Cloud lists the artifacts of a run's last step; this one writes none, so the list is null.
 GRANT = StepScript("Invoke dbt with `dbt run-operation grant`", "dbt run-operation grant", 2)
+# dbt Fusion leaves the erroring model out of run_results.json; its log names it.
+FUSION_BUILD = StepScript(
+    "Invoke dbt with `dbt build`",
+    "dbt build",
+    duration=10,
+    outcome=20,
+    results=(
+        NodeResult("model.shop.stg_orders", "reused", 0.0),
+        NodeResult("model.shop.orders", "success", 1.5),
+        NodeResult("test.shop.unique_orders_id", "fail", 0.4, "Got 2 results", "test"),
+        NodeResult("model.shop.customers", "error", 0.6, "Database Error in model customers"),
+        NodeResult("model.shop.customer_ltv", "skipped", 0.0),
+    ),
+)
+FUSION_OK = StepScript(
+    "Invoke dbt with `dbt build`",
+    "dbt build",
+    duration=10,
+    results=(
+        NodeResult("model.shop.stg_orders", "reused", 0.0),
+        NodeResult("model.shop.orders", "success", 1.5),
+    ),
+)
 JOBS = (
     JobScript(21, "CI build", (CLONE, BUILD), queue_seconds=1),
     JobScript(22, "CI build then grant", (CLONE, BUILD, GRANT), queue_seconds=1),
+    JobScript(24, "Fusion CI", (CLONE, FUSION_BUILD), 1, dbt_version="latest-fusion"),
+    JobScript(25, "Fusion CI passing", (CLONE, FUSION_OK), 1, dbt_version="latest-fusion"),
 )
 
 
@@ -126,3 +151,28 @@ def test_access_errors_are_one_error_line_naming_what_to_check(
     assert "Rejected fields" not in line  # the 403's data are facts, not field errors
     assert "Traceback" not in result.log
     assert token not in result.stdout.replace(f"::add-mask::{token}", "")
+
+
+def test_a_failing_fusion_run_names_the_model_its_results_leave_out(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    result = pr_runner(tmp_path).run(emulator_inputs(emu, 24, **{"poll-interval": "1"}))
+    assert result.exit_code == 1, result.log
+    assert result.outputs["status"] == "error"
+    summary = result.summary
+    customers = "`model dbt_cloud_pr_24_2.customers` | ❌ error (from the log) |  "
+    assert f"{customers}| Database Error in model customers |" in summary
+    assert "`test.shop.unique_orders_id` | 🔴 fail" in summary
+    assert "❌ error **1**" in summary and "🔴 fail **1**" in summary
+    assert "error **0**" not in summary
+    assert "(dbt 2\\.0\\.0" in summary  # Fusion's version, from run_results.json (escaped)
+    assert "Traceback" not in result.log
+
+
+def test_a_passing_fusion_run_counts_reused_nodes_apart_from_skipped(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    result = pr_runner(tmp_path).run(emulator_inputs(emu, 25, **{"poll-interval": "1"}))
+    assert result.exit_code == 0, result.log
+    assert "♻️ reused **1**" in result.summary
+    assert "⏭️ skip **0**" in result.summary

@@ -286,6 +286,7 @@ FUSION_LOG = """dbt-fusion 2.0.0-preview.164
    Loading profiles.yml
  Succeeded [  0.01s] model main.base_model (table)
     Failed [  1.00s] model main.downstream_model (table)
+error: dbt1501: Error executing materialization macro
    Skipped [-------] model main.final_model (table)
     Failed [  0.40s] test  main.not_null_base_model_id
 
@@ -311,7 +312,13 @@ def test_fusions_failed_lines_name_the_nodes() -> None:
         ("test main.not_null_base_model_id", StatusBucket.FAIL, 0.4),
     ]
     assert all(n.from_log for n in nodes)
+    assert nodes[0].message == "dbt1501: Error executing materialization macro"
     assert failed_nodes_in_log("12:00:01  1 of 2 ERROR creating sql table model x") == ()
+    timed = (
+        "12:00:01      Failed [  1.00s] model a.b (table)\n"
+        "19:53:01.09 [info ]:  Failed [ 2.00s] seed a.c"
+    )
+    assert [n.unique_id for n in failed_nodes_in_log(timed)] == ["model a.b", "seed a.c"]
 
 
 def test_a_failed_fusion_step_takes_the_erroring_model_its_results_leave_out() -> None:

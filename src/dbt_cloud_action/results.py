@@ -300,9 +300,11 @@ def combine(digests: Sequence[ResultsDigest], *, max_problems: int = 1000) -> Re
 # A failed step reconciled with its log
 
 # dbt Fusion's line per node: `    Failed [  1.00s] model main.downstream_model (table)`,
-# `   Skipped [-------] model main.final_model (table)` (dbt-labs/dbt-fusion#1539, #828).
+# `   Skipped [-------] model main.final_model (table)` (dbt-labs/dbt-fusion#1539, #828),
+# perhaps behind a log's time (`12:00:01  `, or `19:53:01.099293 [info ]: ` as in #1475).
 _FUSION_NODE_LINE = re.compile(
-    r"^\s*(?P<verb>Failed|Errored)\s+\[\s*(?:(?P<seconds>\d+(?:\.\d+)?)s|-+)\s*\]\s+"
+    r"^(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+(?:\[\w+\s*\]:)?)?"
+    r"\s*(?P<verb>Failed|Errored)\s+\[\s*(?:(?P<seconds>\d+(?:\.\d+)?)s|-+)\s*\]\s+"
     r"(?P<kind>[a-z_]+)\s+(?P<relation>\S+)"
 )
 
@@ -311,7 +313,8 @@ def failed_nodes_in_log(logs: str, *, limit: int = 1000) -> tuple[NodeResult, ..
     """The nodes a dbt Fusion log says failed, in its order: a test found failing rows (fail),
     anything else broke (error). Named as the log names them (`model main.customers`)."""
     found: dict[str, NodeResult] = {}
-    for line in logs.splitlines():
+    lines = logs.splitlines()
+    for i, line in enumerate(lines):
         match = _FUSION_NODE_LINE.match(line)
         if match is None:
             continue
@@ -319,13 +322,20 @@ def failed_nodes_in_log(logs: str, *, limit: int = 1000) -> tuple[NodeResult, ..
         name = f"{kind} {match['relation']}"
         bucket = StatusBucket.FAIL if kind == "test" else StatusBucket.ERROR
         seconds = float(match["seconds"]) if match["seconds"] else None
+        message = _error_after(lines[i + 1]) if i + 1 < len(lines) else ""
         found.setdefault(
             name,
-            NodeResult(name, kind, match["verb"].lower(), bucket, "", None, seconds, True),
+            NodeResult(name, kind, match["verb"].lower(), bucket, message, None, seconds, True),
         )
         if len(found) >= limit:
             break
     return tuple(found.values())
+
+
+def _error_after(line: str) -> str:
+    """Fusion's `error: <message>` line right after a failed node's, else ''."""
+    _, marker, message = line.partition("error: ")
+    return _first_lines(message) if marker else ""
 
 
 def reconcile(step: RunStep, results: StepResults | None) -> StepResults:

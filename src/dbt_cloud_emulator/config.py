@@ -26,7 +26,17 @@ DEFAULT_PROJECT_NAME = "jaffle_shop"
 PROD_ENVIRONMENT_ID = 200
 CI_ENVIRONMENT_ID = 201
 # Node statuses in run_results.json: models success/error/skipped, tests pass/fail/warn.
-NODE_STATUSES = ("success", "error", "skipped", "pass", "fail", "warn", "runtime error")
+# `reused`: dbt State reused the node (state-aware orchestration); dbt writes it `skipped`.
+NODE_STATUSES = (
+    "success",
+    "error",
+    "skipped",
+    "pass",
+    "fail",
+    "warn",
+    "runtime error",
+    "reused",
+)
 _LATE = re.compile(r"late:(\d+(?:\.\d+)?)")
 
 
@@ -133,8 +143,12 @@ class JobScript:
     environment_id: int | None = None
     environment_name: str | None = None
     triggers: tuple[str, ...] | None = None
+    # The job's dbt: a release track ("latest", "latest-fusion": dbt Fusion) or a version.
+    dbt_version: str = "latest"
 
     def __post_init__(self) -> None:
+        if not self.dbt_version:
+            raise ConfigError(f"job {self.id}: dbt_version must not be empty")
         if self.id < 1:
             raise ConfigError(f"job id must be a positive integer, got {self.id}")
         if self.project_id < 1 or (self.environment_id is not None and self.environment_id < 1):
@@ -507,6 +521,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "number": (int,),
     "delay": (int, float),
     "permission": (str,),
+    "dbt_version": (str,),
 }
 
 

@@ -17,6 +17,7 @@ from dbt_cloud_emulator import (
     EmulatorConfig,
     JobScript,
     ManualClock,
+    NodeResult,
     StepScript,
     TokenAccess,
 )
@@ -391,3 +392,69 @@ def test_token_access_comes_from_the_json_config() -> None:
         EmulatorConfig.from_dict({"access": {"permission": "owner"}})
     with pytest.raises(ConfigError, match="not a CIDR"):
         EmulatorConfig.from_dict({"access": {"ip_allowlist": ["nowhere"]}})
+
+
+# ----- dbt Fusion (the latest-fusion track) --------------------------------------------------
+
+FUSION_BUILD = StepScript(
+    "Invoke dbt with `dbt build`",
+    "dbt build",
+    duration=10.0,
+    outcome=20,
+    results=(
+        NodeResult("model.shop.stg_orders", "reused", 0.0),
+        NodeResult("model.shop.orders", "success", 1.5),
+        NodeResult("test.shop.unique_orders_id", "fail", 0.4, "Got 2 results", "test"),
+        NodeResult("model.shop.customers", "error", 0.4, "Database Error in model customers"),
+        NodeResult("model.shop.customer_ltv", "skipped", 0.0),
+    ),
+)
+
+
+def test_a_fusion_job_writes_fusions_logs_and_run_results(clock: ManualClock) -> None:
+    """F1: dbt-fusion#1539/#828 (log lines), #1437 (fields), #1130 (errors left out),
+    dbt-core#14554 (no `failures` on a skipped test), dbt-core#14366 (reuse is `skipped`)."""
+    job = JobScript(8, "Fusion CI", (FUSION_BUILD,), 0.0, dbt_version="latest-fusion")
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu, check=True)
+        run_id = api.trigger(8)["id"]
+        clock.advance(60)
+        run = api.run(run_id)
+        assert (run["status"], run["dbt_version"]) == (20, "latest-fusion")
+        logs = run["run_steps"][0]["logs"]
+        assert "    Failed [  0.40s] model analytics.customers (table)" in logs
+        assert "    Failed [  0.40s] test  analytics.unique_orders_id" in logs
+        assert " Succeeded [  1.50s] model analytics.orders (table)" in logs
+        assert "   Skipped [-------] model analytics.customer_ltv (table)" in logs
+        assert "Summary: 5 total | 1 success | 2 error | 2 skipped" in logs
+        results = api.call("GET", f"runs/{run_id}/artifacts/run_results.json").json()
+        assert results["metadata"]["dbt_version"].startswith("2.")
+        by_id = {r["unique_id"]: r for r in results["results"]}
+        assert "model.shop.customers" not in by_id  # erroring results left out
+        assert by_id["model.shop.stg_orders"]["status"] == "skipped"  # reused
+        assert by_id["test.shop.unique_orders_id"]["failures"] == 2
+        for entry in by_id.values():
+            assert not {"message", "compiled", "compiled_code", "batch_results"} & set(entry)
+        assert "failures" not in by_id["model.shop.orders"]
+    core = JobScript(8, "Core CI", (FUSION_BUILD,), 0.0)
+    with Emulator(EmulatorConfig(jobs=(core,)), clock=clock.now) as emu:
+        api = Api(emu)
+        run_id = api.trigger(8)["id"]
+        clock.advance(60)
+        results = api.call("GET", f"runs/{run_id}/artifacts/run_results.json").json()
+        statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+        assert statuses["model.shop.customers"] == "error"  # dbt Core writes every result
+        assert statuses["model.shop.stg_orders"] == "skipped"
+        assert "Failed [" not in api.run(run_id)["run_steps"][0]["logs"]
+
+
+def test_dbt_version_override_latest_fusion_runs_fusion(clock: ManualClock) -> None:
+    job = JobScript(8, "CI", (FUSION_BUILD,), 0.0)
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu)
+        run_id = api.trigger(8, {"cause": "x", "dbt_version_override": "latest-fusion"})["id"]
+        clock.advance(60)
+        assert "Execution Summary" in api.run(run_id)["run_steps"][0]["logs"]
+    assert EmulatorConfig.from_dict(
+        {"jobs": [{"id": 3, "name": "F", "dbt_version": "latest-fusion", "steps": [{"name": "s"}]}]}
+    ).jobs[0].dbt_version == ("latest-fusion")
