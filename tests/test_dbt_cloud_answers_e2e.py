@@ -3,6 +3,7 @@ an artifact list of `data: null`, access errors, and a failing dbt Fusion run.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,3 +177,27 @@ def test_a_passing_fusion_run_counts_reused_nodes_apart_from_skipped(
     assert result.exit_code == 0, result.log
     assert "♻️ reused **1**" in result.summary
     assert "⏭️ skip **0**" in result.summary
+
+
+# The list parameters dbt Cloud's spec declares (runs and jobs lists) that the action may send.
+_PAGING = {"order_by", "limit", "offset", "include_related"}
+DECLARED_LIST_PARAMETERS = {
+    "list_runs": {"job_definition_id", "status__in", *_PAGING},
+    "list_jobs": {"name__icontains", "project_id", "project_id__in", "environment_id", *_PAGING},
+}
+
+
+def test_the_step_sends_only_evidenced_list_forms(emu: Emulator, tmp_path: Path) -> None:
+    """L2: `__in` filters go as one JSON list (apache/airflow#40048), never `1,2` or repeated
+    keys, and only filters the spec declares (no job_definition_id__in)."""
+    inputs = emulator_inputs(emu, 21, **{"poll-interval": "1", "job-id": "", "job-name": "CI"})
+    result = pr_runner(tmp_path).run({**inputs, "job-name": "CI build"})
+    assert result.exit_code == 0, result.log
+    listed = [r for r in emu.requests if r.endpoint in DECLARED_LIST_PARAMETERS]
+    assert {r.endpoint for r in listed} == {"list_runs", "list_jobs"}
+    for request in listed:
+        assert set(request.query) <= DECLARED_LIST_PARAMETERS[request.endpoint], request.query
+        for name, values in request.query.items():
+            assert len(values) == 1, (name, values)  # never repeated keys
+            if name.endswith("__in"):
+                assert json.loads(values[0]) == [int(v) for v in json.loads(values[0])]

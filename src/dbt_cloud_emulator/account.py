@@ -38,6 +38,9 @@ Item = TypeVar("Item")
 FIRST_RUN_ID = 10_001
 ALL_RELATED = frozenset({"trigger", "job", "run_steps", "environment", "debug_logs"})
 _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "pk")
+# The runs list's `__in` filters the spec declares; job_definition_id__in and environment_id__in
+# it does not (so they are ignored, as undeclared filters are).
+_RUN_IN_FILTERS = ("status", "project_id", "pk")
 _JOB_FILTERS = ("environment_id", "project_id", "pk")
 _JOB_IN_FILTERS = ("project_id",)  # the spec's jobs list has no environment_id__in nor pk__in
 _JOB_TEXT_FILTERS = ("name",)
@@ -143,7 +146,7 @@ class Account:
             return self._run_json(self._view(run_id, self.time.now()), parse_include(query))
 
     def list_runs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
+        spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS, in_filters=_RUN_IN_FILTERS)
         with self._lock:
             self._deliver_webhooks()
             rows = [
