@@ -6,6 +6,8 @@ no `git_branch`: dbt Cloud takes one or the other), the outputs and the job summ
 several jobs, one step that runs them all at once (`job-id: 101,102`): its log, its `runs`
 output and its summary, which opens with an overview of the runs. Then the same step for a pull
 request from a fork: refused before any request (dbt Cloud cannot check out a fork's commits).
+Then a failing run of a job on dbt Fusion (the `latest-fusion` track, job 106): Fusion leaves
+the model that errored out of run_results.json, and the summary names it from the step's log.
 Last, `mode: follow`: dbt Cloud starts the CI run itself from the pull request's webhook, and
 the step finds, follows and reports that run, triggering nothing.
 """
@@ -24,7 +26,18 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event  # noqa: E402
 
-from dbt_cloud_emulator import Emulator, EmulatorConfig, default_config  # noqa: E402
+from dbt_cloud_emulator import (  # noqa: E402
+    Emulator,
+    EmulatorConfig,
+    JobScript,
+    NodeResult,
+    StepScript,
+    default_config,
+)
+
+FUSION_JOB = 106
+# The model that errors in the Fusion job's run (Fusion leaves it out of run_results.json).
+FUSION_ERRORING_MODEL = "customers"
 
 
 def banner(title: str) -> None:
@@ -40,6 +53,12 @@ def main() -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also show a pull request from a fork (refused before any API call)",
+    )
+    parser.add_argument(
+        "--fusion",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also show a failing run of a job on dbt Fusion (the model that errored named)",
     )
     parser.add_argument(
         "--follow",
@@ -100,6 +119,8 @@ def main() -> int:
             print(result.summary)
             failing = any(expected.get(job, 0) for job in jobs)
             ok = ok and result.exit_code == (1 if failing else 0)
+        if args.fusion:
+            ok = show_fusion_run(emu, Path(tmp) / "fusion") and ok
         if args.fork:
             ok = show_fork_pull_request(emu, Path(tmp) / "fork") and ok
         if args.follow:
@@ -125,12 +146,67 @@ def show_fork_pull_request(emu: Emulator, workspace: Path) -> bool:
     return result.exit_code == 1 and made == 0
 
 
+def show_fusion_run(emu: Emulator, workspace: Path) -> bool:
+    """A failing dbt Fusion run: the step fails (exit 1) and its summary names the model that
+    errored, which Fusion's run_results.json leaves out (the step's log names it)."""
+    runner = SimulatedRunner(
+        workspace, event_name="pull_request", event=load_event("pull_request.opened.json")
+    )
+    banner("dbt Fusion: step log")
+    result = runner.run(emulator_inputs(emu, FUSION_JOB), timeout=600)
+    print(result.stdout, end="")
+    banner(f"dbt Fusion: exit code {result.exit_code}, job summary (markdown)")
+    print(result.summary)
+    named = f".{FUSION_ERRORING_MODEL}` | ❌ error (from the log)" in result.summary
+    return result.exit_code == 1 and named
+
+
+def fusion_job() -> JobScript:
+    """A CI job on the `latest-fusion` track: one node reused by dbt State, a model that
+    errors, a failing test, and what they skip."""
+    build = StepScript(
+        "Invoke dbt with `dbt build --select state:modified+`",
+        "dbt build --select state:modified+",
+        25.0,
+        20,
+        results=(
+            NodeResult("model.jaffle_shop.stg_customers", "reused", 0.0),
+            NodeResult("model.jaffle_shop.stg_orders", "success", 1.7),
+            NodeResult(
+                "test.jaffle_shop.not_null_orders_order_id",
+                "fail",
+                0.8,
+                "Got 3 results, configured to fail if != 0",
+                "test",
+            ),
+            NodeResult(
+                f"model.jaffle_shop.{FUSION_ERRORING_MODEL}",
+                "error",
+                2.3,
+                "Database Error in model customers (models/customers.sql)\n"
+                "  Object 'ANALYTICS.DBT_CI.STG_PAYMENTS' does not exist or not authorized.",
+            ),
+            NodeResult("model.jaffle_shop.customer_lifetime_value", "skipped", 0.0),
+        ),
+    )
+    ci = next(job for job in default_config().jobs if job.id == 102)
+    return replace(
+        ci,
+        id=FUSION_JOB,
+        name="CI - dbt Fusion",
+        steps=(*ci.steps[:-1], build),
+        dbt_version="latest-fusion",
+    )
+
+
 def api_only_config() -> EmulatorConfig:
     """The demo account with its CI jobs started by the API only, as a team that triggers them
     from GitHub sets them up (with dbt Cloud's own PR trigger on too, every push would start two
-    runs and the step warns of it; the follow scene keeps that trigger: it reports that run)."""
+    runs and the step warns of it; the follow scene keeps that trigger: it reports that run),
+    and a job on dbt Fusion."""
     config = default_config()
-    return replace(config, jobs=tuple(replace(job, triggers=()) for job in config.jobs))
+    jobs = (*config.jobs, fusion_job())
+    return replace(config, jobs=tuple(replace(job, triggers=()) for job in jobs))
 
 
 def show_follow_mode(time_scale: float, workspace: Path) -> bool:

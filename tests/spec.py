@@ -10,7 +10,8 @@ provide the file: a contract test that silently passed without its contract woul
 
 Two documented adjustments, both because the published spec is stricter than dbt Cloud itself:
 - properties dbt Cloud returns as `null` (timestamps not reached yet, overrides not given, related
-  objects not asked for) are marked nullable; the spec declares no `nullable` anywhere;
+  objects not asked for, the artifact list of a run that produced none) are marked nullable; the
+  spec declares no `nullable` anywhere;
 - the spec's security scheme only names `Bearer`, while its description (and dbt Cloud) accept
   `Token <t>` as equivalent: `Token` is checked as `Bearer`;
 - dbt Cloud reads list filters such as `status__in` as one JSON-style value (`[1,2,3]`), while
@@ -20,7 +21,9 @@ Two documented adjustments, both because the published spec is stricter than dbt
   spec's strict RFC 3339 `date-time` rejects: `date-time` also accepts that one form.
 Error replies (4xx/5xx) are not described by the spec; their envelope is checked against the
 spec's own `ResponseStatus` schema instead, whose `developer_message` may be null as in dbt
-Cloud's 401 (`"developer_message": null`, quoted in kestra-io/plugin-dbt issue 101).
+Cloud's 401 (`"developer_message": null`, quoted in kestra-io/plugin-dbt issue 101). A 405 is
+Django REST framework's own bare `{"detail": "Method \"GET\" not allowed."}`, outside the
+envelope (dbt-labs/dbt-cloud-openapi-spec issue 7): that shape is checked for it instead.
 """
 
 from __future__ import annotations
@@ -114,6 +117,8 @@ NULLABLE_IN_PRACTICE: dict[str, tuple[str, ...]] = {
         "deferring_job_definition_id",
     ),
     "ResponseStatus": ("developer_message",),
+    # A run that produced no artifacts lists `{"data": null}` (dbt-labs/dbt-mcp#791).
+    "ListOfStringsEnveloped": ("data",),
 }
 
 
@@ -347,6 +352,10 @@ def _validate_error_envelope(
         envelope = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise ContractError(f"{where}: error reply is not JSON: {exc}") from exc
+    if status == 405:
+        if not (isinstance(envelope, dict) and isinstance(envelope.get("detail"), str)):
+            raise ContractError(f"{where}: a 405 is not Django REST framework's {{'detail': ...}}")
+        return
     problems = [e.message for e in _status_validator().iter_errors(envelope)]
     if not problems and "data" not in envelope:
         problems.append("no `data` key")

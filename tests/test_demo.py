@@ -63,3 +63,13 @@ def test_demo_runs_several_jobs_in_one_step() -> None:
         ("102", "error"),
     ]
     assert "| Job | Run | Status | Duration | Failed models and tests |" in together
+
+
+def test_demo_shows_a_failing_fusion_run_naming_the_model_that_errored() -> None:
+    done = run_demo("--jobs", "", "--no-fork", "--no-follow")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    fusion = done.stdout[done.stdout.index("dbt Fusion: step log") :]
+    assert "dbt Fusion: exit code 1, job summary (markdown)" in fusion
+    assert "`model dbt_cloud_pr_106_2.customers` | ❌ error (from the log)" in fusion
+    assert "Database Error in model customers" in fusion
+    assert "error **0**" not in fusion

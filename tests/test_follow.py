@@ -63,7 +63,18 @@ def test_shas_match_as_prefixes_either_way_and_in_any_case() -> None:
 def test_runs_whose_trigger_is_unknown_or_for_no_commit_are_skipped() -> None:
     """Without its trigger, a run's git_sha may be what a branch run checked out."""
     assert followed_run([run(2, trigger_sha=None, checked_out=SHA)], TARGET) is None
-    assert followed_run([run(2, trigger_sha="", checked_out=SHA)], TARGET) is None
+    any_pull = FollowTarget(21, SHA, None)
+    assert followed_run([run(2, trigger_sha="", checked_out=SHA)], any_pull) is None
+
+
+def test_a_trigger_without_git_sha_matches_on_the_pull_request_and_the_runs_own_sha() -> None:
+    """Safe either way (thin evidence that a webhook run's trigger has git_sha): the trigger
+    names this pull request and the run checked out this commit."""
+    assert followed_run([run(2, trigger_sha="", checked_out=SHA)], TARGET) == run(
+        2, trigger_sha="", checked_out=SHA
+    )
+    assert followed_run([run(2, trigger_sha="", checked_out=OTHER)], TARGET) is None
+    assert followed_run([run(2, trigger_sha="", pr=3, checked_out=SHA)], TARGET) is None
 
 
 def test_the_pull_request_must_match_when_the_step_knows_it() -> None:

@@ -29,7 +29,7 @@ from dbt_cloud_action.reporting import (
     render_summary,
     step_title,
 )
-from dbt_cloud_action.results import ResultsDigest, digest_run_results
+from dbt_cloud_action.results import ResultsDigest, StepResults, digest_run_results
 from tests.hostile import hostile_text
 from tests.markdown_check import (
     code_span_text,
@@ -717,3 +717,24 @@ def test_comment_marker_must_be_one_html_comment(marker: str) -> None:
 def test_fit_drops_blocks_that_do_not_fit_and_says_so() -> None:
     assert _fit(["a", "b"], 100, len, "cut") == "a\n\nb\n"
     assert _fit(["a", "b" * 50, "c"], 20, len, "cut") == "a\n\nc\n\ncut\n"
+
+
+def test_a_failed_step_whose_results_name_no_failure_never_reads_as_no_errors() -> None:
+    """dbt Fusion leaves erroring results out of run_results.json (dbt-fusion#1130): the
+    failing model comes from the step's log, and with none there the count is no `error 0`."""
+    fusion_log = "    Failed [  0.40s] model dbt_ci.customers (table)\nerror: dbt1501: boom"
+    silent = digest_run_results({"metadata": {"dbt_version": "2.0.0-preview.164"}, "results": []})
+    steps = (*SUCCESS_STEPS[:3], step(4, "Invoke dbt with `dbt build`", 20, fusion_log))
+    report = make_report(
+        Outcome.ERROR,
+        run=make_run(20, steps),
+        results=silent,
+        step_results=(StepResults(4, "dbt build", silent),),
+    )
+    summary = render_summary(report)
+    assert "❌ error **1**" in summary
+    assert "`model dbt_ci.customers` | ❌ error (from the log)" in summary
+    unexplained = (*SUCCESS_STEPS[:3], step(4, "Invoke dbt with `dbt build`", 20, "error: boom"))
+    summary = render_summary(dataclasses.replace(report, run=make_run(20, unexplained)))
+    assert "error **0**" not in summary
+    assert "neither its run_results.json nor its log names a failing node" in summary

@@ -13,10 +13,14 @@ from dbt_cloud_action.results import (
     MESSAGE_LINES,
     StatusBucket,
     StatusCounts,
+    StepResults,
     combine,
     dbt_subcommand,
     digest_run_results,
+    failed_nodes_in_log,
     parse_run_results,
+    reconcile,
+    reconciled_steps,
     step_command,
     steps_with_results,
 )
@@ -273,3 +277,100 @@ def test_combine_adds_counts_keeps_problems_in_step_order_and_the_slowest_overal
     assert both.dbt_version == "1.8.3"
     assert combine([build]) is build
     assert combine([]).is_empty
+
+
+# ----- dbt Fusion: silent run_results reconciled with the step's log -------------------------
+
+# dbt-labs/dbt-fusion#1539, a Fusion build's console output.
+FUSION_LOG = """dbt-fusion 2.0.0-preview.164
+   Loading profiles.yml
+ Succeeded [  0.01s] model main.base_model (table)
+    Failed [  1.00s] model main.downstream_model (table)
+error: dbt1501: Error executing materialization macro
+   Skipped [-------] model main.final_model (table)
+    Failed [  0.40s] test  main.not_null_base_model_id
+
+==================== Execution Summary =====================
+Finished 'build' with 2 errors for target 'dev' [1.3s]
+Summary: 4 total | 1 success | 2 error | 1 skipped
+"""
+
+
+def fusion_step(status: RunStatus, logs: str = FUSION_LOG) -> RunStep:
+    return RunStep(4, "Invoke dbt with `dbt build`", status, logs)
+
+
+def fusion_results(*entries: dict[str, Any]) -> StepResults:
+    data = {"metadata": {"dbt_version": "2.0.0-preview.164"}, "results": list(entries)}
+    return StepResults(4, "dbt build", digest_run_results(data))
+
+
+def test_fusions_failed_lines_name_the_nodes() -> None:
+    nodes = failed_nodes_in_log(FUSION_LOG)
+    assert [(n.unique_id, n.bucket, n.execution_time) for n in nodes] == [
+        ("model main.downstream_model", StatusBucket.ERROR, 1.0),
+        ("test main.not_null_base_model_id", StatusBucket.FAIL, 0.4),
+    ]
+    assert all(n.from_log for n in nodes)
+    assert nodes[0].message == "dbt1501: Error executing materialization macro"
+    assert failed_nodes_in_log("12:00:01  1 of 2 ERROR creating sql table model x") == ()
+    timed = (
+        "12:00:01      Failed [  1.00s] model a.b (table)\n"
+        "19:53:01.09 [info ]:  Failed [ 2.00s] seed a.c"
+    )
+    assert [n.unique_id for n in failed_nodes_in_log(timed)] == ["model a.b", "seed a.c"]
+
+
+def test_a_failed_fusion_step_takes_the_erroring_model_its_results_leave_out() -> None:
+    """The issue's run: the model errored and is missing from run_results, a test failed."""
+    results = fusion_results(
+        {"unique_id": "model.shop.base_model", "status": "success"},
+        {"unique_id": "test.shop.not_null_base_model_id", "status": "fail", "failures": 3},
+    )
+    digest = reconcile(fusion_step(RunStatus.ERROR), results).digest
+    assert (digest.counts.errored, digest.counts.failed, digest.counts.passed) == (1, 1, 1)
+    assert [n.unique_id for n in digest.problems] == [
+        "model main.downstream_model",
+        "test.shop.not_null_base_model_id",  # already in run_results: not counted twice
+    ]
+    assert digest.problems_total == 2
+    assert not digest.unexplained_failure
+
+
+def test_a_failed_step_without_results_takes_its_log_and_else_says_it_is_unexplained() -> None:
+    from_log = reconcile(fusion_step(RunStatus.ERROR), None)  # Fusion wrote no run_results
+    assert from_log.digest.counts.problems == 2
+    silent = reconcile(fusion_step(RunStatus.ERROR, "Finished 'build' with 1 error"), None)
+    assert silent.digest.unexplained_failure
+    assert silent.digest.counts.problems == 0
+
+
+def test_a_successful_fusion_steps_skips_are_reuses_and_a_core_steps_stay_skips() -> None:
+    skipped = {"unique_id": "model.shop.orders", "status": "skipped"}
+    fusion = reconcile(fusion_step(RunStatus.SUCCESS), fusion_results(skipped)).digest
+    assert (fusion.counts.skipped, fusion.counts.reused) == (0, 1)
+    core = StepResults(4, "dbt build", digest_run_results({"results": [skipped]}))
+    assert reconcile(fusion_step(RunStatus.SUCCESS), core).digest.counts.skipped == 1
+    failed = reconcile(fusion_step(RunStatus.ERROR), fusion_results(skipped)).digest
+    assert failed.counts.skipped == 1  # after a failure a skip may be the failure's
+    reused = digest_run_results({"results": [{**skipped, "status": "reused"}]})
+    assert reused.counts.reused == 1
+
+
+def test_reconciled_steps_add_a_failed_dbt_step_that_left_no_results() -> None:
+    run = Run(
+        id=1,
+        job_id=2,
+        account_id=3,
+        status=RunStatus.ERROR,
+        status_code=20,
+        steps=(
+            RunStep(1, "Clone git repository", RunStatus.SUCCESS),
+            RunStep(2, "Invoke dbt with `dbt run`", RunStatus.SUCCESS),
+            fusion_step(RunStatus.ERROR),
+        ),
+    )
+    ok = StepResults(2, "dbt run", digest_run_results({"results": []}))
+    steps = reconciled_steps(run, (ok,))
+    assert [s.step_index for s in steps] == [2, 4]
+    assert steps[1].digest.counts.problems == 2

@@ -30,6 +30,12 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 
 from dbt_cloud_action import __version__
 from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.api_errors import (
+    EXAMPLE_ACCESS_URL,
+    ErrorBody,
+    hint_for_status,
+    parse_error_body,
+)
 from dbt_cloud_action.cancellation import WorkflowCancelled
 from dbt_cloud_action.lifecycle import same_commit
 from dbt_cloud_action.models import STEP_LOG_CHARS, Job, Run
@@ -39,8 +45,6 @@ log = logging.getLogger(__name__)
 
 PROJECT_URL = "https://github.com/dbt-cloud-action/dbt-cloud-action"
 USER_AGENT = f"dbt-cloud-action/{__version__} (+{PROJECT_URL})"
-
-EXAMPLE_ACCESS_URL = "https://ab123.us1.dbt.com"
 
 # Back-off: "full jitter" (delay drawn uniformly from [0, min(cap, base * 2**(n-1))]), the
 # variant that spreads a crowd of clients best (many CI jobs of one account hitting the same
@@ -142,20 +146,25 @@ class DbtCloudError(Exception):
 
     def _paragraph(self) -> str:
         status = f"HTTP {self.http_status}" if self.http_status is not None else "no HTTP answer"
-        parts = [f"dbt Cloud API error ({status}): {self.user_message.rstrip('.')}."]
+        parts = [_sentence(f"dbt Cloud API error ({status}): {self.user_message}")]
         if self.field_errors:
             rejected = "; ".join(
                 f"{k}: {' '.join(v).rstrip('.')}" for k, v in self.field_errors.items()
             )
             parts.append(f"Rejected fields: {rejected}.")
         if self.developer_message and self.developer_message != self.user_message:
-            parts.append(f"Details: {self.developer_message.rstrip('.')}.")
+            parts.append(_sentence(f"Details: {self.developer_message}"))
         if self.hint:
             parts.append(f"What to do: {self.hint}")
         return " ".join(parts)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(http_status={self.http_status!r}, message={str(self)!r})"
+
+
+def _sentence(text: str) -> str:
+    """`text` ending in one full stop (or its own `!` / `?`)."""
+    return text if text.endswith(("!", "?", ".")) else f"{text}."
 
 
 class DbtCloudUnavailable(DbtCloudError):
@@ -227,86 +236,36 @@ def error_from_response(
     location: str = "",
     secrets: Sequence[str] = (),
     request: str = "",
+    access_url: str = "",
 ) -> DbtCloudError:
-    """The typed error for a definite HTTP answer (a 3xx, a 4xx, a 5xx not worth retrying);
-    `request` ("POST /jobs/5/run/") names what was redirected."""
-    user_message, developer_message = envelope_messages(payload)
-    data = payload.get("data") if isinstance(payload, Mapping) else None
-    field_errors = _field_errors(data) if 400 <= http_status < 500 else {}
+    """The typed error for a definite HTTP answer (a 3xx, a 4xx, a 5xx not worth retrying),
+    whatever the shape of its body (`api_errors.parse_error_body`); `request`
+    ("POST /jobs/5/run/") names what was redirected, `access_url` what the hint checks."""
+    body = parse_error_body(payload, http_status)
+    user_message = body.user_message
     if not user_message and 300 <= http_status < 400:
         user_message = f"{request or 'the request'} was redirected ({reason or http_status})"
     if not user_message:
         user_message = f"{reason or f'HTTP {http_status}'} (no dbt Cloud error message)"
-    hint = _hint_for_status(http_status, field_errors, location)
+    if body.access_denied:
+        facts = ", ".join(f"{k} {v}" for k, v in body.access_denied.items())
+        user_message = f"{user_message.rstrip('.')} ({facts})"
+    developer_message = body.developer_message
+    if body.error_code:
+        developer_message = (
+            f"{developer_message.rstrip('.')} (error code {body.error_code})".lstrip()
+        )
+    hint = hint_for_status(http_status, body, location=location, access_url=access_url)
     return DbtCloudError(
-        http_status, user_message, developer_message, field_errors, hint, secrets=secrets
+        http_status, user_message, developer_message, body.field_errors, hint, secrets=secrets
     )
 
 
 def envelope_messages(payload: object) -> tuple[str, str]:
-    """(user_message, developer_message) of a dbt Cloud envelope; empty strings when absent."""
-    status = payload.get("status") if isinstance(payload, Mapping) else None
-    if not isinstance(status, Mapping):
-        return "", ""
-    return _text(status.get("user_message")), _text(status.get("developer_message"))
-
-
-def _hint_for_status(status: int, field_errors: Mapping[str, Any], location: str) -> str:
-    if 300 <= status < 400:
-        target = f" to {location}" if location else ""
-        return (
-            f"dbt Cloud redirected the request{target}, so the access URL or the API path is "
-            "wrong. The action follows a redirect only for a read on the same host, and never "
-            "re-sends a POST such as a trigger. Set access-url to the account's own access URL "
-            f"without a path, e.g. {EXAMPLE_ACCESS_URL} (if the redirect goes to your "
-            "account's host, use that one)."
-        )
-    if status == 400:
-        if field_errors:
-            return (
-                f"Fix the rejected field(s) {', '.join(field_errors)} in the action's inputs "
-                "(cause, git-sha, overrides...) and run again."
-            )
-        return "Check the action's inputs (cause, git-sha, overrides...) and run again."
-    if status == 401:
-        return (
-            "Check api-token (a dbt Cloud service token or personal access token of this "
-            "account) and that access-url is the account's own access URL "
-            f"(e.g. {EXAMPLE_ACCESS_URL}, shown in Account settings): a token is only known "
-            "on its account's host."
-        )
-    if status == 403:
-        return (
-            "The token is valid but lacks permission for this account or job: use a service "
-            "token with the Job Admin or Job Runner permission on this account (and the job's "
-            "project), and check account-id."
-        )
-    if status == 404:
-        return (
-            "Check account-id and job-id (both appear in the job's URL in dbt Cloud: "
-            "/deploy/<account-id>/projects/<project-id>/jobs/<job-id>), and that access-url "
-            f"matches the account's region (e.g. {EXAMPLE_ACCESS_URL})."
-        )
-    if status == 429:
-        return "dbt Cloud is rate-limiting this account: retry later or run fewer jobs at once."
-    if status >= 500:
-        return "dbt Cloud is unavailable: retry later (status: https://status.getdbt.com)."
-    return "dbt Cloud refused the request: read the message above, fix the input and run again."
-
-
-def _field_errors(data: object, prefix: str = "") -> dict[str, list[str]]:
-    if not isinstance(data, Mapping):
-        return {}
-    errors: dict[str, list[str]] = {}
-    for key, value in data.items():
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            errors.update(_field_errors(value, name))
-        elif isinstance(value, list):
-            errors[name] = [v if isinstance(v, str) else json.dumps(v) for v in value]
-        elif value is not None:
-            errors[name] = [value if isinstance(value, str) else json.dumps(value)]
-    return errors
+    """(user_message, developer_message) of an error answer of any shape (the envelope, or a
+    bare `{"detail": ...}`); empty strings when absent."""
+    body = parse_error_body(payload, 0)
+    return body.user_message, body.developer_message
 
 
 def _text(value: object) -> str:
@@ -334,7 +293,9 @@ class _Download:
         return written
 
 
-_Shape = Literal["object", "list"] | _Download
+# "optional_list": a list whose `data: null` means an empty one (the artifact list of a run that
+# produced none: dbt-labs/dbt-mcp#791), not a broken answer to retry.
+_Shape = Literal["object", "list", "optional_list"] | _Download
 
 
 class _OverLimit(Exception):
@@ -781,8 +742,9 @@ class DbtCloudClient:
         )
 
     def list_artifacts(self, run_id: int) -> list[str]:
-        """The paths of the run's artifacts (its last step's: dbt Cloud ignores `step` here)."""
-        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", shape="list")
+        """The paths of the run's artifacts (its last step's: dbt Cloud ignores `step` here);
+        `data: null`, dbt Cloud's answer for a run that produced none, is an empty list at once."""
+        data: list[Any] = self._request("GET", f"/runs/{run_id}/artifacts/", shape="optional_list")
         return [p for p in data if isinstance(p, str)]
 
     def download_artifact(
@@ -1041,10 +1003,13 @@ class DbtCloudClient:
             payload = None
         if ok:
             data = payload.get("data") if isinstance(payload, Mapping) else None
-            if isinstance(data, list if shape == "list" else Mapping):
+            if shape == "optional_list" and isinstance(payload, Mapping) and "data" in payload:
+                data = [] if data is None else data
+            if isinstance(data, Mapping if shape == "object" else list):
                 return _Attempt(status, data)
             content_type = response.headers.get("Content-Type", "no content type")
-            what = "a non-JSON body" if payload is None else f"no {shape} in the JSON envelope"
+            wanted = "object" if shape == "object" else "list"
+            what = "a non-JSON body" if payload is None else f"no {wanted} in the JSON envelope"
             return _Attempt(status, payload, f"HTTP {status} with {what} ({content_type})")
         reason = f"HTTP {status} {response.reason or ''}".strip()
         return _Attempt(
@@ -1073,6 +1038,7 @@ class DbtCloudClient:
             location=attempt.location,
             secrets=self._secrets,
             request=request,
+            access_url=self.access_url,
         )
 
     def _delay(self, budget: _Budget, attempt: _Attempt) -> float:
@@ -1133,7 +1099,7 @@ def _hint_for_failure(last: _Attempt, access_url: str) -> str:
     if last.status is not None:
         if last.status < 300:
             return _RETRY_LATER
-        return _hint_for_status(last.status, {}, "")
+        return hint_for_status(last.status, ErrorBody(), access_url=access_url)
     if not last.reached_server:
         return (
             f"Could not reach {access_url}: check access-url (the account's access URL, e.g. "

@@ -40,13 +40,18 @@ def followed_run(runs: Sequence[Run], target: FollowTarget) -> Run | None:
     other) and, when the step knows its pull request, for that pull request.
 
     A run whose trigger the answer did not include is skipped rather than guessed at: its
-    `git_sha` alone may be what a branch run checked out, not what it was started for."""
+    `git_sha` alone may be what a branch run checked out, not what it was started for. That a
+    webhook run's trigger carries `git_sha` is thin evidence (one 2022 client), so a trigger
+    without one still matches on the run's own `git_sha` when the trigger names this pull
+    request: a run for this pull request that checked out this commit is the one to follow."""
     for run in sorted(runs, key=lambda r: r.id, reverse=True):
-        if run.trigger_git_sha is None or not same_commit(run.trigger_git_sha, target.git_sha):
+        if run.trigger_git_sha is None:
             continue
         if target.pull_request is not None and run.github_pull_request_id != target.pull_request:
             continue
-        return run
+        sha = run.trigger_git_sha or (run.git_sha if target.pull_request is not None else "")
+        if sha and same_commit(sha, target.git_sha):
+            return run
     return None
 
 

@@ -27,7 +27,16 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
-from dbt_cloud_action.results import NodeResult, ResultsDigest, StatusBucket, StepResults
+from dbt_cloud_action.results import (
+    NodeResult,
+    ResultsDigest,
+    StatusBucket,
+    StepResults,
+    combine,
+    reconciled_steps,
+    step_command,
+    steps_with_results,
+)
 
 SUMMARY_MAX_BYTES = 1024 * 1024  # GitHub drops a step summary over 1 MiB
 COMMENT_MAX_CHARS = 65_536  # GitHub rejects a longer comment body
@@ -469,6 +478,7 @@ _BUCKET_LABEL = {
     StatusBucket.FAIL: "🔴 fail",
     StatusBucket.WARN: "⚠️ warn",
     StatusBucket.SKIP: "⏭️ skip",
+    StatusBucket.REUSE: "♻️ reused",
     StatusBucket.OTHER: "❔ other",
 }
 _ORIGIN = {
@@ -590,13 +600,25 @@ def _error_details(report: RunReport, limits: _Limits) -> str:
     return f"<details open><summary>{title}</summary>\n\n{code_block(lines)}\n\n</details>"
 
 
+# Shown only when some node is in them; the others always, zero included.
+_OPTIONAL_BUCKETS = (StatusBucket.REUSE, StatusBucket.OTHER)
+_UNEXPLAINED = (
+    "❌ the step failed, but neither its run_results.json nor its log names a failing node: "
+    "see its error lines"
+)
+
+
 def _counts(digest: ResultsDigest) -> str:
-    """`✅ pass **2** · ❌ error **1** ... (dbt 1.9.1, 25s in dbt)`."""
+    """`✅ pass **2** · ❌ error **1** ... (dbt 1.9.1, 25s in dbt)`; a failed step whose
+    failure no node explains never reads as `error 0`."""
     counts = " · ".join(
         f"{_BUCKET_LABEL[bucket]} **{count:,}**"
         for bucket, count in digest.counts.by_bucket()
-        if count or bucket is not StatusBucket.OTHER
+        if count or bucket not in _OPTIONAL_BUCKETS
+        if not (digest.unexplained_failure and bucket in (StatusBucket.ERROR, StatusBucket.FAIL))
     )
+    if digest.unexplained_failure:
+        counts = f"{_UNEXPLAINED} · {counts}"
     about = [f"dbt {escape_markdown(digest.dbt_version)}"] if digest.dbt_version else []
     if digest.elapsed_seconds is not None:
         about.append(f"{format_duration(digest.elapsed_seconds)} in dbt")
@@ -614,15 +636,28 @@ def _step_counts(steps: Sequence[StepResults], limits: _Limits) -> list[str]:
     return lines + ([f"- {more}"] if more else [])
 
 
+def reconciled(report: RunReport) -> tuple[tuple[StepResults, ...], ResultsDigest | None]:
+    """The report's results per step and together, each step's agreeing with its status and
+    log (`results.reconciled_steps`): Fusion's silent run_results never read as no errors."""
+    given = report.step_results
+    ran = steps_with_results(report.run) if report.run else ()
+    if not given and report.results is not None and ran:  # one digest: the last such step's
+        given = (StepResults(ran[-1].index, step_command(ran[-1]), report.results),)
+    steps = reconciled_steps(report.run, given)
+    if steps == given:
+        return report.step_results, report.results
+    return steps, combine([step.digest for step in steps]) if steps else report.results
+
+
 def _results(report: RunReport, limits: _Limits) -> str:
-    digest = report.results
-    if digest is None or digest.is_empty:
+    step_results, digest = reconciled(report)
+    if digest is None or (digest.is_empty and not digest.unexplained_failure):
         return ""
     parts = ["### Models and tests", ""]
-    if report.step_results:
-        parts += _step_counts(report.step_results, limits)
-        if len(report.step_results) > 1:
-            parts += ["", f"**All {len(report.step_results)} steps:** {_counts(digest)}"]
+    if step_results:
+        parts += _step_counts(step_results, limits)
+        if len(step_results) > 1:
+            parts += ["", f"**All {len(step_results)} steps:** {_counts(digest)}"]
     else:
         parts.append(_counts(digest))
     if digest.problems_total:
@@ -637,7 +672,9 @@ def _results(report: RunReport, limits: _Limits) -> str:
 def _problem_row(node: NodeResult, limits: _Limits) -> str:
     failures = "" if node.failures is None else f"{node.failures:,}"
     status = _BUCKET_LABEL[node.bucket]
-    if node.status != node.bucket.value:
+    if node.from_log:
+        status += " (from the log)"
+    elif node.status != node.bucket.value:
         status += f" ({escape_markdown(truncate(node.status, 40))})"
     return (
         f"| {inline_code(node.unique_id, in_table=True)} | {status} | {failures} "
@@ -736,10 +773,12 @@ def _fitted_comment(
 
 
 def _failed_nodes(report: RunReport) -> str:
-    digest = report.results
+    _, digest = reconciled(report)
     if digest is None:
         return "—"
-    return f"{digest.counts.errored + digest.counts.failed:,}"
+    if digest.unexplained_failure and not digest.counts.problems:
+        return "? (see its error lines)"
+    return f"{digest.counts.problems:,}"
 
 
 def render_overview(reports: Sequence[RunReport]) -> str:

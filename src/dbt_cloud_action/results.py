@@ -11,8 +11,19 @@ vocabulary; we count them in the five buckets users know from dbt's `Done.` line
 | fail  | `fail` (tests) | a test found rows it should not |
 | warn  | `warn` (tests with `severity: warn`, freshness) | worth a look |
 | skip  | `skipped`, `no-op` | not run (upstream failure, or nothing to do) |
+| reuse | `reused`; `skipped` in a Fusion step that succeeded | reused by dbt State |
 
 Any other status is counted as `other` rather than guessed.
+
+dbt Fusion (dbt 2.x, dbt's default engine) writes `run_results.json` differently: no `message`,
+`failures` only on tests (dbt-labs/dbt-fusion#1437), results with error conditions left out
+(dbt-fusion#1130), sometimes no file at all after a failure (dbt-fusion#828), and `skipped` for a
+node state-aware orchestration reused as well as for one skipped after an upstream failure
+(dbt-core#14366: "on fusion, a resource may also be skipped if prior run was cached"). So a
+failed step is reconciled with its own log (`reconcile`): when its results name no erroring or
+failing node, the nodes come from Fusion's log lines (`Failed [  0.40s] model x`,
+dbt-fusion#1539), and when neither names one the digest says the step failed unexplained
+(`unexplained_failure`), never a count that reads as "no errors".
 
 A run has one `run_results.json` per dbt step, and dbt Cloud serves the last step's unless
 asked for another (`?step=N`). A job that generates docs ends with `dbt docs generate`, whose
@@ -30,7 +41,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from typing import Any
 
 from dbt_cloud_action.models import Run, RunStatus, RunStep
@@ -51,6 +62,7 @@ class StatusBucket(enum.StrEnum):
     FAIL = "fail"
     WARN = "warn"
     SKIP = "skip"
+    REUSE = "reuse"
     OTHER = "other"
 
 
@@ -64,6 +76,7 @@ _BUCKET_OF_STATUS = {
     "warn": StatusBucket.WARN,
     "skipped": StatusBucket.SKIP,
     "no-op": StatusBucket.SKIP,
+    "reused": StatusBucket.REUSE,
 }
 _PROBLEM_BUCKETS = (StatusBucket.ERROR, StatusBucket.FAIL)
 
@@ -77,6 +90,7 @@ class NodeResult:
     message: str = ""  # errors and failures only: first MESSAGE_LINES lines, MESSAGE_CHARS
     failures: int | None = None  # failing rows of a test
     execution_time: float | None = None  # seconds
+    from_log: bool = False  # named by the step's log, not by run_results.json
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,7 @@ class StatusCounts:
     warned: int = 0
     skipped: int = 0
     other: int = 0
+    reused: int = 0
 
     def by_bucket(self) -> tuple[tuple[StatusBucket, int], ...]:
         """The counts in display order, with the bucket names users know."""
@@ -96,8 +111,16 @@ class StatusCounts:
             (StatusBucket.FAIL, self.failed),
             (StatusBucket.WARN, self.warned),
             (StatusBucket.SKIP, self.skipped),
+            (StatusBucket.REUSE, self.reused),
             (StatusBucket.OTHER, self.other),
         )
+
+    @property
+    def problems(self) -> int:
+        return self.errored + self.failed
+
+    def plus(self, other: StatusCounts) -> StatusCounts:
+        return StatusCounts(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -109,6 +132,8 @@ class ResultsDigest:
     elapsed_seconds: float | None = None  # the whole dbt invocation
     dbt_version: str = ""
     unreadable_results: int = 0  # entries without a unique_id, ignored
+    # A failed step whose results and log name no erroring or failing node (see `reconcile`).
+    unexplained_failure: bool = False
 
     @property
     def total(self) -> int:
@@ -169,12 +194,13 @@ def digest_run_results(
     if not isinstance(results, list):
         raise ValueError("run_results.json has no 'results' list")
 
+    dbt_version = metadata.get("dbt_version")
+    dbt_version = dbt_version if isinstance(dbt_version, str) else ""
     nodes = [_node(entry) if isinstance(entry, Mapping) else None for entry in results]
     readable = [node for node in nodes if node is not None]
     by_bucket = Counter(node.bucket for node in readable)
     problems = [node for bucket in _PROBLEM_BUCKETS for node in readable if node.bucket is bucket]
     timed_models = [n for n in readable if n.resource_type == "model" and n.execution_time]
-    dbt_version = metadata.get("dbt_version")
     return ResultsDigest(
         counts=StatusCounts(
             passed=by_bucket[StatusBucket.PASS],
@@ -183,6 +209,7 @@ def digest_run_results(
             warned=by_bucket[StatusBucket.WARN],
             skipped=by_bucket[StatusBucket.SKIP],
             other=by_bucket[StatusBucket.OTHER],
+            reused=by_bucket[StatusBucket.REUSE],
         ),
         problems=tuple(problems[:max_problems]),
         problems_total=len(problems),
@@ -190,9 +217,14 @@ def digest_run_results(
             heapq.nlargest(slowest, timed_models, key=lambda n: n.execution_time or 0.0)
         ),
         elapsed_seconds=_seconds(data.get("elapsed_time")),
-        dbt_version=dbt_version if isinstance(dbt_version, str) else "",
+        dbt_version=dbt_version,
         unreadable_results=len(nodes) - len(readable),
     )
+
+
+def is_fusion(dbt_version: str) -> bool:
+    """dbt Fusion reports itself as dbt 2.x (`2.0.0-preview.164`); dbt Core is 1.x."""
+    return dbt_version.startswith("2.")
 
 
 def parse_run_results(raw: bytes | str) -> ResultsDigest:
@@ -241,18 +273,13 @@ def combine(digests: Sequence[ResultsDigest], *, max_problems: int = 1000) -> Re
     models over all steps."""
     if len(digests) == 1:
         return digests[0]
-    counts = [d.counts for d in digests]
+    counts = StatusCounts()
+    for digest in digests:
+        counts = counts.plus(digest.counts)
     problems = [node for d in digests for node in d.problems]
     elapsed = [d.elapsed_seconds for d in digests if d.elapsed_seconds is not None]
     return ResultsDigest(
-        counts=StatusCounts(
-            passed=sum(c.passed for c in counts),
-            errored=sum(c.errored for c in counts),
-            failed=sum(c.failed for c in counts),
-            warned=sum(c.warned for c in counts),
-            skipped=sum(c.skipped for c in counts),
-            other=sum(c.other for c in counts),
-        ),
+        counts=counts,
         problems=tuple(problems[:max_problems]),
         problems_total=sum(d.problems_total for d in digests),
         slowest_models=tuple(
@@ -265,4 +292,106 @@ def combine(digests: Sequence[ResultsDigest], *, max_problems: int = 1000) -> Re
         elapsed_seconds=sum(elapsed) if elapsed else None,
         dbt_version=next((d.dbt_version for d in digests if d.dbt_version), ""),
         unreadable_results=sum(d.unreadable_results for d in digests),
+        unexplained_failure=any(d.unexplained_failure for d in digests),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# A failed step reconciled with its log
+
+# dbt Fusion's line per node: `    Failed [  1.00s] model main.downstream_model (table)`,
+# `   Skipped [-------] model main.final_model (table)` (dbt-labs/dbt-fusion#1539, #828),
+# perhaps behind a log's time (`12:00:01  `, or `19:53:01.099293 [info ]: ` as in #1475).
+_FUSION_NODE_LINE = re.compile(
+    r"^(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+(?:\[\w+\s*\]:)?)?"
+    r"\s*(?P<verb>Failed|Errored)\s+\[\s*(?:(?P<seconds>\d+(?:\.\d+)?)s|-+)\s*\]\s+"
+    r"(?P<kind>[a-z_]+)\s+(?P<relation>\S+)"
+)
+
+
+def failed_nodes_in_log(logs: str, *, limit: int = 1000) -> tuple[NodeResult, ...]:
+    """The nodes a dbt Fusion log says failed, in its order: a test found failing rows (fail),
+    anything else broke (error). Named as the log names them (`model main.customers`)."""
+    found: dict[str, NodeResult] = {}
+    lines = logs.splitlines()
+    for i, line in enumerate(lines):
+        match = _FUSION_NODE_LINE.match(line)
+        if match is None:
+            continue
+        kind = match["kind"]
+        name = f"{kind} {match['relation']}"
+        bucket = StatusBucket.FAIL if kind == "test" else StatusBucket.ERROR
+        seconds = float(match["seconds"]) if match["seconds"] else None
+        message = _error_after(lines[i + 1]) if i + 1 < len(lines) else ""
+        found.setdefault(
+            name,
+            NodeResult(name, kind, match["verb"].lower(), bucket, message, None, seconds, True),
+        )
+        if len(found) >= limit:
+            break
+    return tuple(found.values())
+
+
+def _error_after(line: str) -> str:
+    """Fusion's `error: <message>` line right after a failed node's, else ''."""
+    _, marker, message = line.partition("error: ")
+    return _first_lines(message) if marker else ""
+
+
+def reconcile(step: RunStep, results: StepResults | None) -> StepResults:
+    """A step's results that agree with its status. A failed step gets the failing nodes its
+    log names that its run_results.json leaves out (Fusion omits erroring results, or writes
+    no file); when neither names one, `unexplained_failure`. A Fusion step that succeeded has
+    its skips counted as reuses. Other steps are left as they are."""
+    found = results or StepResults(step.index, step_command(step), ResultsDigest())
+    digest = found.digest
+    if step.status is RunStatus.SUCCESS and is_fusion(digest.dbt_version):
+        # Nothing failed upstream, so a Fusion skip can only be a reuse (dbt-core#14366).
+        counts = replace(
+            digest.counts, skipped=0, reused=digest.counts.reused + digest.counts.skipped
+        )
+        return replace(found, digest=replace(digest, counts=counts))
+    if step.status is not RunStatus.ERROR:
+        return found
+    known = {_short_name(node) for node in digest.problems}
+    logged = tuple(n for n in failed_nodes_in_log(step.logs) if _short_name(n) not in known)
+    if not logged:
+        if digest.counts.problems:
+            return found
+        return replace(found, digest=replace(digest, unexplained_failure=True))
+    errored = sum(1 for n in logged if n.bucket is StatusBucket.ERROR)
+    counts = replace(
+        digest.counts,
+        errored=digest.counts.errored + errored,
+        failed=digest.counts.failed + len(logged) - errored,
+    )
+    return replace(
+        found,
+        digest=replace(
+            digest,
+            counts=counts,
+            problems=logged + digest.problems,
+            problems_total=digest.problems_total + len(logged),
+        ),
+    )
+
+
+def _short_name(node: NodeResult) -> tuple[str, str]:
+    """(kind, name) of `model.shop.orders` and of the log's `model main.orders` alike."""
+    return node.resource_type, node.unique_id.replace(" ", ".").rsplit(".", 1)[-1]
+
+
+def reconciled_steps(
+    run: Run | None, step_results: Sequence[StepResults]
+) -> tuple[StepResults, ...]:
+    """Every step with results, each reconciled with its status and log (`reconcile`),
+    including a failed dbt step whose run_results.json never came."""
+    if run is None:
+        return tuple(step_results)
+    by_index = {results.step_index: results for results in step_results}
+    steps = {step.index: step for step in steps_with_results(run)}
+    failed = {index for index, step in steps.items() if step.status is RunStatus.ERROR}
+    indexes = sorted(set(by_index) | failed)
+    return tuple(
+        reconcile(steps[i], by_index.get(i)) if i in steps else by_index[i] for i in indexes
     )

@@ -8,6 +8,7 @@ from dbt_cloud_emulator.config import (
     NodeResult,
     PullRequestScript,
     StepScript,
+    TokenAccess,
     default_config,
 )
 from dbt_cloud_emulator.emulator import Emulator
@@ -25,5 +26,6 @@ __all__ = [
     "NodeResult",
     "PullRequestScript",
     "StepScript",
+    "TokenAccess",
     "default_config",
 ]

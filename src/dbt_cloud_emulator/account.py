@@ -22,7 +22,7 @@ from dbt_cloud_emulator.config import (
     StepScript,
 )
 from dbt_cloud_emulator.dbt_output import catalog, manifest, run_results
-from dbt_cloud_emulator.envelope import ApiError, not_found
+from dbt_cloud_emulator.envelope import PERMISSION_DENIED, ApiError, not_found
 from dbt_cloud_emulator.queries import (
     JOB_ORDERINGS,
     RUN_ORDERINGS,
@@ -38,9 +38,14 @@ Item = TypeVar("Item")
 FIRST_RUN_ID = 10_001
 ALL_RELATED = frozenset({"trigger", "job", "run_steps", "environment", "debug_logs"})
 _RUN_FILTERS = ("job_definition_id", "status", "environment_id", "project_id", "pk")
+# The runs list's `__in` filters the spec declares; job_definition_id__in and environment_id__in
+# it does not (so they are ignored, as undeclared filters are).
+_RUN_IN_FILTERS = ("status", "project_id", "pk")
 _JOB_FILTERS = ("environment_id", "project_id", "pk")
 _JOB_IN_FILTERS = ("project_id",)  # the spec's jobs list has no environment_id__in nor pk__in
 _JOB_TEXT_FILTERS = ("name",)
+# What a job_viewer token may not do (TokenAccess.may_run).
+_RUN_CHANGES = frozenset({"trigger", "rerun", "cancel", "retry_post"})
 # What a run dbt Cloud starts from a pull request's webhook says in its trigger (thin: no
 # recorded reply quotes the text; `ci` is the spec's CauseCategoryEnum value).
 PULL_REQUEST_CAUSE = "Triggered via GitHub PR webhook"
@@ -76,6 +81,27 @@ class Account:
         for pull_request in config.pull_requests:
             self.open_pull_request(pull_request, at=pull_request.delay)
 
+    # ----- the token's permissions ------------------------------------------------------------
+
+    def check_access(self, endpoint: str, *, job_id: int, run_id: int) -> None:
+        """dbt Cloud's answers to a token without the permission: the 404 for a job or run of
+        a project it has no permission on (terraform-provider-dbtcloud#537, #207), the 403
+        for a change a viewer may not make. An unknown job or run is the endpoint's own 404."""
+        access = self.config.access
+        with self._lock:
+            job = self.config.job(job_id) if job_id else None
+            if run_id and run_id in self._runs:
+                job = self._runs[run_id].job
+        if job is not None and not access.sees(job.project_id):
+            raise not_found(
+                f"The token has no permission on project {job.project_id} of "
+                f"{'run ' + str(run_id) if run_id else 'job ' + str(job_id)}."
+            )
+        if endpoint in _RUN_CHANGES and not access.may_run:
+            raise ApiError(
+                403, PERMISSION_DENIED, f"A {access.permission} token may not {endpoint} runs."
+            )
+
     # ----- jobs ------------------------------------------------------------------------------
 
     def get_job(self, job_id: int, query: Query) -> dict[str, Any]:
@@ -108,7 +134,8 @@ class Account:
         )
         with self._lock:
             self._deliver_webhooks()
-            rows = [(_job_fields(job), job) for job in self.config.jobs]
+            seen = self.config.access.sees
+            rows = [(_job_fields(job), job) for job in self.config.jobs if seen(job.project_id)]
             return self._page(rows, spec, self._job_json)
 
     # ----- runs ------------------------------------------------------------------------------
@@ -119,10 +146,14 @@ class Account:
             return self._run_json(self._view(run_id, self.time.now()), parse_include(query))
 
     def list_runs(self, query: Query) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS)
+        spec = parse_list_query(query, _RUN_FILTERS, RUN_ORDERINGS, in_filters=_RUN_IN_FILTERS)
         with self._lock:
             self._deliver_webhooks()
-            rows = [(_run_fields(view), view) for view in self._views(self.time.now())]
+            rows = [
+                (_run_fields(view), view)
+                for view in self._views(self.time.now())
+                if self.config.access.sees(view.record.job.project_id)
+            ]
             return self._page(rows, spec, lambda view: self._run_json(view, spec.include))
 
     def trigger(self, job_id: int, fields: dict[str, Any]) -> dict[str, Any]:
@@ -215,14 +246,17 @@ class Account:
 
     # ----- artifacts ---------------------------------------------------------------------------
 
-    def list_artifacts(self, run_id: int) -> list[str]:
+    def list_artifacts(self, run_id: int) -> list[str] | None:
         """The last step's artifacts, as dbt Cloud lists them: it ignores `step` here (see
-        dbt-labs/dbt-cloud-openapi-spec#27), and lists late ones before they can be fetched."""
+        dbt-labs/dbt-cloud-openapi-spec#27), and lists late ones before they can be fetched.
+        Nothing to list is `null`, not `[]` (dbt-labs/dbt-mcp#791: "The API returns
+        {"data": null} when a run produced no artifacts")."""
         with self._lock:
             self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             step = self._artifact_step(view, None, uploaded=False)
-            return [] if isinstance(step, str) else sorted(step.script.artifact_names)
+            names = () if isinstance(step, str) else step.script.artifact_names
+            return sorted(names) or None
 
     def artifact(self, run_id: int, path: str, step_index: int | None) -> tuple[bytes, int]:
         """The artifact's JSON, and the spaces its job pads it with (`artifact_padding`)."""

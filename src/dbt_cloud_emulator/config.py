@@ -6,6 +6,7 @@ Runs follow the script, so a test or demo knows exactly what it will see.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -25,7 +26,17 @@ DEFAULT_PROJECT_NAME = "jaffle_shop"
 PROD_ENVIRONMENT_ID = 200
 CI_ENVIRONMENT_ID = 201
 # Node statuses in run_results.json: models success/error/skipped, tests pass/fail/warn.
-NODE_STATUSES = ("success", "error", "skipped", "pass", "fail", "warn", "runtime error")
+# `reused`: dbt State reused the node (state-aware orchestration); dbt writes it `skipped`.
+NODE_STATUSES = (
+    "success",
+    "error",
+    "skipped",
+    "pass",
+    "fail",
+    "warn",
+    "runtime error",
+    "reused",
+)
 _LATE = re.compile(r"late:(\d+(?:\.\d+)?)")
 
 
@@ -134,8 +145,12 @@ class JobScript:
     environment_id: int | None = None
     environment_name: str | None = None
     triggers: tuple[str, ...] | None = None
+    # The job's dbt: a release track ("latest", "latest-fusion": dbt Fusion) or a version.
+    dbt_version: str = "latest"
 
     def __post_init__(self) -> None:
+        if not self.dbt_version:
+            raise ConfigError(f"job {self.id}: dbt_version must not be empty")
         if self.id < 1:
             raise ConfigError(f"job id must be a positive integer, got {self.id}")
         if self.project_id < 1 or (self.environment_id is not None and self.environment_id < 1):
@@ -358,6 +373,52 @@ class PullRequestScript:
             raise ConfigError(f"pull request #{self.number}: delay must be >= 0, got {self.delay}")
 
 
+PERMISSION_SETS = ("job_admin", "job_runner", "job_viewer")
+
+
+@dataclass(frozen=True)
+class TokenAccess:
+    """What the account's token may do, and from where.
+
+    `permission` is the token's permission set: `job_viewer` reads but may not trigger, cancel
+    or retry runs (403). `project_ids` are the projects it has that permission on (None: all);
+    another project's jobs and runs answer dbt Cloud's 404 and are left out of lists.
+    `ip_allowlist` are the CIDRs the account's IP restrictions allow (None: no restrictions);
+    a request from any other address gets the IP restriction's 403.
+    """
+
+    permission: str = "job_admin"
+    project_ids: tuple[int, ...] | None = None
+    ip_allowlist: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.permission not in PERMISSION_SETS:
+            raise ConfigError(
+                f"access.permission must be one of {', '.join(PERMISSION_SETS)}, "
+                f"got {self.permission!r}"
+            )
+        for cidr in self.ip_allowlist or ():
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ConfigError(f"access.ip_allowlist: {cidr!r} is not a CIDR") from None
+
+    @property
+    def may_run(self) -> bool:
+        """Whether the token may trigger, cancel and retry runs."""
+        return self.permission != "job_viewer"
+
+    def sees(self, project_id: int) -> bool:
+        return self.project_ids is None or project_id in self.project_ids
+
+    def allows(self, address: str) -> bool:
+        """Whether the IP restrictions let a request from `address` through."""
+        if self.ip_allowlist is None:
+            return True
+        ip = ipaddress.ip_address(address)
+        return any(ip in ipaddress.ip_network(c, strict=False) for c in self.ip_allowlist)
+
+
 @dataclass(frozen=True)
 class EmulatorConfig:
     account_id: int = 1
@@ -368,6 +429,8 @@ class EmulatorConfig:
     unknown_commits: tuple[str, ...] = ()
     # Pull requests whose webhooks make dbt Cloud start runs by itself (see PullRequestScript).
     pull_requests: tuple[PullRequestScript, ...] = ()
+    # The token's permission set, projects and the account's IP restrictions (see TokenAccess).
+    access: TokenAccess = field(default_factory=TokenAccess)
 
     def __post_init__(self) -> None:
         if self.account_id < 1:
@@ -462,6 +525,8 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "git_branch": (str, type(None)),
     "number": (int,),
     "delay": (int, float),
+    "permission": (str,),
+    "dbt_version": (str,),
 }
 
 
@@ -480,6 +545,20 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
             kwargs[key] = tuple(
                 _build(_NESTED[key], v, f"{here}[{i}]") for i, v in enumerate(value)
             )
+        elif key == "access":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{here}: must be an object")
+            kwargs[key] = _build(TokenAccess, value, here)
+        elif key in ("project_ids", "ip_allowlist") and value is None:
+            kwargs[key] = None
+        elif key == "project_ids":
+            if not isinstance(value, list) or not all(type(v) is int for v in value):
+                raise ConfigError(f"{here}: must be a list of project ids")
+            kwargs[key] = tuple(value)
+        elif key == "ip_allowlist":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f'{here}: must be a list of CIDRs, e.g. "10.0.0.0/8"')
+            kwargs[key] = tuple(value)
         elif key == "unknown_commits":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"{here}: must be a list of commit SHAs")

@@ -3,6 +3,14 @@
 Logs follow dbt-core's console format (`12:00:01  1 of 3 START sql table model ...`), and
 run_results.json / manifest.json / catalog.json follow dbt's published schemas, so code that
 parses real dbt output can be exercised against the emulator.
+
+A job on the `latest-fusion` track runs dbt Fusion (dbt 2.x), whose output differs: one line
+per node (` Succeeded [  0.01s] model main.base_model (table)`, `    Failed [  1.00s] ...`,
+`   Skipped [-------] ...`) and an execution summary (dbt-labs/dbt-fusion#1539, #828), and a
+run_results.json without `message`, `compiled`, `compiled_code` and `batch_results`, with
+`failures` on tests only and not on a skipped test (dbt-fusion#1437, dbt-core#14554), and
+without the results of nodes that errored (dbt-fusion#1130). A node dbt State reused
+(status `reused` in the script) is written `skipped`, as Fusion does (dbt-core#14366).
 """
 
 from __future__ import annotations
@@ -10,13 +18,15 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from dbt_cloud_emulator.config import NodeResult, StepScript
 
 DBT_VERSION = "1.9.1"
+FUSION_VERSION = "2.0.0-preview.164"  # as dbt-fusion#1539's output prints it
+FUSION_TRACK = "latest-fusion"
 ADAPTER = "snowflake"
 _LINE_WIDTH = 80
 _KIND_WORDS = {"test": "data test", "model": "table model", "seed": "seed"}
@@ -34,6 +44,7 @@ class StepContext:
     threads: int
     git_sha: str
     git_branch: str
+    fusion: bool = False  # the run's dbt is dbt Fusion (the `latest-fusion` track)
 
     @property
     def project_dir(self) -> str:
@@ -57,7 +68,17 @@ def step_log(step: StepScript, ctx: StepContext) -> tuple[LogLine, ...]:
         texts = _system_step_lines(step, ctx)
         spacing = step.duration / max(1, len(texts))
         return tuple(LogLine(i * spacing, text) for i, text in enumerate(texts))
-    return _dbt_lines(step, ctx)
+    if ctx.fusion and step.results:
+        return _fusion_lines(step, ctx)
+    return _dbt_lines(_written(step), ctx)
+
+
+def _written(step: StepScript) -> StepScript:
+    """The step as dbt writes it: a reused node is `skipped`."""
+    results = tuple(
+        replace(r, status="skipped") if r.status == "reused" else r for r in step.results
+    )
+    return replace(step, results=results)
 
 
 def render_log(lines: tuple[LogLine, ...], started: datetime, upto: float) -> str:
@@ -147,6 +168,56 @@ def _dbt_lines(step: StepScript, ctx: StepContext) -> tuple[LogLine, ...]:
         tail = _summary(step)
     lines += _spread(tail, step.duration * 0.95, step.duration)
     return tuple(lines)
+
+
+_FUSION_VERBS = {
+    "success": "Succeeded",
+    "pass": "Passed",
+    "fail": "Failed",
+    "error": "Failed",
+    "runtime error": "Failed",
+    "warn": "Warned",
+    "skipped": "Skipped",
+    "reused": "Skipped",
+}
+
+
+def _fusion_lines(step: StepScript, ctx: StepContext) -> tuple[LogLine, ...]:
+    """dbt Fusion's console: one line per node as it ends, an error's message after its
+    line, then the execution summary (dbt-labs/dbt-fusion#1539)."""
+    lines = list(_spread([f"dbt-fusion {FUSION_VERSION}", "   Loading profiles.yml"], 0.0, 1.0))
+    body_start, body_end = step.duration * 0.1, step.duration * 0.95
+    total_time = sum(r.execution_time for r in step.results) or 1.0
+    clock = body_start
+    for result in step.results:
+        clock += (body_end - body_start) * result.execution_time / total_time
+        lines.append(LogLine(clock, _fusion_node_line(result, ctx)))
+        if result.status in ("error", "runtime error", "fail") and result.message:
+            first, *rest = result.message.splitlines()
+            lines += [LogLine(clock, f"error: {first}"), *(LogLine(clock, r) for r in rest)]
+    statuses = Counter(_FUSION_VERBS[r.status] for r in step.results)
+    errors = statuses["Failed"]
+    kinds = Counter(r.resource_type for r in step.results)
+    tail = [
+        "",
+        "==================== Execution Summary =====================",
+        f"Finished '{step.dbt_subcommand}' with {errors} error{'s' if errors != 1 else ''} "
+        f"for target '{ctx.target_name}' [{step.duration:.1f}s]",
+        "Processed: "
+        + ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items())),
+        f"Summary: {len(step.results)} total | "
+        f"{statuses['Succeeded'] + statuses['Passed']} success | {errors} error | "
+        f"{statuses['Skipped']} skipped",
+    ]
+    return tuple(lines) + _spread(tail, step.duration * 0.95, step.duration)
+
+
+def _fusion_node_line(result: NodeResult, ctx: StepContext) -> str:
+    verb = _FUSION_VERBS[result.status]
+    took = "[-------]" if verb == "Skipped" else f"[{result.execution_time:6.2f}s]"
+    materialized = {"model": " (table)", "seed": " (seed)", "snapshot": " (snapshot)"}
+    suffix = materialized.get(result.resource_type, "")
+    return f"{verb:>10} {took} {result.resource_type:<5} {ctx.schema}.{result.name}{suffix}"
 
 
 def _spread(texts: list[str], start: float, end: float) -> tuple[LogLine, ...]:
@@ -306,6 +377,9 @@ def run_results(
     step: StepScript, ctx: StepContext, step_index: int, started: datetime, finished: datetime
 ) -> dict[str, Any]:
     """run_results.json (schema v6) for one step, as dbt writes it."""
+    if ctx.fusion:
+        return _fusion_run_results(step, ctx, step_index, started, finished)
+    step = _written(step)
     clock = started
     results: list[dict[str, Any]] = []
     for result in step.results:
@@ -347,6 +421,42 @@ def run_results(
             "quiet": False,
             "log_format": "default",
         },
+    }
+
+
+def _fusion_run_results(
+    step: StepScript, ctx: StepContext, step_index: int, started: datetime, finished: datetime
+) -> dict[str, Any]:
+    """run_results.json as dbt Fusion writes it: erroring nodes left out, no `message`, no
+    `compiled*` or `batch_results`, `failures` on tests that ran only, reuses `skipped`."""
+    clock = started
+    results: list[dict[str, Any]] = []
+    for result in step.results:
+        node_start, clock = clock, clock + timedelta(seconds=result.execution_time)
+        if result.status in ("error", "runtime error"):
+            continue  # dbt-labs/dbt-fusion#1130
+        skipped = result.status in ("skipped", "reused")
+        entry: dict[str, Any] = {
+            "status": "skipped" if skipped else result.status,
+            "timing": []
+            if skipped
+            else [{"name": "execute", "started_at": _z(node_start), "completed_at": _z(clock)}],
+            "thread_id": f"Thread-{len(results) % ctx.threads + 1}",
+            "execution_time": 0.0 if skipped else result.execution_time,
+            "adapter_response": _adapter_response(result),
+            "unique_id": result.unique_id,
+            "relation_name": _relation(result, ctx),
+        }
+        if result.resource_type == "test" and not skipped:
+            entry["failures"] = failures(result)
+        results.append(entry)
+    metadata = _metadata("run-results", "v6", finished, _invocation_id(ctx.run_id, step_index))
+    metadata["dbt_version"] = FUSION_VERSION
+    return {
+        "metadata": metadata,
+        "results": results,
+        "elapsed_time": round((finished - started).total_seconds(), 3),
+        "args": {"which": step.dbt_subcommand, "target": ctx.target_name},
     }
 
 

@@ -6,6 +6,16 @@ from http import HTTPStatus
 from typing import Any
 
 INVALID_REQUEST = "The request was invalid. Please double check the provided data and try again."
+# dbt Cloud's 404, for what does not exist and for what the token may not see alike
+# (dbt-labs/terraform-provider-dbtcloud#207 quotes it; #537: a missing permission is a 404).
+NOT_FOUND = (
+    "The requested resource was not found. Please check that you have the proper permissions. "
+    "If you are seeing this in error, please contact support!"
+)
+# Django REST framework's default permission message (thin: no public quote from dbt Cloud).
+PERMISSION_DENIED = "You do not have permission to perform this action."
+# The IP restriction's 403 (docs: faqs/Troubleshooting/ip-restrictions).
+ACCESS_DENIED = "Forbidden: Access denied"
 
 
 class ApiError(Exception):
@@ -46,7 +56,15 @@ def envelope(
 
 
 def not_found(developer_message: str) -> ApiError:
-    return ApiError(404, "The requested resource was not found.", developer_message)
+    return ApiError(404, NOT_FOUND, developer_message)
+
+
+class BareError(ApiError):
+    """An error Django REST framework answers itself, outside dbt Cloud's envelope:
+    `{"detail": "..."}` (a 405: dbt-labs/dbt-cloud-openapi-spec#7)."""
+
+    def envelope(self) -> dict[str, Any]:
+        return {"detail": self.user_message}
 
 
 def invalid(field_errors: dict[str, list[str]]) -> ApiError:

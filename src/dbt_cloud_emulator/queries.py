@@ -13,6 +13,8 @@ MAX_LIMIT = 100
 RUN_ORDERINGS = ("id", "created_at", "finished_at")
 JOB_ORDERINGS = ("id", "name", "created_at")
 WHOLE_NUMBER = "Enter a whole number."
+# dbt Cloud's 400 for a `status__in` that is not its JSON list (apache/airflow#40047).
+NOT_A_LIST = "'{value}' is not valid under any of the given schemas"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ def parse_list_query(
 ) -> ListQuery:
     """The list parameters; `in_filters` are the int filters that also take `__in` (default:
     all), `text_filters` the `<field>__icontains` ones. Any other parameter is ignored, as
-    Django's filters ignore what they do not declare."""
+    Django's filters ignore what they do not declare (so is an `__in` the spec does not
+    declare, e.g. the runs list's `job_definition_id__in`)."""
     errors: dict[str, list[str]] = {}
     filters: dict[str, Any] = {}
     for name in text_filters:
@@ -75,9 +78,9 @@ def parse_list_query(
                 filters[name] = value
         in_name = f"{name}__in"
         if in_name in query and (in_filters is None or name in in_filters):
-            values = [_integer(v) for v in _list_items(query[in_name])]
-            if any(v is None for v in values):
-                errors[in_name] = [WHOLE_NUMBER]
+            values = _json_list(query[in_name][-1])
+            if values is None:
+                errors[in_name] = [NOT_A_LIST.format(value=query[in_name][-1])]
             else:
                 filters[in_name] = values
     order_by = query.get("order_by", [default_order])[-1]
@@ -91,20 +94,17 @@ def parse_list_query(
     return ListQuery(filters, order_by, limit, offset, parse_include(query))
 
 
-def _list_items(values: list[str]) -> list[str]:
-    """`status__in` as repeated params, `1,2`, or the JSON-ish `[1,2]` dbt Cloud also accepts."""
-    items: list[str] = []
-    for value in values:
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text)
-            except json.JSONDecodeError:
-                parsed = text.strip("[]").split(",")
-            items += [str(p) for p in (parsed if isinstance(parsed, list) else [parsed])]
-        else:
-            items += text.split(",")
-    return [item.strip() for item in items if item.strip()]
+def _json_list(text: str) -> list[int] | None:
+    """`status__in` as dbt Cloud reads it: one JSON list of whole numbers (`[1,2,3]`,
+    apache/airflow#40048); None for anything else (`1,2`, a bare `3`, `[1,x]`). Repeated keys
+    are read as Django reads them: the last one."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(parsed, list) or not all(type(v) is int for v in parsed):
+        return None
+    return parsed
 
 
 def _integer(text: str) -> int | None:

@@ -16,6 +16,7 @@ from dbt_cloud_emulator.config import (
     StepScript,
 )
 from dbt_cloud_emulator.dbt_output import (
+    FUSION_TRACK,
     StepContext,
     render_debug_log,
     render_log,
@@ -56,6 +57,12 @@ class RunRecord:
     def environment_id(self) -> int:
         return self.job.environment
 
+    @property
+    def dbt_version(self) -> str:
+        """The run's dbt: the trigger's `dbt_version_override`, else its job's."""
+        override = self.trigger.get("dbt_version_override")
+        return override if isinstance(override, str) else self.job.dbt_version
+
     def context(self) -> StepContext:
         """Schema, target and git details the run's logs and artifacts show."""
         pr = self.trigger.get("github_pull_request_id")
@@ -68,6 +75,7 @@ class RunRecord:
             git_sha=self.trigger.get("git_sha")
             or sha1(f"run-{self.id}".encode(), usedforsecurity=False).hexdigest(),
             git_branch=self.trigger.get("git_branch") or "main",
+            fusion=self.dbt_version == FUSION_TRACK,
         )
 
 
@@ -151,7 +159,7 @@ def job_json(
         "name": job.name,
         "description": "",
         "dbt_version": None,
-        "raw_dbt_version": "latest",
+        "raw_dbt_version": job.dbt_version,
         "deferring_environment_id": PROD_ENVIRONMENT_ID if is_ci else None,
         "deferring_job_definition_id": None,
         "execute_steps": [
@@ -227,7 +235,7 @@ def run_json(
         "status": status,
         "status_humanized": STATUS_HUMANIZED[status],
         "status_message": _status_message(schedule) if done and status != SUCCESS else None,
-        "dbt_version": record.trigger.get("dbt_version_override", "latest"),
+        "dbt_version": record.dbt_version,
         "git_branch": ctx.git_branch if checked_out or "git_branch" in record.trigger else None,
         "git_sha": ctx.git_sha if checked_out or "git_sha" in record.trigger else None,
         "owner_thread_id": None,

@@ -19,7 +19,16 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from dbt_cloud_emulator.account import Account
-from dbt_cloud_emulator.envelope import ApiError, envelope, invalid, not_found, status_phrase
+from dbt_cloud_emulator.envelope import (
+    ACCESS_DENIED,
+    PERMISSION_DENIED,
+    ApiError,
+    BareError,
+    envelope,
+    invalid,
+    not_found,
+    status_phrase,
+)
 from dbt_cloud_emulator.faults import Fault, FaultBook
 from dbt_cloud_emulator.queries import WHOLE_NUMBER, Query
 from dbt_cloud_emulator.validation import parse_json_body, validate_trigger
@@ -44,6 +53,7 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     )
 )
 _PADDING_CHUNK = 1 << 20
+EMULATED_USER_ID = 1  # the user the token stands for in the IP restriction's 403
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 _HTML_PAGE = (
     "<!DOCTYPE html>\n<html><head><title>{code} {phrase}</title></head>\n"
@@ -112,15 +122,18 @@ def route(method: str, path: str) -> Route:
             if route_method == method:
                 return Route(endpoint, match.groupdict())
             allowed.append(route_method)
-    if allowed:
+    if allowed:  # Django REST framework's own 405, outside the envelope
         return Route(
             "unknown",
-            {},
-            ApiError(
-                405, f'Method "{method}" not allowed.', f"Use {' or '.join(allowed)} on {path}."
-            ),
+            {"account": _account_of(path), "allow": ", ".join([*allowed, "OPTIONS"])},
+            BareError(405, f'Method "{method}" not allowed.'),
         )
     return Route("unknown", {}, not_found(f"No API endpoint at {path}."))
+
+
+def _account_of(path: str) -> str:
+    found = re.match(_PREFIX, path)
+    return found.group("account") if found else "0"
 
 
 def _matches_any(path: str) -> bool:
@@ -153,7 +166,14 @@ class ApiApp:
         with self._lock:
             return self._calls[endpoint]
 
-    def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Reply:
+    def handle(
+        self,
+        method: str,
+        target: str,
+        headers: dict[str, str],
+        raw: bytes,
+        client_ip: str = "127.0.0.1",
+    ) -> Reply:
         received_at = time.monotonic()
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -164,7 +184,9 @@ class ApiApp:
         if found.endpoint == "redirect":  # no fault applies: the real endpoint comes next
             reply = _slash_redirect(parts.path, parts.query)
         else:
-            reply = self._respond(found, call, method, query, headers=headers, raw=raw)
+            reply = self._respond(
+                found, call, method, query, headers=headers, raw=raw, client_ip=client_ip
+            )
         entry = LoggedRequest(
             method,
             parts.path,
@@ -189,6 +211,7 @@ class ApiApp:
         *,
         headers: dict[str, str],
         raw: bytes,
+        client_ip: str,
     ) -> Reply:
         """The reply to a routed request, with the fault in force for this call applied."""
         fault = self.faults.for_call(found.endpoint, call)
@@ -196,7 +219,7 @@ class ApiApp:
             time.sleep(fault.delay)  # nothing is done yet: a trigger's run comes after
         reply = self._faulty(fault, found) if fault else None
         if reply is None:
-            reply = self._answer(method, found, query, headers, raw)
+            reply = self._answer(method, found, query, headers, raw, client_ip)
         if fault and fault.kind == "delay":
             time.sleep(fault.delay)  # a slow reply: the work (e.g. a new run) is already done
         if fault and fault.kind == "lose_response":
@@ -227,18 +250,49 @@ class ApiApp:
         error = ApiError(fault.status, message, f"Emulated fault: HTTP {fault.status}.")
         return json_reply(error.envelope(), fault.status, headers)
 
-    def _answer(
-        self, method: str, found: Route, query: Query, headers: dict[str, str], raw: bytes
+    def _answer(  # noqa: PLR0917 - one request's parts
+        self,
+        method: str,
+        found: Route,
+        query: Query,
+        headers: dict[str, str],
+        raw: bytes,
+        client_ip: str,
     ) -> Reply:
+        """Django's order: an unknown path is a 404 before the view; then authentication, the
+        account, the IP restrictions, the method (DRF's 405 comes after authentication) and
+        the token's permissions."""
+        allow = {"Allow": found.params["allow"]} if "allow" in found.params else {}
         try:
+            if found.error and found.error.status == 404:
+                raise found.error
+            token = self._authorize(headers, int(found.params["account"]))
+            self._restrict_ip(client_ip, int(found.params["account"]), token)
             if found.error:
                 raise found.error
-            self._authorize(headers, int(found.params["account"]))
             return self._dispatch(found, query, headers, raw)
         except ApiError as error:
-            return json_reply(error.envelope(), error.status)
+            return json_reply(error.envelope(), error.status, allow)
 
-    def _authorize(self, headers: dict[str, str], account_id: int) -> None:
+    def _restrict_ip(self, client_ip: str, account_id: int, token: str) -> None:
+        """The account's IP restrictions: every request of a service token (and of a personal
+        token) from an address off the allowlist gets the 403 dbt's docs quote."""
+        if self.account.config.access.allows(client_ip):
+            return
+        raise ApiError(
+            403,
+            ACCESS_DENIED,
+            None,
+            {
+                "account_id": account_id,
+                "user_id": EMULATED_USER_ID,
+                "is_service_token": not token.startswith("dbtu_"),
+                "account_access_denied": True,
+            },
+        )
+
+    def _authorize(self, headers: dict[str, str], account_id: int) -> str:
+        """The request's token once it is this account's; 401/403 otherwise."""
         value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
         scheme, _, token = value.strip().partition(" ")
         # dbt Cloud's 401s carry no developer message: `"developer_message": null`.
@@ -251,14 +305,16 @@ class ApiApp:
         if account_id != self.account.config.account_id:
             raise ApiError(
                 403,
-                "You do not have permission to perform this action.",
+                PERMISSION_DENIED,
                 f"This token does not grant access to account {account_id}.",
             )
+        return token.strip()
 
     def _dispatch(self, found: Route, query: Query, headers: dict[str, str], raw: bytes) -> Reply:
         account, params, endpoint = self.account, found.params, found.endpoint
         run_id = int(params["run"]) if "run" in params else 0
         job_id = int(params["job"]) if "job" in params else 0
+        account.check_access(endpoint, job_id=job_id, run_id=run_id)
         if endpoint == "list_jobs":
             data, extra = account.list_jobs(query)
             return json_reply(envelope(data, extra=extra))
@@ -334,7 +390,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = dict(self.headers.items())
-        reply = self.server.app.handle(self.command, self.path, headers, raw)
+        reply = self.server.app.handle(
+            self.command, self.path, headers, raw, client_ip=self.client_address[0]
+        )
         if reply.drop:
             self.close_connection = True
             return

@@ -5,10 +5,12 @@ from typing import Any
 import pytest
 
 from dbt_cloud_action import __version__
+from dbt_cloud_action.api_errors import DOCS_IP_RESTRICTIONS
 from dbt_cloud_action.client import (
     ArtifactNotFound,
     DbtCloudClient,
     DbtCloudError,
+    envelope_messages,
     error_from_response,
     list_runs_params,
     redact,
@@ -187,3 +189,78 @@ def test_token_pasted_into_the_access_url_is_not_echoed() -> None:
 def test_trigger_needs_a_cause_to_be_reconcilable() -> None:
     with pytest.raises(ValueError, match="cause"):
         make_client().trigger_run(1, {"git_sha": "abc"})
+
+
+# ---------------------------------------------------------------------------- error body shapes
+
+
+def test_a_bare_detail_body_keeps_its_message() -> None:
+    """Django REST framework's own 405 (dbt-labs/dbt-cloud-openapi-spec#7) is no envelope."""
+    error = error_from_response(405, {"detail": 'Method "GET" not allowed.'}, "HTTP 405")
+    assert error.user_message == 'Method "GET" not allowed.'
+    assert "trailing slash" in error.hint
+    assert envelope_messages({"detail": "Not found."}) == ("Not found.", "")
+
+
+def test_an_envelope_with_extra_and_error_code_keeps_every_message() -> None:
+    """dbt-labs/dbt-jobs-as-code#91: `extra: {}` and `error_code: None` beside the envelope."""
+    body = {
+        **envelope(400, "The request was invalid.", {"triggers": "Additional properties..."}),
+        "extra": {},
+        "error_code": None,
+    }
+    error = error_from_response(400, body)
+    assert error.field_errors == {"triggers": ["Additional properties..."]}
+    assert "error code" not in str(error)
+    coded = error_from_response(409, {**body, "error_code": "JOB_LOCKED"})
+    assert "error code JOB_LOCKED" in str(coded)
+    assert coded.field_errors == {}  # only a 400 has per-field messages in data
+
+
+@pytest.mark.parametrize(
+    ("payload", "message", "fields"),
+    [
+        (["Invalid data."], "Invalid data.", {}),
+        (
+            {"cause": ["This field is required."]},
+            "HTTP 400",
+            {"cause": ["This field is required."]},
+        ),
+        ({"detail": ["a", "b"]}, "a b", {}),
+        (None, "HTTP 400", {}),
+    ],
+)
+def test_django_rest_framework_bodies_are_read(
+    payload: Any, message: str, fields: dict[str, list[str]]
+) -> None:
+    error = error_from_response(400, payload, "HTTP 400")
+    assert message in error.user_message
+    assert error.field_errors == fields
+
+
+def test_the_ip_restriction_403_names_the_allowlist_not_rejected_fields() -> None:
+    data = {"account_id": 1, "user_id": 7, "is_service_token": True, "account_access_denied": True}
+    error = error_from_response(403, {**envelope(403, "Forbidden: Access denied", data)})
+    assert error.field_errors == {}
+    assert "Rejected fields" not in str(error)
+    assert "is_service_token true" in error.user_message
+    assert "IP allowlist" in error.hint
+    assert DOCS_IP_RESTRICTIONS in error.hint
+
+
+def test_a_401_on_the_legacy_host_names_it() -> None:
+    legacy = error_from_response(
+        401, envelope(401, "Invalid token."), access_url="https://cloud.getdbt.com"
+    )
+    assert "legacy host" in legacy.hint
+    regional = error_from_response(
+        401, envelope(401, "Invalid token."), access_url="https://ab123.us1.dbt.com"
+    )
+    assert "legacy host" not in regional.hint
+    assert "another region" in regional.hint
+
+
+def test_a_message_keeps_its_own_final_punctuation() -> None:
+    error = error_from_response(404, envelope(404, "Please contact support!"))
+    assert "support!." not in str(error)
+    assert "support! " in str(error)

@@ -32,6 +32,7 @@ from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault
 TOKEN = "s3cr3t-Tok-7f2a9c1e"
 CI_JOB = 101  # the emulator's default account: a CI job that succeeds ...
 FAILING_JOB = 102  # ... one whose tests fail
+NO_ARTIFACTS_JOB = 104  # ... and one that saves no artifacts
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -155,6 +156,17 @@ def test_artifacts_listed_and_fetched_and_missing_one_is_typed(client: DbtCloudC
         client.download_artifact(run.id, "no_such_artifact.json", io.BytesIO(), max_bytes=1 << 20)
     assert caught.value.http_status == 404
     assert "poll again" in caught.value.hint
+
+
+def test_a_null_artifact_list_is_no_artifacts_at_once(
+    emu: Emulator, client: DbtCloudClient, fake_time: FakeTime
+) -> None:
+    """`{"data": null}` (a run that produced none, dbt-labs/dbt-mcp#791) is an empty list after
+    one request, not an unusable answer retried for the whole budget."""
+    run = wait_until_done(client, client.trigger_run(NO_ARTIFACTS_JOB, trigger_body()).id)
+    assert client.list_artifacts(run.id) == []
+    assert [r.endpoint for r in emu.requests].count("list_artifacts") == 1
+    assert fake_time.sleeps == []
 
 
 def test_cancel_retry_details_retry_and_rerun(emu: Emulator, client: DbtCloudClient) -> None:

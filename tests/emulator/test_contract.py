@@ -71,7 +71,7 @@ def test_every_endpoint_and_run_state_matches_the_spec(
     assert {status for _, status in validated} == {1, 2, 3, 10, 20, 30}
     assert len(validated) == 12
     api.data("GET", "runs/", params={"include_related": "trigger,job", "order_by": "-id"})
-    api.data("GET", "runs/", params=[("status__in", 10), ("status__in", 20), ("limit", 3)])
+    api.data("GET", "runs/", params={"status__in": "[10,20]", "limit": 3})
     assert api.data("POST", f"runs/{ok['id']}/cancel/")["status"] == 10  # already finished
 
     assert api.data("GET", f"runs/{failing['id']}/retry/")["failed_step"]
@@ -86,7 +86,7 @@ def test_every_endpoint_and_run_state_matches_the_spec(
     for name in names:
         json.loads(api.call("GET", f"runs/{ok['id']}/artifacts/{name}").content)
     assert api.call("GET", f"runs/{ok['id']}/artifacts/run_results.json", params={"step": 4}).ok
-    assert api.data("GET", f"runs/{api.trigger(104)['id']}/artifacts/") == []
+    assert api.data("GET", f"runs/{api.trigger(104)['id']}/artifacts/") is None
 
     kinds: dict[tuple[str, str, str], LoggedRequest] = {}
     for entry in emulator.requests:

@@ -11,7 +11,16 @@ from typing import Any
 import pytest
 import requests
 
-from dbt_cloud_emulator import ConfigError, Emulator, EmulatorConfig, ManualClock
+from dbt_cloud_emulator import (
+    ConfigError,
+    Emulator,
+    EmulatorConfig,
+    JobScript,
+    ManualClock,
+    NodeResult,
+    StepScript,
+    TokenAccess,
+)
 from tests.emulator.conftest import Api
 
 RUN_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -201,7 +210,7 @@ def test_a_commit_the_repository_lacks_fails_the_clone_step_with_gits_message(
     assert run["status_message"] == f"fatal: reference is not a tree: {sent}"
     assert (run["artifacts_saved"], run["can_retry"]) == (False, False)
     assert run["retry_not_supported_reason"] == "RETRY_NO_RUN_RESULTS"
-    assert api.data("GET", f"runs/{run['id']}/artifacts/") == []
+    assert api.data("GET", f"runs/{run['id']}/artifacts/") is None
 
 
 def test_the_repository_holds_every_other_commit(
@@ -271,3 +280,181 @@ def test_one_pull_request_id_per_trigger(api: Api) -> None:
     assert sorted(response.json()["data"]) == ["github_pull_request_id", "gitlab_merge_request_id"]
     null_other = {"cause": "x", "github_pull_request_id": 7, "gitlab_merge_request_id": None}
     assert api.trigger(101, null_other)["trigger"]["github_pull_request_id"] == 7
+
+
+def test_an_artifact_list_with_nothing_to_list_is_null(clock: ManualClock) -> None:
+    """A4: dbt Cloud answers `{"data": null}`, not `[]`, for a run with no artifacts to list
+    (dbt-labs/dbt-mcp#791), e.g. one whose last step, which the list is of, wrote none."""
+    build = StepScript("Invoke dbt with `dbt build`", "dbt build", duration=5.0)
+    operation = StepScript("Invoke dbt with `dbt run-operation grant`", "dbt run-operation grant")
+    job = JobScript(7, "Build then grant", (build, operation), 0.0)
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu, check=True)
+        run_id = api.trigger(7)["id"]
+        clock.advance(60)
+        run = api.run(run_id, "")
+        assert (run["status"], run["artifacts_saved"]) == (10, True)  # the build step saved some
+        assert api.data("GET", f"runs/{run_id}/artifacts/") is None
+        path = f"runs/{run_id}/artifacts/run_results.json"
+        assert api.call("GET", path, params={"step": 1}).status_code == 200
+
+
+# ----- error answers ------------------------------------------------------------------------
+
+
+def test_a_wrong_method_is_django_rest_frameworks_bare_405_after_authentication(
+    api: Api, emulator: Emulator
+) -> None:
+    """R5: the body is `{"detail": "Method \"GET\" not allowed."}`, not the envelope, as a
+    slash-less POST turned GET got it (dbt-labs/dbt-cloud-openapi-spec#7)."""
+    response = api.call("GET", "jobs/101/run/", check=True)
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+    assert response.headers["Allow"] == "POST, OPTIONS"
+    anonymous = requests.get(f"{api.base}jobs/101/run/", timeout=5)
+    assert anonymous.status_code == 401  # DRF authenticates before it looks at the method
+
+
+def test_a_404_says_what_dbt_cloud_says(api: Api) -> None:
+    """R5: dbt Cloud's 404 text, the same for a missing and an unpermitted resource
+    (dbt-labs/terraform-provider-dbtcloud#207)."""
+    status = api.call("GET", "jobs/999/").json()["status"]
+    assert status["user_message"] == (
+        "The requested resource was not found. Please check that you have the proper "
+        "permissions. If you are seeing this in error, please contact support!"
+    )
+
+
+def access_emulator(clock: ManualClock, **access: Any) -> Emulator:
+    other = JobScript(9, "Other project's job", (StepScript("b", "dbt build"),), project_id=71)
+    config = EmulatorConfig(jobs=(*EmulatorConfig().jobs, other), access=TokenAccess(**access))
+    return Emulator(config, clock=clock.now)
+
+
+def test_the_ip_restriction_403_carries_the_callers_facts(clock: ManualClock) -> None:
+    """R9: docs faqs/Troubleshooting/ip-restrictions, the whole body."""
+    with access_emulator(clock, ip_allowlist=("10.0.0.0/8",)) as emu:
+        api = Api(emu, check=True)
+        response = api.call("GET", "jobs/101/")
+        assert response.status_code == 403
+        assert response.json() == {
+            "status": {
+                "code": 403,
+                "is_success": False,
+                "user_message": "Forbidden: Access denied",
+                "developer_message": None,
+            },
+            "data": {
+                "account_id": emu.account_id,
+                "user_id": 1,
+                "is_service_token": True,
+                "account_access_denied": True,
+            },
+        }
+    with access_emulator(clock, ip_allowlist=("127.0.0.0/8",)) as emu:
+        assert Api(emu).call("GET", "jobs/101/").status_code == 200  # on the allowlist
+
+
+def test_a_project_without_permission_is_a_404_and_left_out_of_lists(
+    clock: ManualClock,
+) -> None:
+    """R10: terraform-provider-dbtcloud#537 (a 404 "with a permissions hint" for what the
+    token lacks access to), #207 (its text)."""
+    with access_emulator(clock, project_ids=(70,)) as emu:
+        api = Api(emu, check=True)
+        for method, path in (("GET", "jobs/9/"), ("POST", "jobs/9/run/")):
+            response = api.call(method, path, body={"cause": "x"})
+            assert response.status_code == 404
+            assert "proper permissions" in response.json()["status"]["user_message"]
+        assert 9 not in [job["id"] for job in api.data("GET", "jobs/")]
+        assert api.call("GET", "jobs/101/").status_code == 200
+
+
+def test_a_viewer_token_may_read_but_not_run(clock: ManualClock) -> None:
+    """R11: a Job Viewer token's trigger or cancel is a 403 (DRF's default message: thin)."""
+    with access_emulator(clock, permission="job_viewer") as emu:
+        api = Api(emu, check=True)
+        assert api.call("GET", "jobs/101/").status_code == 200
+        refused = api.call("POST", "jobs/101/run/", body={"cause": "x"})
+        assert refused.status_code == 403
+        assert refused.json()["status"]["user_message"] == (
+            "You do not have permission to perform this action."
+        )
+        assert emu.created_runs() == []
+
+
+def test_token_access_comes_from_the_json_config() -> None:
+    config = EmulatorConfig.from_dict(
+        {"access": {"permission": "job_runner", "project_ids": [70], "ip_allowlist": ["::1/128"]}}
+    )
+    assert config.access == TokenAccess("job_runner", (70,), ("::1/128",))
+    with pytest.raises(ConfigError, match=r"access\.permission"):
+        EmulatorConfig.from_dict({"access": {"permission": "owner"}})
+    with pytest.raises(ConfigError, match="not a CIDR"):
+        EmulatorConfig.from_dict({"access": {"ip_allowlist": ["nowhere"]}})
+
+
+# ----- dbt Fusion (the latest-fusion track) --------------------------------------------------
+
+FUSION_BUILD = StepScript(
+    "Invoke dbt with `dbt build`",
+    "dbt build",
+    duration=10.0,
+    outcome=20,
+    results=(
+        NodeResult("model.shop.stg_orders", "reused", 0.0),
+        NodeResult("model.shop.orders", "success", 1.5),
+        NodeResult("test.shop.unique_orders_id", "fail", 0.4, "Got 2 results", "test"),
+        NodeResult("model.shop.customers", "error", 0.4, "Database Error in model customers"),
+        NodeResult("model.shop.customer_ltv", "skipped", 0.0),
+    ),
+)
+
+
+def test_a_fusion_job_writes_fusions_logs_and_run_results(clock: ManualClock) -> None:
+    """F1: dbt-fusion#1539/#828 (log lines), #1437 (fields), #1130 (errors left out),
+    dbt-core#14554 (no `failures` on a skipped test), dbt-core#14366 (reuse is `skipped`)."""
+    job = JobScript(8, "Fusion CI", (FUSION_BUILD,), 0.0, dbt_version="latest-fusion")
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu, check=True)
+        run_id = api.trigger(8)["id"]
+        clock.advance(60)
+        run = api.run(run_id)
+        assert (run["status"], run["dbt_version"]) == (20, "latest-fusion")
+        logs = run["run_steps"][0]["logs"]
+        assert "    Failed [  0.40s] model analytics.customers (table)" in logs
+        assert "    Failed [  0.40s] test  analytics.unique_orders_id" in logs
+        assert " Succeeded [  1.50s] model analytics.orders (table)" in logs
+        assert "   Skipped [-------] model analytics.customer_ltv (table)" in logs
+        assert "Summary: 5 total | 1 success | 2 error | 2 skipped" in logs
+        results = api.call("GET", f"runs/{run_id}/artifacts/run_results.json").json()
+        assert results["metadata"]["dbt_version"].startswith("2.")
+        by_id = {r["unique_id"]: r for r in results["results"]}
+        assert "model.shop.customers" not in by_id  # erroring results left out
+        assert by_id["model.shop.stg_orders"]["status"] == "skipped"  # reused
+        assert by_id["test.shop.unique_orders_id"]["failures"] == 2
+        for entry in by_id.values():
+            assert not {"message", "compiled", "compiled_code", "batch_results"} & set(entry)
+        assert "failures" not in by_id["model.shop.orders"]
+    core = JobScript(8, "Core CI", (FUSION_BUILD,), 0.0)
+    with Emulator(EmulatorConfig(jobs=(core,)), clock=clock.now) as emu:
+        api = Api(emu)
+        run_id = api.trigger(8)["id"]
+        clock.advance(60)
+        results = api.call("GET", f"runs/{run_id}/artifacts/run_results.json").json()
+        statuses = {r["unique_id"]: r["status"] for r in results["results"]}
+        assert statuses["model.shop.customers"] == "error"  # dbt Core writes every result
+        assert statuses["model.shop.stg_orders"] == "skipped"
+        assert "Failed [" not in api.run(run_id)["run_steps"][0]["logs"]
+
+
+def test_dbt_version_override_latest_fusion_runs_fusion(clock: ManualClock) -> None:
+    job = JobScript(8, "CI", (FUSION_BUILD,), 0.0)
+    with Emulator(EmulatorConfig(jobs=(job,)), clock=clock.now) as emu:
+        api = Api(emu)
+        run_id = api.trigger(8, {"cause": "x", "dbt_version_override": "latest-fusion"})["id"]
+        clock.advance(60)
+        assert "Execution Summary" in api.run(run_id)["run_steps"][0]["logs"]
+    assert EmulatorConfig.from_dict(
+        {"jobs": [{"id": 3, "name": "F", "dbt_version": "latest-fusion", "steps": [{"name": "s"}]}]}
+    ).jobs[0].dbt_version == ("latest-fusion")
