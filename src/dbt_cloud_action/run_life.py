@@ -32,7 +32,8 @@ from .context import GitHubContext
 from .inputs import AUTO, ActionInputs, Mode
 from .models import Job, Outcome, Run
 from .payload import TriggerPayload
-from .run_report import Ending, RunReporter, outcome_of, status_word
+from .run_cancel import cancel_and_confirm, current_run
+from .run_report import Ending, RunReporter, outcome_of
 from .run_start import RunStart, Started
 from .scope import TIMEOUT_GRACE_SECONDS, Cancellation, Scope
 from .step_state import RunState
@@ -47,8 +48,6 @@ FOLLOWED_NOT_CANCELLED = (
 )
 # The last poll at `timeout` gets these seconds of the grace, so a slow answer still counts.
 LAST_POLL_SECONDS = 5.0
-# How often a cancelled run is read until dbt Cloud says it stopped.
-CONFIRM_POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -246,7 +245,7 @@ class RunLife:
         self.client.scope = self.scope.with_deadline(self.timeout_at + TIMEOUT_GRACE_SECONDS)
         if inputs.cancels_on_timeout:
             toolkit.info(f"{waited}: cancelling run {run.id}.")
-            seen = self._cancel_and_confirm(run.id)
+            seen = cancel_and_confirm(self.client, run.id, self.state, self.log_prefix)
             self._end(seen or run, self._after_cancel_sent(seen or run, accepted=seen is not None))
             return
         if not inputs.cancels_on_exit:  # saved with the run: the post step leaves it
@@ -283,7 +282,7 @@ class RunLife:
             self._end(run, Ending(outcome_of(run), ended=True, interrupted=True))
             return
         if self.inputs.cancels_on_exit:
-            seen = self._cancel_and_confirm(run.id)
+            seen = cancel_and_confirm(self.client, run.id, self.state, self.log_prefix)
             ending = self._after_cancel_sent(
                 seen or run, accepted=seen is not None, interrupted=True
             )
@@ -291,7 +290,7 @@ class RunLife:
             return
         why = self._why_not_cancelled()
         toolkit.info(f"{self.log_prefix}{why}: run {run.id} keeps going in dbt Cloud.")
-        seen = self._current(run.id) or run
+        seen = current_run(self.client, run.id) or run
         if seen.is_terminal:
             self._end(seen, Ending(outcome_of(seen), ended=True, interrupted=True))
         else:
@@ -305,36 +304,6 @@ class RunLife:
             "no run for it in time; the post step looks for it by the key in its cause and "
             "cancels it.",
         )
-
-    def _current(self, run_id: int) -> Run | None:
-        try:
-            return self.client.get_run(run_id)
-        except DbtCloudError:
-            return None
-
-    def _cancel_and_confirm(self, run_id: int) -> Run | None:
-        """Cancel the run and read it until dbt Cloud says it stopped or the scope's time is
-        up; None when dbt Cloud did not take the cancel."""
-        scope = self.client.scope
-        try:
-            run = self.client.cancel_run(run_id)
-        except DbtCloudError as exc:
-            toolkit.warning(f"{self.log_prefix}Could not cancel run {run_id}: {exc}")
-            return None
-        try:
-            while not run.is_terminal and scope.left() > CONFIRM_POLL_SECONDS:
-                scope.sleep(CONFIRM_POLL_SECONDS)
-                run = self.client.get_run(run_id)
-        except DbtCloudError:
-            pass  # the cancel was taken; what dbt Cloud last showed stands
-        if run.is_terminal:
-            toolkit.info(f"{self.log_prefix}Run {run_id} is {status_word(run)} in dbt Cloud.")
-        else:
-            toolkit.warning(
-                f"{self.log_prefix}Run {run_id} was asked to cancel but had not stopped yet."
-            )
-            self.state.leave("dbt Cloud accepted the main step's cancel")
-        return run
 
     def _end(self, run: Run | None, ending: Ending) -> None:
         if run is not None:
