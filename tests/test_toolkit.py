@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
+import time
 from contextlib import redirect_stdout
 from pathlib import Path
 
@@ -187,6 +189,33 @@ def test_stop_commands_uses_a_fresh_random_token_and_always_resumes(
     assert all(len(token) == 32 for token in tokens)
     assert [c.name for c in log.commands if c.name != "stop-commands"] == ["error"]
     assert log.named("error")[0].data == "live"
+
+
+def test_another_threads_lines_never_land_inside_a_stop_commands_block(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each run logs from its own thread: a warning of one run while another prints dbt's log
+    inertly must still be a warning, and the untrusted text must stay inert."""
+    inside = threading.Event()
+
+    def other_run() -> None:
+        inside.wait(5)
+        toolkit.warning("live from another run")
+
+    other = threading.Thread(target=other_run)
+    other.start()
+    with toolkit.group("Step 1"), toolkit.stop_commands():
+        inside.set()
+        for _ in range(20):
+            toolkit.info("::error::untrusted dbt output")
+            time.sleep(0.005)
+    other.join(5)
+    log = parse_workflow_commands(capsys.readouterr().out)
+    assert [c.name for c in log.commands if c.name not in ("stop-commands", "group")] == [
+        "endgroup",
+        "warning",
+    ]
+    assert log.named("warning")[0].data == "live from another run"
 
 
 def test_info_prints_plain_lines_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:

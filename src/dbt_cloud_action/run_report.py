@@ -154,6 +154,10 @@ class RunReporter:
         return collector.collect(run, self.inputs.artifacts, self.inputs.artifacts_step, to)
 
     def _log(self, report: RunReport) -> None:
+        with toolkit.together():
+            self._log_lines(report)
+
+    def _log_lines(self, report: RunReport) -> None:
         from .reporting import annotation_for, failing_step, render_step_log, step_title  # noqa: PLC0415 - lazy: see action.py
 
         run = report.run

@@ -21,6 +21,7 @@ import itertools
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
@@ -34,6 +35,11 @@ from actions_toolkit import file_command as _file_command
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 # The runner ends a log line at \r, \n or \r\n.
 _RUNNER_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+# Each run of a step lives in its own thread (run_life.py) and logs as it goes: one lock orders
+# their lines, and a group or a stop-commands block holds it whole (re-entrant: its own lines).
+_LOG_LOCK = threading.RLock()
 
 
 def use_utf8_streams() -> None:
@@ -88,42 +94,58 @@ def mask(secret: str) -> None:
 
     Only on GitHub's runner: anywhere else (GitLab, a laptop) `::add-mask::` is just a log line
     that would print the secret itself."""
-    log().mask(secret)
+    with _LOG_LOCK:
+        log().mask(secret)
 
 
 def error(message: str, title: str | None = None) -> None:
     """An error: an annotation on GitHub (escaped, so it stays one command), else a line."""
-    log().annotate("error", message, title)
+    with _LOG_LOCK:
+        log().annotate("error", message, title)
 
 
 def warning(message: str, title: str | None = None) -> None:
     """A warning, shown like error()."""
-    log().annotate("warning", message, title)
+    with _LOG_LOCK:
+        log().annotate("warning", message, title)
 
 
 def notice(message: str, title: str | None = None) -> None:
     """A notice, shown like error()."""
-    log().annotate("notice", message, title)
+    with _LOG_LOCK:
+        log().annotate("notice", message, title)
 
 
 @contextmanager
 def group(name: str) -> Iterator[None]:
-    """A foldable part of the log, always closed; its name is shown as text, never run."""
-    with log().group(name):
+    """A foldable part of the log, always closed; its name is shown as text, never run. Other
+    threads' lines wait until it is closed, so they never land in it."""
+    with _LOG_LOCK, log().group(name):
         yield
 
 
 @contextmanager
 def stop_commands() -> Iterator[None]:
     """Print untrusted text inertly (on GitHub: the runner ignores commands until our random
-    token). Nested use is a no-op: the outer block already stops commands."""
-    with log().stop_commands():
+    token). Nested use is a no-op: the outer block already stops commands. Other threads' lines
+    wait until it ends: a command of theirs printed inside it would not be taken as one, and
+    their untrusted text printed after it ends would be."""
+    with _LOG_LOCK, log().stop_commands():
+        yield
+
+
+@contextmanager
+def together() -> Iterator[None]:
+    """Lines that belong together (a run's report: its step logs, annotation and outcome),
+    with no other thread's line among them."""
+    with _LOG_LOCK:
         yield
 
 
 def info(text: str) -> None:
     """Print text to the log; lines the host could take for a command are printed inertly."""
-    log().info(text)
+    with _LOG_LOCK:
+        log().info(text)
 
 
 class HostLog(Protocol):
