@@ -12,7 +12,8 @@ phase's deadline, carried by the life's client into every call, retry and sleep)
 2. follow (watcher.py through outage.py): one poll at a time until the run ends or `timeout`;
    then a last poll, so an end at the deadline is still seen.
 3. end (run_report.py): on a timeout, the cancel and its confirmation; then artifacts, report,
-   log and commit status; until `timeout` + TIMEOUT_GRACE_SECONDS.
+   log and commit status; until `timeout` + TIMEOUT_GRACE_SECONDS (less what the step's own
+   report needs).
 A cancel anywhere ends the phase at its next wait and runs the clean-up instead: the run (a
 trigger in flight seen through first) cancelled and confirmed, or left as the inputs ask, and
 reported as dbt Cloud then says, within CLEANUP_SECONDS of the signal.
@@ -35,7 +36,7 @@ from .payload import TriggerPayload
 from .run_cancel import cancel_and_confirm, current_run
 from .run_report import Ending, RunReporter, outcome_of
 from .run_start import RunStart, Started
-from .scope import TIMEOUT_GRACE_SECONDS, Cancellation, Scope
+from .scope import REPORT_RESERVE_SECONDS, TIMEOUT_GRACE_SECONDS, Cancellation, Scope
 from .step_state import RunState
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ class RunLife:
         self.tuning = tuning
         self.log_prefix = log_prefix  # with several jobs, progress lines say whose they are
         self.timeout_at = timeout_at
+        # the end's bound: the last poll, a timeout's cancel, artifacts, the run's report
+        self.end_at = timeout_at + TIMEOUT_GRACE_SECONDS - REPORT_RESERVE_SECONDS
         self.scope = Scope(cancellation, timeout_at + LAST_POLL_SECONDS)
         self.client = tuned_client(inputs, tuning, self.scope)
         self.starter = RunStart(
@@ -216,7 +219,7 @@ class RunLife:
             policy=poll_policy(self.inputs),
             clock=time.monotonic,
             sleep=self.scope.sleep,
-            on_event=lambda event: toolkit.info(self.log_prefix + describe(event)),
+            on_event=lambda event: self._seen(event.run, describe(event)),
         )
         timeout = max(0.0, self.timeout_at - time.monotonic()) if bounded else None
         expected = self.started.expected_duration if self.started else None
@@ -239,10 +242,15 @@ class RunLife:
             return
         self._end(result.run, Ending(outcome_of(result.run), ended=True))
 
+    def _seen(self, run: Run, line: str) -> None:
+        """A change of the run, logged; the run as last seen is what a cancel starts from."""
+        self.run = run
+        toolkit.info(self.log_prefix + line)
+
     def _on_timeout(self, run: Run) -> None:
         inputs = self.inputs
         waited = f"{self.log_prefix}Timed out after {inputs.timeout_seconds}s"
-        self.client.scope = self.scope.with_deadline(self.timeout_at + TIMEOUT_GRACE_SECONDS)
+        self.client.scope = self.scope.with_deadline(self.end_at)
         if inputs.cancels_on_timeout:
             toolkit.info(f"{waited}: cancelling run {run.id}.")
             seen = cancel_and_confirm(self.client, run.id, self.state, self.log_prefix)
@@ -309,7 +317,7 @@ class RunLife:
         if run is not None:
             self.run = run
         if not ending.interrupted:  # the end's own bound: artifacts, report, commit status
-            self.client.scope = self.scope.with_deadline(self.timeout_at + TIMEOUT_GRACE_SECONDS)
+            self.client.scope = self.scope.with_deadline(self.end_at)
         if ending.ended:
             self.state.ended()
         started = self.started

@@ -43,6 +43,9 @@ CLEANUP_SECONDS = 5.0
 # then looked for by its key).
 CREATION_GRACE_SECONDS = 2.0
 TIMEOUT_GRACE_SECONDS = 10.0
+# Of that grace, what the runs' ends leave for the step's report (outputs, summary) and the
+# process's start before `timeout` began to count.
+REPORT_RESERVE_SECONDS = 1.5
 # A wait in the main thread is cut in slices this long: a signal handler runs between them,
 # also on Windows, where a lock wait cannot be interrupted.
 _SLICE_SECONDS = 0.05
