@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.*
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from tests.chaos_run import ACTIVE, long_job, long_jobs_emulator, run_post_step
-from tests.simulated_runner import SimulatedRunner, load_event
+from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 from dbt_cloud_emulator import Emulator, Fault
 
@@ -55,12 +55,7 @@ def measure(jobs: int, workdir: Path) -> Cancelled:
         runner = SimulatedRunner(
             workdir, event_name="pull_request", event=load_event("pull_request.opened.json")
         )
-        inputs = {
-            "access-url": emu.url,
-            "api-token": emu.token,
-            "account-id": str(emu.account_id),
-            "job-id": " ".join(map(str, ids)),
-        }
+        inputs = emulator_inputs(emu, 0, **{"job-id": " ".join(map(str, ids))})
         started = time.monotonic()
         proc, env = runner.start(inputs)
         while emu.calls("trigger") < jobs and proc.poll() is None:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.*
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from tests.chaos_run import ACTIVE, long_job, long_jobs_emulator
-from tests.simulated_runner import SimulatedRunner, load_event
+from tests.simulated_runner import SimulatedRunner, emulator_inputs, load_event
 
 from dbt_cloud_emulator import Emulator, Fault
 
@@ -49,13 +49,9 @@ def measure(jobs: int, cap: float, workdir: Path) -> StepEnd:
         runner = SimulatedRunner(
             workdir, event_name="pull_request", event=load_event("pull_request.opened.json")
         )
-        inputs = {
-            "access-url": emu.url,
-            "api-token": emu.token,
-            "account-id": str(emu.account_id),
-            "job-id": " ".join(map(str, ids)),
-            "timeout": str(TIMEOUT),
-        }
+        inputs = emulator_inputs(
+            emu, 0, **{"job-id": " ".join(map(str, ids))}, timeout=str(TIMEOUT)
+        )
         started = time.monotonic()
         proc, env = runner.start(inputs)
         ended_after = _follow(emu, proc, started, cap)

@@ -8,13 +8,12 @@ import io
 import json
 import logging
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -27,6 +26,7 @@ from dbt_cloud_action.client import (
 )
 from dbt_cloud_action.models import Run, RunStatus
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault
+from tests.stub_server import serving
 
 # Distinctive, and not shaped like a dbt token, so only the client's exact redaction hides it.
 TOKEN = "s3cr3t-Tok-7f2a9c1e"
@@ -515,14 +515,8 @@ class EchoingHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def stub_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(EchoingHandler) as url:
+        yield url
 
 
 def test_echoed_token_is_redacted_everywhere(

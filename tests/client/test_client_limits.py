@@ -6,10 +6,9 @@ body without Content-Length, a tiny stub."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from dbt_cloud_action.client import (
     byte_size,
 )
 from dbt_cloud_emulator import Emulator, EmulatorConfig, Fault, JobScript, StepScript
+from tests.stub_server import serving
 
 TOKEN = "limits-Tok-5b8e2d4f"
 PADDING = 300_000
@@ -158,14 +158,8 @@ class UnsizedHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def unsized_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), UnsizedHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(UnsizedHandler) as url:
+        yield url
 
 
 def test_a_body_without_a_length_is_counted_as_it_arrives(unsized_url: str, tmp_path: Path) -> None:
