@@ -159,16 +159,17 @@ def _push_target(payload: Mapping[str, Any], env: Mapping[str, str]) -> _Target:
     return _Target(head_sha, branch_of_ref(ref))
 
 
+def _env_fallback(env: Mapping[str, str], warning: str) -> _Target:
+    """GITHUB_SHA and GITHUB_REF, when the payload lacks its commit: with a warning saying so."""
+    target = _env_target(env)
+    return _Target(target.head_sha, target.head_branch, warning=warning)
+
+
 def _merge_group_target(payload: Mapping[str, Any], env: Mapping[str, str]) -> _Target:
     group = _mapping(payload.get("merge_group"))
     head_sha = _commit_sha(group.get("head_sha"))
     if head_sha is None:
-        target = _env_target(env)
-        return _Target(
-            target.head_sha,
-            target.head_branch,
-            warning=f"The merge_group payload has no head_sha; {_FALLBACK}",
-        )
+        return _env_fallback(env, f"The merge_group payload has no head_sha; {_FALLBACK}")
     head_ref = _str(group.get("head_ref")) or env.get("GITHUB_REF", "")
     return _Target(head_sha, branch_of_ref(head_ref))
 
@@ -179,12 +180,10 @@ def _workflow_run_target(
     run = _mapping(payload.get("workflow_run"))
     head_sha = _commit_sha(run.get("head_sha"))
     if head_sha is None:
-        target = _env_target(env)
-        return _Target(
-            target.head_sha,
-            target.head_branch,
-            warning="The workflow_run payload has no head_sha (the commit the triggering "
-            f"workflow ran for); {_FALLBACK} Pass git-sha to choose the commit.",
+        return _env_fallback(
+            env,
+            "The workflow_run payload has no head_sha (the commit the triggering workflow ran "
+            f"for); {_FALLBACK} Pass git-sha to choose the commit.",
         )
     head_repo = _str(_mapping(run.get("head_repository")).get("full_name")) or None
     is_fork = head_repo is None or head_repo.casefold() != repository.casefold()
