@@ -427,7 +427,7 @@ class ActionStep:
         every run's life at once."""
         try:
             self._phase([life.load_job for life in self.lives])
-            if any(life.api_error is not None for life in self.lives):
+            if any(life.not_loaded for life in self.lives):
                 return self._not_started()
             self._phase([life.live for life in self.lives])
             return self._conclude()
@@ -442,9 +442,9 @@ class ActionStep:
 
     def _not_started(self) -> StepResult:
         unread = ", ".join(str(life.job_id) for life in self.lives if life.api_error is not None)
-        note = (
-            f"No dbt Cloud run was started: job {unread} could not be read, and every job must be."
-        )
+        unfit = ", ".join(str(life.job_id) for life in self.lives if life.input_error is not None)
+        why = f"job {unread} could not be read" if unread else f"the inputs do not fit job {unfit}"
+        note = f"No dbt Cloud run was started: {why}, and every job must be ready to run."
         toolkit.info(note)
         reports = tuple(life.report or life.unconfirmed(Outcome.ERROR, note) for life in self.lives)
         return StepResult(1, self._publish(reports))

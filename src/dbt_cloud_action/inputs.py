@@ -23,6 +23,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Final, TypeVar
 
 from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.vars_override import Vars, VarsError, parse_vars
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -137,6 +138,7 @@ class ActionInputs:
     follow_timeout_seconds: int = DEFAULT_FOLLOW_TIMEOUT
     cancel_followed: bool = False
     other_pull_request: OtherPullRequest | None = None  # CLI only
+    vars: Vars | None = None  # added to the job's own steps once it is read (vars_override.py)
 
     @property
     def cancels_on_exit(self) -> bool:
@@ -552,6 +554,24 @@ def parse_artifact_paths(text: str) -> tuple[str, ...]:
     return paths
 
 
+def parse_vars_input(text: str) -> Vars:
+    try:
+        return parse_vars(text)
+    except VarsError as error:
+        raise InvalidValue(str(error)) from None
+
+
+def check_vars(inputs: ActionInputs) -> None:
+    """`vars` edits the job's own steps: with `steps-override` there are none of its to edit."""
+    if inputs.vars is not None and inputs.steps_override:
+        raise InputError(
+            "vars",
+            "and input 'steps-override' are both set, but vars adds --vars to the job's own "
+            "commands, which steps-override replaces. Add --vars '{...}' to your "
+            "steps-override commands instead, or remove steps-override.",
+        )
+
+
 def parse_artifacts_dir(text: str) -> str:
     if problem := relative_path_problem(text):
         raise InvalidValue(
@@ -668,6 +688,7 @@ INPUT_NAMES: Final = (
     "artifacts",
     "artifacts-dir",
     "artifacts-step",
+    "vars",
 )
 
 
@@ -731,6 +752,7 @@ _TRIGGER_ONLY_INPUTS: Final[tuple[tuple[str, Callable[[ActionInputs], bool]], ..
     ("reuse-existing-run", lambda i: not i.reuse_existing_run),
     ("cancel-superseded", lambda i: i.cancel_superseded),
     ("retry-failed", lambda i: i.retry_failed is RetryFailed.ALWAYS),
+    ("vars", lambda i: i.vars is not None),
 )
 
 
@@ -899,6 +921,8 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         ),
         cancel_followed=read.optional("cancel-followed", parse_bool, False),
         other_pull_request=parse_other_pull_request(get, pull_request) if cli else None,
+        vars=read.optional("vars", parse_vars_input, None),
     )
     check_follow_mode(inputs)
+    check_vars(inputs)
     return inputs

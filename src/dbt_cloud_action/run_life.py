@@ -21,7 +21,7 @@ reported as dbt Cloud then says, within CLEANUP_SECONDS of the signal.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -29,7 +29,7 @@ from . import toolkit
 from .cancellation import WorkflowCancelled
 from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
-from .inputs import AUTO, ActionInputs, Mode
+from .inputs import AUTO, MAX_STEP_LENGTH, ActionInputs, InputError, Mode
 from .models import Job, Outcome, Run
 from .payload import TriggerPayload
 from .run_cancel import cancel_and_confirm, current_run
@@ -40,6 +40,7 @@ from .step_state import RunState
 
 if TYPE_CHECKING:
     from .reporting import RunReport
+    from .vars_override import Vars
     from .watcher import PollPolicy
 
 # Why the post step leaves a followed run alone (the step's state says it).
@@ -108,6 +109,7 @@ class RunLife:
         self.started: Started | None = None
         self.report: RunReport | None = None  # once reported
         self.api_error: DbtCloudError | None = None  # dbt Cloud stopped answering the step
+        self.input_error: InputError | None = None  # an input that does not fit the job read
 
     @property
     def job_id(self) -> int:
@@ -131,7 +133,31 @@ class RunLife:
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
         )
+        if self.inputs.vars is not None:
+            self._add_vars(self.job, self.inputs.vars)
         self.starter.warn_of(self.job)
+
+    @property
+    def not_loaded(self) -> bool:
+        """The job could not be read, or an input does not fit it: no run of the step starts."""
+        return self.api_error is not None or self.input_error is not None
+
+    def _add_vars(self, job: Job, given: Vars) -> None:
+        """`vars`: the job's own steps, with --vars added, become this run's steps_override
+        (the payload was built before the job was read)."""
+        from .vars_override import VarsError, steps_with_vars  # noqa: PLC0415 - lazy: see action.py
+
+        try:
+            steps = steps_with_vars(job.execute_steps, given, job.id, max_length=MAX_STEP_LENGTH)
+        except VarsError as exc:
+            self.input_error = InputError("vars", str(exc))
+            toolkit.error(str(self.input_error), title="Invalid input 'vars'")
+            self.report = self.unconfirmed(Outcome.ERROR, str(self.input_error))
+            return
+        self.payload = replace(self.payload, steps_override=steps)
+        self.starter.payload = self.reporter.payload = self.payload
+        listed = "".join(f"\n  {step}" for step in steps)
+        toolkit.info(f"{self.log_prefix}vars: the job's steps are sent as steps_override:{listed}")
 
     def live(self) -> None:
         """After `load_job`: the run's start, follow and end, or the clean-up after a cancel.
