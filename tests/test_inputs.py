@@ -223,6 +223,7 @@ GOOD: list[tuple[str, str, Any]] = [
     ("artifacts", "compiled/my_project/models/a.sql", ("compiled/my_project/models/a.sql",)),
     ("artifacts-dir", "out/dbt artifacts", "out/dbt artifacts"),
     ("artifacts-step", "2", 2),
+    ("run-id", "7", 7),
     ("vars", '{"day": "it\'s"}', Vars({"day": "it's"}, '--vars \'{"day":"it\\u0027s"}\'')),
 ]
 
@@ -331,6 +332,7 @@ BAD: list[tuple[str, str, str]] = [
     ("artifacts-step", "first", "positive integer"),
     ("vars", "day: monday", "not valid JSON"),
     ("vars", "[1]", "must be a mapping"),
+    ("run-id", "12a", "positive integer"),
 ]
 
 

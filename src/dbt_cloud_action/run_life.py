@@ -77,6 +77,7 @@ class RunLife:
         job: Job | None = None,
         artifacts_dir: str | None = None,
         log_prefix: str = "",
+        given: Run | None = None,
     ) -> None:
         """`timeout_at`: when the step's `timeout` is up (inf: never), on the monotonic clock."""
         self.inputs = inputs
@@ -95,6 +96,7 @@ class RunLife:
             state,
             timeout_at=timeout_at,
             log_prefix=log_prefix,
+            given=given,
         )
         self.reporter = RunReporter(
             inputs,
@@ -119,6 +121,8 @@ class RunLife:
     def origin(self) -> str:
         if self.started is not None:
             return self.started.origin
+        if self.inputs.run_id is not None:
+            return "given"
         return "followed" if self.inputs.mode is Mode.FOLLOW else "triggered"
 
     # -- the phases ---------------------------------------------------------------------------
@@ -206,6 +210,7 @@ class RunLife:
             "attached": "Attached to",
             "retried": "Retried as",
             "followed": "Following",
+            "given": "Following",
         }[started.origin]
         url = self.client.run_url(started.run)
         toolkit.info(f"{self.log_prefix}{verb} run {started.run.id}: {url}")
@@ -218,9 +223,11 @@ class RunLife:
         return ""
 
     def _why_not_cancelled(self) -> str:
+        from .given_run import GIVEN_NOT_CANCELLED  # noqa: PLC0415 - lazy: see action.py
+
         if not self.inputs.cancel_on_exit:
             return "cancel-on-exit is false"
-        return FOLLOWED_NOT_CANCELLED
+        return GIVEN_NOT_CANCELLED if self.inputs.run_id is not None else FOLLOWED_NOT_CANCELLED
 
     def _follow(self, run: Run) -> None:
         from .outage import PatientRunSource  # noqa: PLC0415 - lazy: see action.py
