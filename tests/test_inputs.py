@@ -25,6 +25,7 @@ from dbt_cloud_action.inputs import (
     SchemaTemplate,
     parse_inputs,
 )
+from dbt_cloud_action.vars_override import Vars
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
@@ -222,6 +223,8 @@ GOOD: list[tuple[str, str, Any]] = [
     ("artifacts", "compiled/my_project/models/a.sql", ("compiled/my_project/models/a.sql",)),
     ("artifacts-dir", "out/dbt artifacts", "out/dbt artifacts"),
     ("artifacts-step", "2", 2),
+    ("run-id", "7", 7),
+    ("vars", '{"day": "it\'s"}', Vars({"day": "it's"}, '--vars \'{"day":"it\\u0027s"}\'')),
 ]
 
 
@@ -327,6 +330,9 @@ BAD: list[tuple[str, str, str]] = [
     ("artifacts-dir", "D:/a/_temp", "Windows drive"),
     ("artifacts-dir", "C:\\Users\\runner", "backslash"),
     ("artifacts-step", "first", "positive integer"),
+    ("vars", "day: monday", "not valid JSON"),
+    ("vars", "[1]", "must be a mapping"),
+    ("run-id", "12a", "positive integer"),
 ]
 
 

@@ -201,6 +201,16 @@ def _execute(
             title = "dbt Cloud: API error while looking up job-name"
             return _fail_after_parsing(inputs, job_ids, exc, title)
         jobs, job_ids = found, tuple(job.id for job in found)
+    given: Run | None = None
+    if inputs.run_id is not None:
+        try:
+            given = _given_run(inputs, tuning, Scope(cancellation, timeout_at))
+        except InputError as exc:
+            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
+        except DbtCloudError as exc:
+            title = "dbt Cloud: API error while reading run-id's run"
+            return _fail_after_parsing(inputs, job_ids, exc, title)
+        job_ids = (given.job_id,)
     try:
         step = ActionStep.for_jobs(
             inputs,
@@ -212,6 +222,7 @@ def _execute(
             trigger_key=trigger_key,
             cancellation=cancellation,
             timeout_at=timeout_at,
+            given=given,
         )
     except InputError as exc:  # a job's own payload (its {job_id}); the trial one passed
         return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
@@ -255,6 +266,22 @@ def _jobs_named(inputs: ActionInputs, tuning: Tuning, scope: Scope) -> tuple[Job
     for job in found:
         toolkit.info(f"job-name: '{job.name}' is job {job.id}")
     return found
+
+
+def _given_run(inputs: ActionInputs, tuning: Tuning, scope: Scope) -> Run:
+    """`run-id`'s run, read before anything else: no such run in the account is an InputError
+    naming run-id (dbt Cloud answers 404 for another account's run too)."""
+    from .given_run import check_given_run, not_found  # noqa: PLC0415 - lazy: only run-id needs it
+
+    run_id = inputs.run_id or 0
+    client = tuned_client(inputs, tuning, scope)
+    try:
+        run = client.get_run(run_id, include_related=("trigger",))
+    except DbtCloudError as exc:
+        raise not_found(run_id, inputs.account_id, exc) or exc from None
+    check_given_run(run, inputs.jobs.job_ids)
+    toolkit.info(f"run-id: run {run.id} is a run of job {run.job_id}")
+    return run
 
 
 def _refuse_fork(
@@ -399,18 +426,26 @@ class ActionStep:
         trigger_key: str,
         cancellation: Cancellation,
         timeout_at: float,
+        given: Run | None = None,
     ) -> ActionStep:
         """A life per job, each with its own inputs (its job id) and payload; with several
-        jobs each one's artifacts go to `<artifacts-dir>/<job id>`."""
+        jobs each one's artifacts go to `<artifacts-dir>/<job id>`. `given`: run-id's run,
+        whose payload is what dbt Cloud says it ran (nothing is sent)."""
         state = StepState(len(job_ids), toolkit.save_state)
         lives = []
         for index, (job_id, job) in enumerate(zip(job_ids, jobs, strict=True)):
             own = replace(inputs, job_id=job_id)
+            if given is not None:
+                from .given_run import given_payload  # noqa: PLC0415 - lazy: only run-id needs it
+
+                payload = given_payload(given)
+            else:
+                payload = build_trigger_payload(own, context, trigger_key=trigger_key)
             lives.append(
                 RunLife(
                     own,
                     context,
-                    build_trigger_payload(own, context, trigger_key=trigger_key),
+                    payload,
                     state.slot(index),
                     cancellation=cancellation,
                     timeout_at=timeout_at,
@@ -418,6 +453,7 @@ class ActionStep:
                     job=job,
                     artifacts_dir=None if len(job_ids) == 1 else f"{inputs.artifacts_dir}/{job_id}",
                     log_prefix="" if len(job_ids) == 1 else f"[job {job_id}] ",
+                    given=given,
                 )
             )
         return cls(inputs, context, signals, lives, cancellation)
@@ -427,7 +463,7 @@ class ActionStep:
         every run's life at once."""
         try:
             self._phase([life.load_job for life in self.lives])
-            if any(life.api_error is not None for life in self.lives):
+            if any(life.not_loaded for life in self.lives):
                 return self._not_started()
             self._phase([life.live for life in self.lives])
             return self._conclude()
@@ -442,9 +478,9 @@ class ActionStep:
 
     def _not_started(self) -> StepResult:
         unread = ", ".join(str(life.job_id) for life in self.lives if life.api_error is not None)
-        note = (
-            f"No dbt Cloud run was started: job {unread} could not be read, and every job must be."
-        )
+        unfit = ", ".join(str(life.job_id) for life in self.lives if life.input_error is not None)
+        why = f"job {unread} could not be read" if unread else f"the inputs do not fit job {unfit}"
+        note = f"No dbt Cloud run was started: {why}, and every job must be ready to run."
         toolkit.info(note)
         reports = tuple(life.report or life.unconfirmed(Outcome.ERROR, note) for life in self.lives)
         return StepResult(1, self._publish(reports))

@@ -23,6 +23,7 @@ from pathlib import PurePosixPath, PureWindowsPath
 from typing import Final, TypeVar
 
 from dbt_cloud_action.access_url import normalize_access_url
+from dbt_cloud_action.vars_override import Vars, VarsError, parse_vars
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -137,12 +138,19 @@ class ActionInputs:
     follow_timeout_seconds: int = DEFAULT_FOLLOW_TIMEOUT
     cancel_followed: bool = False
     other_pull_request: OtherPullRequest | None = None  # CLI only
+    vars: Vars | None = None  # added to the job's own steps once it is read (vars_override.py)
+    run_id: int | None = None  # a run to report (given_run.py); its job is read from it
+
+    @property
+    def starts_runs(self) -> bool:
+        """Whether the step may start the run it follows (else dbt Cloud or another did)."""
+        return self.mode is Mode.TRIGGER and self.run_id is None
 
     @property
     def cancels_on_exit(self) -> bool:
         """Whether a cancelled workflow (or the post step) cancels the run: never a run dbt
-        Cloud started by itself, unless `cancel-followed: true` asks for it."""
-        return self.cancel_on_exit and (self.mode is Mode.TRIGGER or self.cancel_followed)
+        Cloud started by itself, nor a given `run-id`, unless `cancel-followed: true` asks."""
+        return self.cancel_on_exit and (self.starts_runs or self.cancel_followed)
 
     @property
     def cancels_on_timeout(self) -> bool:
@@ -552,6 +560,24 @@ def parse_artifact_paths(text: str) -> tuple[str, ...]:
     return paths
 
 
+def parse_vars_input(text: str) -> Vars:
+    try:
+        return parse_vars(text)
+    except VarsError as error:
+        raise InvalidValue(str(error)) from None
+
+
+def check_vars(inputs: ActionInputs) -> None:
+    """`vars` edits the job's own steps: with `steps-override` there are none of its to edit."""
+    if inputs.vars is not None and inputs.steps_override:
+        raise InputError(
+            "vars",
+            "and input 'steps-override' are both set, but vars adds --vars to the job's own "
+            "commands, which steps-override replaces. Add --vars '{...}' to your "
+            "steps-override commands instead, or remove steps-override.",
+        )
+
+
 def parse_artifacts_dir(text: str) -> str:
     if problem := relative_path_problem(text):
         raise InvalidValue(
@@ -668,6 +694,8 @@ INPUT_NAMES: Final = (
     "artifacts",
     "artifacts-dir",
     "artifacts-step",
+    "vars",
+    "run-id",
 )
 
 
@@ -731,13 +759,41 @@ _TRIGGER_ONLY_INPUTS: Final[tuple[tuple[str, Callable[[ActionInputs], bool]], ..
     ("reuse-existing-run", lambda i: not i.reuse_existing_run),
     ("cancel-superseded", lambda i: i.cancel_superseded),
     ("retry-failed", lambda i: i.retry_failed is RetryFailed.ALWAYS),
+    ("vars", lambda i: i.vars is not None),
 )
+
+
+def check_given_run_inputs(inputs: ActionInputs) -> None:
+    """`run-id` reports a run that exists: inputs that choose, shape or start a run would be
+    silently ignored; they are refused instead, all named at once."""
+    if inputs.run_id is None:
+        return
+    if inputs.jobs.job_names or len(inputs.jobs.job_ids) > 1 or inputs.mode is Mode.FOLLOW:
+        raise InputError(
+            "run-id",
+            "is set with job-name, several job-id values or mode: follow, but names the one "
+            "run to report: leave them unset (job-id may name the run's job, as a check).",
+        )
+    if not inputs.wait:
+        raise InputError(
+            "wait",
+            "is false, but run-id only follows and reports the run it names. Set wait: true "
+            "(the default).",
+        )
+    names = [name for name, is_set in _TRIGGER_ONLY_INPUTS if is_set(inputs)]
+    if names:
+        raise InputError(
+            "run-id",
+            f"names a run that exists, which nothing shapes any more, but {', '.join(names)} "
+            f"{'is' if len(names) == 1 else 'are'} set. Remove "
+            f"{'it' if len(names) == 1 else 'them'}, or unset run-id to trigger a run.",
+        )
 
 
 def check_follow_mode(inputs: ActionInputs) -> None:
     """`mode: follow` starts nothing, so inputs that shape or start a run would be silently
     ignored; they are refused instead, all named at once, as is `wait: false`."""
-    if inputs.mode is not Mode.FOLLOW:
+    if inputs.mode is not Mode.FOLLOW or inputs.run_id is not None:
         return
     if not inputs.wait:
         raise InputError(
@@ -788,11 +844,14 @@ class JobSelection:
     job_names: tuple[JobReference, ...] = ()
 
 
-def parse_job_selection(get: Callable[[str], str]) -> JobSelection:
-    """`job-id` (one or more ids) or `job-name` (one or more names): exactly one of them."""
+def parse_job_selection(get: Callable[[str], str], *, optional: bool = False) -> JobSelection:
+    """`job-id` (one or more ids) or `job-name` (one or more names): exactly one of them, or
+    none when `optional` (a `run-id` names its job)."""
     read = _Reader(get, get("api-token").strip())
     ids_given = bool(get("job-id").strip())
     names_given = bool(get("job-name").strip())
+    if optional and not (ids_given or names_given):
+        return JobSelection()
     if ids_given and names_given:
         raise InputError(
             "job-id",
@@ -842,7 +901,13 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         missing="your dbt Cloud account id",
         hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
     )
-    jobs = parse_job_selection(get)
+    run_id = read.optional(
+        "run-id",
+        parse_positive_int,
+        None,
+        hint="Set it to the number after /runs/ in the run's URL, or leave it empty.",
+    )
+    jobs = parse_job_selection(get, optional=run_id is not None)
     pull_request = read.optional("pull-request", parse_pull_request, AUTO)
     inputs = ActionInputs(
         access_url=access_url,
@@ -899,6 +964,10 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         ),
         cancel_followed=read.optional("cancel-followed", parse_bool, False),
         other_pull_request=parse_other_pull_request(get, pull_request) if cli else None,
+        vars=read.optional("vars", parse_vars_input, None),
+        run_id=run_id,
     )
+    check_given_run_inputs(inputs)
     check_follow_mode(inputs)
+    check_vars(inputs)
     return inputs

@@ -486,6 +486,7 @@ _ORIGIN = {
     "attached": "attached to a run already in progress for this commit (not triggered again)",
     "retried": "retried from the point of failure of the previous run",
     "followed": "started by dbt Cloud for this commit's pull request, followed (mode: follow)",
+    "given": "named by run-id: started elsewhere, followed and reported by this workflow",
 }
 
 
@@ -550,6 +551,11 @@ def _notes(report: RunReport, limits: _Limits) -> str:
         notes.append(
             "Followed the run dbt Cloud started by itself for this commit; this workflow did "
             "not trigger it."
+        )
+    if report.origin == "given" and report.run is not None:
+        notes.append(
+            "Followed the run named by run-id; this workflow did not trigger it, and leaves it "
+            "alone when cancelled unless cancel-followed is true."
         )
     if report.origin == "retried":
         notes.append("Retried from the point of failure, built as the failed run was.")

@@ -22,7 +22,7 @@ reported as dbt Cloud then says, within CLEANUP_SECONDS of the signal.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ from . import toolkit
 from .cancellation import WorkflowCancelled
 from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
-from .inputs import AUTO, ActionInputs, Mode
+from .inputs import AUTO, MAX_STEP_LENGTH, ActionInputs, InputError, Mode
 from .models import Job, Outcome, Run
 from .payload import TriggerPayload
 from .run_cancel import cancel_and_confirm, current_run
@@ -41,6 +41,7 @@ from .step_state import RunState
 
 if TYPE_CHECKING:
     from .reporting import RunReport
+    from .vars_override import Vars
     from .watcher import PollPolicy
 
 # Why the post step leaves a followed run alone (the step's state says it).
@@ -77,6 +78,7 @@ class RunLife:
         job: Job | None = None,
         artifacts_dir: str | None = None,
         log_prefix: str = "",
+        given: Run | None = None,
     ) -> None:
         """`timeout_at`: when the step's `timeout` is up (inf: never), on the monotonic clock."""
         self.inputs = inputs
@@ -97,6 +99,7 @@ class RunLife:
             state,
             timeout_at=timeout_at,
             log_prefix=log_prefix,
+            given=given,
         )
         self.reporter = RunReporter(
             inputs,
@@ -111,6 +114,7 @@ class RunLife:
         self.started: Started | None = None
         self.report: RunReport | None = None  # once reported
         self.api_error: DbtCloudError | None = None  # dbt Cloud stopped answering the step
+        self.input_error: InputError | None = None  # an input that does not fit the job read
 
     @property
     def job_id(self) -> int:
@@ -120,6 +124,8 @@ class RunLife:
     def origin(self) -> str:
         if self.started is not None:
             return self.started.origin
+        if self.inputs.run_id is not None:
+            return "given"
         return "followed" if self.inputs.mode is Mode.FOLLOW else "triggered"
 
     # -- the phases ---------------------------------------------------------------------------
@@ -134,7 +140,31 @@ class RunLife:
         toolkit.info(
             f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
         )
+        if self.inputs.vars is not None:
+            self._add_vars(self.job, self.inputs.vars)
         self.starter.warn_of(self.job)
+
+    @property
+    def not_loaded(self) -> bool:
+        """The job could not be read, or an input does not fit it: no run of the step starts."""
+        return self.api_error is not None or self.input_error is not None
+
+    def _add_vars(self, job: Job, given: Vars) -> None:
+        """`vars`: the job's own steps, with --vars added, become this run's steps_override
+        (the payload was built before the job was read)."""
+        from .vars_override import VarsError, steps_with_vars  # noqa: PLC0415 - lazy: see action.py
+
+        try:
+            steps = steps_with_vars(job.execute_steps, given, job.id, max_length=MAX_STEP_LENGTH)
+        except VarsError as exc:
+            self.input_error = InputError("vars", str(exc))
+            toolkit.error(str(self.input_error), title="Invalid input 'vars'")
+            self.report = self.unconfirmed(Outcome.ERROR, str(self.input_error))
+            return
+        self.payload = replace(self.payload, steps_override=steps)
+        self.starter.payload = self.reporter.payload = self.payload
+        listed = "".join(f"\n  {step}" for step in steps)
+        toolkit.info(f"{self.log_prefix}vars: the job's steps are sent as steps_override:{listed}")
 
     def live(self) -> None:
         """After `load_job`: the run's start, follow and end, or the clean-up after a cancel.
@@ -183,6 +213,7 @@ class RunLife:
             "attached": "Attached to",
             "retried": "Retried as",
             "followed": "Following",
+            "given": "Following",
         }[started.origin]
         url = self.client.run_url(started.run)
         toolkit.info(f"{self.log_prefix}{verb} run {started.run.id}: {url}")
@@ -195,9 +226,11 @@ class RunLife:
         return ""
 
     def _why_not_cancelled(self) -> str:
+        from .given_run import GIVEN_NOT_CANCELLED  # noqa: PLC0415 - lazy: see action.py
+
         if not self.inputs.cancel_on_exit:
             return "cancel-on-exit is false"
-        return FOLLOWED_NOT_CANCELLED
+        return GIVEN_NOT_CANCELLED if self.inputs.run_id is not None else FOLLOWED_NOT_CANCELLED
 
     def _follow(self, run: Run) -> None:
         from .outage import PatientRunSource  # noqa: PLC0415 - lazy: see action.py

@@ -43,7 +43,7 @@ class Started:
     """What `start()` hands on: the run to follow and how this step came to it."""
 
     run: Run
-    origin: str  # "triggered" | "attached" | "retried" | "followed"
+    origin: str  # "triggered" | "attached" | "retried" | "followed" | "given"
     overrides: Overrides | None = None  # what the run was built with, when known
     skipped: tuple[str, ...] = ()  # steps a retry skips
     expected_duration: float | None = None  # the job's usual run time
@@ -62,8 +62,10 @@ class RunStart:
         *,
         timeout_at: float,
         log_prefix: str = "",
+        given: Run | None = None,
     ) -> None:
-        """`timeout_at`: when the step's `timeout` is up (inf: never), on the monotonic clock."""
+        """`timeout_at`: when the step's `timeout` is up (inf: never), on the monotonic clock;
+        `given`: run-id's run, read already, which `start()` hands on as it is."""
         self.inputs = inputs
         self.timeout_at = timeout_at
         self.context = context
@@ -71,12 +73,15 @@ class RunStart:
         self.client = client
         self.state = state
         self.log_prefix = log_prefix
+        self.given = given
 
     def warn_of(self, job: Job) -> None:
         """The job's triggers against the mode: a double run, or no run to follow."""
         from .follow import not_running_on_pull_requests  # noqa: PLC0415 - lazy: see action.py
         from .job_lookup import pull_request_trigger_warning  # noqa: PLC0415 - lazy: see action.py
 
+        if self.given is not None:  # nothing is started: no double run to warn of
+            return
         if self.inputs.mode is Mode.FOLLOW:
             # mode: follow waits for a run dbt Cloud starts from pull requests: say so at once
             # when the job starts none (a run for the commit started some other way counts too)
@@ -98,6 +103,10 @@ class RunStart:
         from .watcher import expected_duration  # noqa: PLC0415 - lazy: see action.py
 
         inputs, payload = self.inputs, self.payload
+        if self.given is not None:
+            if self.given.is_terminal:
+                toolkit.info(f"{self.log_prefix}Run {self.given.id} already ended: reporting it.")
+            return Started(self.given, "given", self.given.overrides)
         if inputs.mode is Mode.FOLLOW:
             return self._followed_run()
         recent = self.client.list_runs(

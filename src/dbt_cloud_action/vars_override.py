@@ -1,0 +1,118 @@
+"""`vars`: the job's own commands, each that takes `--vars` given this step's variables.
+
+The API has no per-run variables (nor environment variables): a run can only override its
+steps. So the job's `execute_steps` (read first, in the run's life) are sent back as
+`steps_override`, with ` --vars '<json>'` appended to each dbt command that takes it.
+
+Quoting, safe however dbt Cloud splits a command: dbt Cloud's docs write `--vars` with POSIX
+single quotes (`dbt run --vars '{"key": "value"}'`, docs.getdbt.com, "Project variables"), and
+the tools that build steps (dbt-cloud-cli's `--steps-override`) pass such strings verbatim;
+how dbt Cloud itself splits a step is not documented. The variables are therefore sent as JSON
+(which is YAML, what dbt reads `--vars` as) inside single quotes, with every single quote in
+the JSON written `\\u0027`: the argument then holds no quote to close, no backslash outside a
+JSON string and no line break, so a shell-like split and a plain split on the quotes read the
+same text.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+# dbt's commands that take --vars, as the first word (docs: `docs generate`, two words)
+VARS_COMMANDS: Final = frozenset({"build", "run", "test", "seed", "snapshot", "compile"})
+MAX_VARS_LENGTH: Final = 800  # of the JSON sent, so that a step stays one readable line
+
+
+class VarsError(ValueError):
+    """Why `vars` cannot be used (as it is, or with this job): the input's message."""
+
+
+@dataclass(frozen=True)
+class Vars:
+    """The `vars` input: a mapping, and the one argument it becomes."""
+
+    values: Mapping[str, Any]
+    argument: str  # `--vars '<json>'`
+
+
+def parse_vars(text: str) -> Vars:
+    """A JSON object (JSON is YAML, as dbt reads --vars); VarsError when it is not one."""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        raise VarsError(
+            'must be a JSON object such as {"start_date": "2024-01-01", "full": true}; it is '
+            'not valid JSON (write YAML\'s key: value as "key": "value").'
+        ) from None
+    if not isinstance(values, dict):
+        raise VarsError(
+            f"must be a mapping of variable names to values, a JSON object such as "
+            f'{{"start_date": "2024-01-01"}} (got a JSON {type(values).__name__}).'
+        )
+    if not values:
+        raise VarsError("is an empty mapping: give at least one variable, or leave it unset.")
+    compact = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    if len(compact) > MAX_VARS_LENGTH:
+        raise VarsError(
+            f"is {len(compact)} characters of JSON, more than {MAX_VARS_LENGTH}: a dbt Cloud "
+            "step is one line; pass fewer or shorter variables."
+        )
+    quoted = compact.replace("'", "\\u0027")  # JSON has quotes only inside its strings
+    return Vars(values, f"--vars '{quoted}'")
+
+
+def _words(step: str) -> list[str]:
+    """The step's words as a shell would split them (a step with an unclosed quote, which a
+    shell could not run either, split on whitespace)."""
+    try:
+        return shlex.split(step)
+    except ValueError:
+        return step.split()
+
+
+def takes_vars(step: str) -> bool:
+    """Whether the step runs a dbt command that takes --vars (global flags before it skipped)."""
+    words = [word for word in _words(step)[1:] if not word.startswith("-")]
+    if not words:
+        return False
+    return words[0] in VARS_COMMANDS or words[:2] == ["docs", "generate"]
+
+
+def passes_vars(step: str) -> bool:
+    return any(word == "--vars" or word.startswith("--vars=") for word in _words(step))
+
+
+def steps_with_vars(
+    execute_steps: Sequence[str], given: Vars, job_id: int, *, max_length: int
+) -> tuple[str, ...]:
+    """The job's steps with the variables added to each that takes them; VarsError when a
+    step already passes --vars (two would be ambiguous: dbt reads one) or none takes them (the
+    variables would be dropped without a word)."""
+    already = [number for number, step in enumerate(execute_steps, 1) if passes_vars(step)]
+    if already:
+        raise VarsError(
+            f"is set, but job {job_id}'s step {already[0]} already passes --vars "
+            f"({execute_steps[already[0] - 1][:80]!r}); dbt would read only one of them. Move "
+            "those variables into this input and remove --vars from the job, or use "
+            "steps-override with the whole commands.",
+        )
+    if not any(takes_vars(step) for step in execute_steps):
+        listed = "; ".join(execute_steps) or "none"
+        raise VarsError(
+            f"is set, but none of job {job_id}'s commands ({listed[:200]}) takes --vars (only "
+            "dbt build, run, test, seed, snapshot, compile and docs generate do). Add such a "
+            "command to the job, or leave vars unset.",
+        )
+    steps = tuple(
+        f"{step} {given.argument}" if takes_vars(step) else step for step in execute_steps
+    )
+    if any(len(step) > max_length for step in steps):
+        raise VarsError(
+            f"makes one of job {job_id}'s commands longer than {max_length} characters; "
+            "pass fewer or shorter variables.",
+        )
+    return steps
