@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dbt_cloud_action.concurrent_calls import Calls, Done, call_concurrently
+from dbt_cloud_action.concurrent_calls import Calls, Done, call_concurrently, in_thread
 
 
 def test_every_call_runs_in_a_thread_of_its_own() -> None:
@@ -64,3 +64,14 @@ def test_an_exception_is_the_calls_result_not_the_callers() -> None:
         results = call_concurrently(calls)
         assert isinstance(results[0].error, ValueError) and results[0].value is None
     assert results[1].value == 2 and results[1].error is None
+
+
+def test_in_thread_runs_the_call_elsewhere_and_raises_its_exception_here() -> None:
+    """job-name's and run-id's look-ups before any run: the main thread stays free for signals."""
+    assert in_thread(threading.current_thread) is not threading.current_thread()
+
+    def broken() -> None:
+        raise ValueError("no job of that name")
+
+    with pytest.raises(ValueError, match="no job of that name"):
+        in_thread(broken)

@@ -24,7 +24,7 @@ from . import toolkit
 from .access_url import is_legacy_host
 from .cancellation import CancelSignals, WorkflowCancelled
 from .client import DbtCloudClient, DbtCloudError, redact
-from .concurrent_calls import Calls, call_concurrently
+from .concurrent_calls import Calls, call_concurrently, in_thread
 from .context import GitHubContext, context_from_env
 from .inputs import (
     ActionInputs,
@@ -194,7 +194,7 @@ def _execute(
     jobs: Sequence[Job | None] = [None] * len(job_ids)  # read by each run's life
     if inputs.jobs.job_names:
         try:
-            found = _jobs_named(inputs, tuning, Scope(cancellation, timeout_at))
+            found = in_thread(lambda: _jobs_named(inputs, tuning, Scope(cancellation, timeout_at)))
         except InputError as exc:
             return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
         except DbtCloudError as exc:
@@ -204,7 +204,7 @@ def _execute(
     given: Run | None = None
     if inputs.run_id is not None:
         try:
-            given = _given_run(inputs, tuning, Scope(cancellation, timeout_at))
+            given = in_thread(lambda: _given_run(inputs, tuning, Scope(cancellation, timeout_at)))
         except InputError as exc:
             return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
         except DbtCloudError as exc:

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 _WAIT_SLICE = 0.05
@@ -62,6 +62,16 @@ class Calls(Generic[T]):
             if time.monotonic() >= deadline:
                 return False
         return True
+
+
+def in_thread(call: Callable[[], T]) -> T:
+    """`call` in a thread of its own while the main thread waits in slices, so a signal is
+    handled at once (on Windows too, where a blocking socket read in the main thread defers
+    it); its exception is raised here."""
+    [done] = call_concurrently([call])
+    if done.error is not None:
+        raise done.error
+    return cast(T, done.value)
 
 
 def call_concurrently(calls: Sequence[Callable[[], T]]) -> list[Done[T]]:
