@@ -26,7 +26,7 @@ def test_a_wait_cut_short_by_a_signal_waits_again_for_the_same_calls() -> None:
     waits for it again. Thread.join fails exactly this: an interrupted join marks the thread
     stopped while it runs (CPython 3.11, bpo-45274)."""
     release = threading.Event()
-    calls = Calls([lambda: release.wait(10)])
+    calls = Calls([lambda: release.wait(10)]).start()
 
     def interrupt(_signum: int, _frame: object) -> None:
         raise Interrupted

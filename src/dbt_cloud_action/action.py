@@ -39,7 +39,14 @@ from .models import Job, Outcome, Run
 from .payload import build_trigger_payload, fork_to_be_run, sha_to_send
 from .run_life import RunLife, Tuning, tuned_client
 from .run_report import github_target, status_word
-from .scope import CLEANUP_SECONDS, Cancellation, Scope, deadline_after
+from .scope import (
+    CLEANUP_SECONDS,
+    PUBLISH_BY_SECONDS,
+    TIMEOUT_GRACE_SECONDS,
+    Cancellation,
+    Scope,
+    deadline_after,
+)
 from .step_state import PendingRun, RunRecord, StepState, read_records
 
 if TYPE_CHECKING:
@@ -191,26 +198,17 @@ def _execute(
             "your account's own access URL (Account settings → Access URLs in dbt Cloud)."
         )
     job_ids = inputs.jobs.job_ids or (inputs.job_id,)
-    jobs: Sequence[Job | None] = [None] * len(job_ids)  # read by each run's life
-    if inputs.jobs.job_names:
-        try:
-            found = in_thread(lambda: _jobs_named(inputs, tuning, Scope(cancellation, timeout_at)))
-        except InputError as exc:
-            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
-        except DbtCloudError as exc:
-            title = "dbt Cloud: API error while looking up job-name"
-            return _fail_after_parsing(inputs, job_ids, exc, title)
-        jobs, job_ids = found, tuple(job.id for job in found)
-    given: Run | None = None
-    if inputs.run_id is not None:
-        try:
-            given = in_thread(lambda: _given_run(inputs, tuning, Scope(cancellation, timeout_at)))
-        except InputError as exc:
-            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
-        except DbtCloudError as exc:
-            title = "dbt Cloud: API error while reading run-id's run"
-            return _fail_after_parsing(inputs, job_ids, exc, title)
-        job_ids = (given.job_id,)
+    try:
+        found = _look_up(inputs, tuning, Scope(cancellation, timeout_at), job_ids)
+    except WorkflowCancelled as cancel:  # no run yet: every wait ends, the outputs are written
+        signals.disarm()
+        cancellation.cancel(cancel)
+        toolkit.info(f"Received {cancel} before a dbt Cloud run was started.")
+        note = "The workflow was cancelled before a dbt Cloud run was started."
+        return _end_before_runs(inputs, job_ids, Outcome.CANCELLED, note, cancel.exit_code)
+    if isinstance(found, StepResult):
+        return found
+    jobs, job_ids, given = found
     try:
         step = ActionStep.for_jobs(
             inputs,
@@ -229,14 +227,50 @@ def _execute(
     return step.run()
 
 
+def _look_up(
+    inputs: ActionInputs, tuning: Tuning, scope: Scope, job_ids: tuple[int, ...]
+) -> tuple[Sequence[Job | None], tuple[int, ...], Run | None] | StepResult:
+    """What the step's runs start from, read before any of them: `job-name`'s jobs and
+    `run-id`'s run (each in a thread: a cancel is handled at once); the failed step's result
+    when one cannot be read."""
+    jobs: Sequence[Job | None] = [None] * len(job_ids)  # read by each run's life
+    if inputs.jobs.job_names:
+        try:
+            found = in_thread(lambda: _jobs_named(inputs, tuning, scope))
+        except InputError as exc:
+            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
+        except DbtCloudError as exc:
+            title = "dbt Cloud: API error while looking up job-name"
+            return _fail_after_parsing(inputs, job_ids, exc, title)
+        jobs, job_ids = found, tuple(job.id for job in found)
+    given: Run | None = None
+    if inputs.run_id is not None:
+        try:
+            given = in_thread(lambda: _given_run(inputs, tuning, scope))
+        except InputError as exc:
+            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
+        except DbtCloudError as exc:
+            title = "dbt Cloud: API error while reading run-id's run"
+            return _fail_after_parsing(inputs, job_ids, exc, title)
+        job_ids = (given.job_id,)
+    return jobs, job_ids, given
+
+
 def _fail_after_parsing(
     inputs: ActionInputs, job_ids: Sequence[int], exc: Exception, title: str
 ) -> StepResult:
     """An error found once the inputs were read (a job-name that names no job, dbt Cloud not
     answering the look-up): one `::error::`, and the outputs and summary every end writes."""
+    toolkit.error(str(exc), title=title)
+    return _end_before_runs(inputs, job_ids, Outcome.ERROR, str(exc), 1)
+
+
+def _end_before_runs(
+    inputs: ActionInputs, job_ids: Sequence[int], outcome: Outcome, note: str, exit_code: int
+) -> StepResult:
+    """The outputs and summary of a step that ends before any run's life began."""
     from .reporting import RunReport, step_outputs, step_summary  # noqa: PLC0415 - lazy: see the module docstring
 
-    toolkit.error(str(exc), title=title)
     reports = tuple(
         RunReport(
             job_id=job_id,
@@ -244,9 +278,9 @@ def _fail_after_parsing(
             account_id=inputs.account_id,
             run=None,
             run_url="",
-            outcome=Outcome.ERROR,
+            outcome=outcome,
             origin="",
-            notes=(str(exc),),
+            notes=(note,),
         )
         for job_id in (job_ids if inputs.jobs.job_ids else (0,))
     )
@@ -254,7 +288,7 @@ def _fail_after_parsing(
         toolkit.set_output(name, value)
     if inputs.summary:
         toolkit.append_summary(step_summary(reports))
-    return StepResult(1, reports)
+    return StepResult(exit_code, reports)
 
 
 def _jobs_named(inputs: ActionInputs, tuning: Tuning, scope: Scope) -> tuple[Job, ...]:
@@ -409,6 +443,8 @@ class ActionStep:
         self.signals = signals
         self.lives = tuple(lives)
         self.cancellation = cancellation
+        # `timeout`'s end on the monotonic clock (inf: none), the same for every life
+        self.timeout_at = min((life.timeout_at for life in self.lives), default=math.inf)
         self._calls: Calls[None] | None = None  # the phase running now
         self._summary_written = False
         self._comment_written = False
@@ -465,15 +501,18 @@ class ActionStep:
             self._phase([life.load_job for life in self.lives])
             if any(life.not_loaded for life in self.lives):
                 return self._not_started()
-            self._phase([life.live for life in self.lives])
+            # a life past its bounds (a body trickling in past every deadline, a stuck GitHub
+            # call) is reported from its saved record, not waited for
+            self._phase([life.live for life in self.lives], self.timeout_at + TIMEOUT_GRACE_SECONDS)
             return self._conclude()
         except WorkflowCancelled as cancel:
             self.signals.disarm()
             return self._on_cancel(cancel)
 
-    def _phase(self, calls: Sequence[Callable[[], None]]) -> None:
-        self._calls = Calls(calls)
-        self._calls.wait()
+    def _phase(self, calls: Sequence[Callable[[], None]], deadline: float = math.inf) -> None:
+        self._calls = Calls(calls)  # held before any starts: a cancel waits for all started
+        self._calls.start()
+        self._calls.wait(deadline)
         _raise_bugs(self._calls)
 
     def _not_started(self) -> StepResult:
@@ -503,8 +542,8 @@ class ActionStep:
     def _on_cancel(self, cancel: WorkflowCancelled) -> StepResult:
         """Every wait of every run ends now; each life cleans up (cancels its run, sees a
         trigger in flight through) in its own thread, waited for within the clean-up's time."""
+        self.cancellation.cancel(cancel)  # first: a log line may wait for another run's lines
         toolkit.info(f"Received {cancel}: the workflow was cancelled or the step timed out.")
-        self.cancellation.cancel(cancel)
         if self._calls is not None:
             self._calls.wait(cancel.received_at + CLEANUP_SECONDS + CLEANUP_MARGIN_SECONDS)
         reports = tuple(life.report or life.unfinished_report() for life in self.lives)
@@ -519,12 +558,21 @@ class ActionStep:
         for name, value in step_outputs(reports).items():
             toolkit.set_output(name, value)
         if self.inputs.summary and not self._summary_written:
-            self._summary_written = True
             toolkit.append_summary(step_summary(reports))
+            self._summary_written = True  # after: a signal that cut it writes it again
         if not self._comment_written:
+            self._comment_on_pull_request(reports)  # an edit of the sticky comment: repeatable
             self._comment_written = True
-            self._comment_on_pull_request(reports)
         return reports
+
+    @property
+    def _publish_scope(self) -> Scope | None:
+        """After a cancel the comment must be written before the runner's SIGTERM; else
+        GitHub's own timeouts bound it."""
+        cause = self.cancellation.cause
+        if cause is None:
+            return None
+        return Scope(self.cancellation, cause.received_at + PUBLISH_BY_SECONDS, cleanup=True)
 
     def _comment_on_pull_request(self, reports: Sequence[RunReport]) -> None:
         from .github_reporting import comment_marker, upsert_pr_comment  # noqa: PLC0415 - lazy: see the module docstring
@@ -535,7 +583,10 @@ class ActionStep:
             return
         marker = comment_marker(*(report.job_id for report in reports))
         body = step_comment(reports, marker, self._workflow_run_url())
-        target = github_target(self.inputs, self.context)
+        target = github_target(self.inputs, self.context, self._publish_scope)
+        if target is None:
+            toolkit.warning("No time was left to write the pull request comment.")
+            return
         result = upsert_pr_comment(target, pull_request, marker, body)
         (toolkit.info if result.ok else toolkit.warning)(result.message)
 
@@ -627,7 +678,7 @@ def _find_pending_run(client: DbtCloudClient, pending: PendingRun) -> Run | None
             found = client.find_retry_run(pending.failed_run())
         else:
             body = {"cause": pending.cause, "git_sha": pending.git_sha}
-            found = client.find_triggered_run(pending.job_id, body, pending.since)
+            found = client.find_triggered_run(pending.job_id, body, None)
         if found is not None or time.monotonic() >= until:
             return found
         time.sleep(POST_LOOKUP_POLL_SECONDS)

@@ -67,7 +67,7 @@ MIN_REQUEST_SECONDS = 0.5
 # How often the runs are listed for a run-creating POST cut by a cancel (see `_see_through`),
 # and what of the clean-up is kept for cancelling the run once found.
 SEE_THROUGH_POLL_SECONDS = 0.5
-CANCEL_RESERVE_SECONDS = 1.5
+CANCEL_RESERVE_SECONDS = 1.0
 # A run that was just triggered can 404 for a moment before reads see it.
 FRESH_RUN_NOT_FOUND_SECONDS = 15.0
 # After an ambiguous trigger, wait at least this long before looking for the run, so a run the
@@ -302,9 +302,15 @@ class _OverLimit(Exception):
     """A body passed its byte limit while it was read."""
 
 
-def _chunks(response: requests.Response, limit: int) -> Iterator[bytes]:
+class _PastDeadline(Exception):
+    """A body was still arriving when its scope's deadline came."""
+
+
+def _chunks(response: requests.Response, limit: int, scope: Scope) -> Iterator[bytes]:
     """The body (decoded, as requests hands it over) in chunks; `_OverLimit` as soon as it
-    declares or reaches more than `limit` bytes, before the chunk past it is handed on."""
+    declares or reaches more than `limit` bytes, before the chunk past it is handed on, and
+    `_PastDeadline` once the scope's deadline passes (a read timeout bounds each read, not a
+    body trickling in, nor a large one streaming)."""
     declared = response.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > limit:
         raise _OverLimit
@@ -313,6 +319,8 @@ def _chunks(response: requests.Response, limit: int) -> Iterator[bytes]:
         seen += len(chunk)
         if seen > limit:
             raise _OverLimit
+        if scope.left() <= 0:
+            raise _PastDeadline
         yield chunk
 
 
@@ -411,10 +419,23 @@ class _TrackedAdapter(HTTPAdapter):
 
     def __init__(self, on_connect: Callable[[Any], None]) -> None:
         self._on_connect = on_connect
+        self._tracked: set[int] = set()  # the managers whose pools are ours (by id)
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
+        self._track(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """Behind HTTP(S)_PROXY, requests' pools come from a proxy manager: tracked alike."""
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        self._track(manager)
+        return manager
+
+    def _track(self, manager: Any) -> None:
+        if id(manager) in self._tracked:
+            return
+        self._tracked.add(id(manager))
         on_connect = self._on_connect
 
         class Connection(urllib3.connection.HTTPConnection):
@@ -433,7 +454,7 @@ class _TrackedAdapter(HTTPAdapter):
         class TlsPool(urllib3.HTTPSConnectionPool):
             ConnectionCls = TlsConnection
 
-        self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
+        manager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
 
 
 class DbtCloudClient:
@@ -984,8 +1005,8 @@ class DbtCloudClient:
         body = bytearray()
         try:
             if download is not None:
-                return _Attempt(status, download.receive(_chunks(response, limit)))
-            for chunk in _chunks(response, limit):
+                return _Attempt(status, download.receive(_chunks(response, limit, self.scope)))
+            for chunk in _chunks(response, limit, self.scope):
                 body += chunk
         except _OverLimit:
             if ok:
@@ -995,6 +1016,8 @@ class DbtCloudClient:
             return _Attempt(
                 None, problem=f"the answer broke off while it was read ({type(exc).__name__})"
             )
+        except _PastDeadline:
+            return _Attempt(None, problem="the answer was still arriving when time was up")
         finally:
             response.close()  # back to the pool once read whole; else the connection is closed
         try:

@@ -32,7 +32,9 @@ class Done(Generic[T]):
 
 
 class Calls(Generic[T]):
-    """Calls started at once, each in its own thread."""
+    """Calls started at once (`start`), each in its own thread. Made before they start, so the
+    caller holds them before a signal can come: one arriving while they start still finds
+    every started call to wait for."""
 
     def __init__(self, calls: Sequence[Callable[[], T]]) -> None:
         self._calls = list(calls)
@@ -42,8 +44,11 @@ class Calls(Generic[T]):
         self._all_done = threading.Event()
         if not self._calls:
             self._all_done.set()
+
+    def start(self) -> Calls[T]:
         for index in range(len(self._calls)):
             threading.Thread(target=self._run, args=(index,), daemon=True).start()
+        return self
 
     def _run(self, index: int) -> None:
         try:
@@ -76,6 +81,6 @@ def in_thread(call: Callable[[], T]) -> T:
 
 def call_concurrently(calls: Sequence[Callable[[], T]]) -> list[Done[T]]:
     """Each call's result, in order, once all are done."""
-    running = Calls(calls)
+    running = Calls(calls).start()
     running.wait()
     return [done or Done() for done in running.results]

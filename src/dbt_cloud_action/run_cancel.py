@@ -32,7 +32,7 @@ def cancel_and_confirm(
     except DbtCloudError:
         pass  # the cancel was taken; what dbt Cloud last showed stands
     if run.is_terminal:
-        toolkit.info(f"{log_prefix}Run {run_id} is {status_word(run)} in dbt Cloud.")
+        toolkit.info(f"{log_prefix}Run {run_id} in dbt Cloud: {status_word(run)}.")
     else:
         toolkit.warning(f"{log_prefix}Run {run_id} was asked to cancel but had not stopped yet.")
         state.leave("dbt Cloud accepted the main step's cancel")

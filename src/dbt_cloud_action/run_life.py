@@ -31,7 +31,7 @@ from .cancellation import WorkflowCancelled
 from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError, DbtCloudUnavailable
 from .context import GitHubContext
 from .inputs import AUTO, MAX_STEP_LENGTH, ActionInputs, InputError, Mode
-from .models import Job, Outcome, Run
+from .models import Job, Outcome, Run, RunStatus
 from .payload import TriggerPayload
 from .run_cancel import cancel_and_confirm, current_run
 from .run_report import Ending, RunReporter, outcome_of
@@ -198,7 +198,7 @@ class RunLife:
             return
         url = self.client.run_url(run)
         self.reporter.commit_status(
-            self.job, "pending", f"dbt Cloud run {run.id} is in progress", url
+            self.job, "pending", f"dbt Cloud run {run.id} is in progress", url, self.client.scope
         )
         self._follow(run)
 
@@ -300,8 +300,9 @@ class RunLife:
     def _after_cancel_sent(self, run: Run, *, accepted: bool, interrupted: bool = False) -> Ending:
         """How a run this step asked to cancel is left, as dbt Cloud last showed it."""
         timed_out = not interrupted
-        if run.is_terminal:
-            outcome = Outcome.TIMED_OUT if timed_out else outcome_of(run)
+        if run.is_terminal:  # a run that ended by itself meanwhile keeps its own outcome
+            cancelled = run.status is RunStatus.CANCELLED
+            outcome = Outcome.TIMED_OUT if timed_out and cancelled else outcome_of(run)
             return Ending(outcome, ended=True, cancel_sent=True, interrupted=interrupted)
         why = (
             "dbt Cloud accepted the cancel but had not stopped the run yet"
@@ -364,6 +365,10 @@ class RunLife:
             skipped=started.skipped if started else (),
             ending=ending,
         )
+        # after the report is held: the step reports it even if GitHub is slow; after a cancel
+        # within the clean-up, else (like the PR comment) after `timeout`'s bound
+        github = self.scope.for_cleanup(report=True) if ending.interrupted else None
+        self.reporter.final_commit_status(self.job, self.report, github)
 
     # -- dbt Cloud stopped answering ---------------------------------------------------------
     def failed_api(self, exc: DbtCloudError) -> None:
@@ -377,6 +382,7 @@ class RunLife:
                 "error",
                 f"dbt Cloud stopped answering while run {run.id} was followed",
                 self.client.run_url(run),
+                None,
             )
         self.report = self.reporter.unconfirmed_report(
             self.client,

@@ -8,6 +8,7 @@ left running (with why), its commit status kept pending.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from .context import GitHubContext
 from .inputs import ActionInputs
 from .models import Job, Outcome, Overrides, Run, RunStatus
 from .payload import TriggerPayload
+from .scope import Scope
 
 if TYPE_CHECKING:
     from .artifacts import Collected
@@ -105,7 +107,6 @@ class RunReporter:
             artifacts=collected.saved,
         )
         self._log(report)
-        self._final_commit_status(job, report)
         return report
 
     def unconfirmed_report(
@@ -178,14 +179,22 @@ class RunReporter:
             toolkit.error(message, title=title)
         toolkit.info(f"Outcome: {report.outcome.value}")
 
-    def commit_status(self, job: Job | None, state: str, description: str, url: str) -> None:
+    def commit_status(
+        self, job: Job | None, state: str, description: str, url: str, scope: Scope | None
+    ) -> None:
+        """The commit status, within what `scope` leaves (skipped when too little is left;
+        None: GitHub's own timeouts bound it)."""
         from .github_reporting import set_commit_status, status_context  # noqa: PLC0415 - lazy: see action.py
 
         if not self.inputs.commit_status or not self.payload.git_sha:
             return
+        target = github_target(self.inputs, self.context, scope)
+        if target is None:
+            toolkit.warning(f"No time was left to set the commit status '{state}'.")
+            return
         name = job.name if job else f"job {self.inputs.job_id}"
         result = set_commit_status(
-            github_target(self.inputs, self.context),
+            target,
             self.payload.git_sha,
             state,
             description,
@@ -194,7 +203,7 @@ class RunReporter:
         )
         (toolkit.info if result.ok else toolkit.warning)(result.message)
 
-    def _final_commit_status(self, job: Job | None, report: RunReport) -> None:
+    def final_commit_status(self, job: Job | None, report: RunReport, scope: Scope | None) -> None:
         """A run left going keeps its status pending (it has not ended: GitHub shows it in
         progress), with the reason; the others get dbt Cloud's verdict."""
         from .reporting import commit_status_description  # noqa: PLC0415 - lazy: see action.py
@@ -209,16 +218,29 @@ class RunReporter:
                 Outcome.TIMED_OUT: "error",
             }.get(report.outcome)
         if state is not None:
-            self.commit_status(job, state, commit_status_description(report), report.run_url)
+            self.commit_status(job, state, commit_status_description(report), report.run_url, scope)
 
 
-def github_target(inputs: ActionInputs, context: GitHubContext) -> GitHubTarget:
+# A GitHub call makes up to three requests (a comment: list, whoami, write), each given a third
+# of the time left and at most PyGithub's usual 10 s; under this much left, none is made.
+GITHUB_MIN_SECONDS = 1.5
+
+
+def github_target(
+    inputs: ActionInputs, context: GitHubContext, scope: Scope | None = None
+) -> GitHubTarget | None:
+    """Where to report on GitHub, each request bounded by what `scope` leaves; None when it
+    leaves too little for one."""
     from .github_reporting import DEFAULT_API_URL, GitHubTarget  # noqa: PLC0415 - lazy: see action.py
 
+    left = math.inf if scope is None else scope.left()
+    if left < GITHUB_MIN_SECONDS:
+        return None
     return GitHubTarget(
         api_url=context.api_url or DEFAULT_API_URL,
         token=inputs.github_token or "",
         repository=context.repository,
+        timeout_seconds=max(1, int(min(10.0, left / 3))),
     )
 
 

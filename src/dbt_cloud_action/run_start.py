@@ -13,11 +13,11 @@ the start's deadline; the follow-mode wait sleeps in the same scope.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from . import toolkit
-from .client import DbtCloudClient
+from .client import DbtCloudClient, DbtCloudError, OutcomeUnknown
 from .context import GitHubContext
 from .inputs import AUTO, ActionInputs, Mode, RetryFailed
 from .lifecycle import (
@@ -133,16 +133,27 @@ class RunStart:
                     return retried
         body = payload.to_api()
         unique = inputs.cause is AUTO  # the automatic cause names this very step
-        since = None if unique else datetime.now(UTC)
-        self._pending(PendingRun.of_trigger(inputs.job_id, body, since))
-        run = self.client.trigger_run(inputs.job_id, body, unique_cause=unique)
+        # a cause of the user's own is no key: the post step could take another run for ours
+        key = PendingRun.of_trigger(inputs.job_id, body) if unique else None
+        run = self._create(
+            key, lambda: self.client.trigger_run(inputs.job_id, body, unique_cause=unique)
+        )
         return Started(run, "triggered", expected_duration=usual)
 
-    def _pending(self, pending: PendingRun) -> None:
-        """The run-creating POST about to be sent, for the post step to find its run should the
-        answer never come; not for a run the step would leave going anyway."""
-        if self.inputs.wait and self.inputs.cancels_on_exit:
-            self.state.pending(pending)
+    def _create(self, key: PendingRun | None, create: Callable[[], Run]) -> Run:
+        """A run-creating POST, its key saved in the step state first, so the post step finds
+        a run whose answer never came (not for a run the step would leave going anyway); the
+        key is dropped when dbt Cloud surely created no run."""
+        self.client.scope.check()  # after a cancel: no key, no POST
+        keep = key is not None and self.inputs.wait and self.inputs.cancels_on_exit
+        if keep:
+            self.state.pending(key)
+        try:
+            return create()
+        except DbtCloudError as exc:
+            if keep and not isinstance(exc, OutcomeUnknown):
+                self.state.pending(None)
+            raise
 
     def _followed_run(self) -> Started:
         """mode: follow: dbt Cloud's own run for this commit and pull request, once it
@@ -179,7 +190,12 @@ class RunStart:
 
         pr_head = None
         if pr is not None and other_commit_runs(recent, sha, pr):  # else GitHub is not asked
-            pr_head, why = pull_request_head(github_target(self.inputs, self.context), pr)
+            target = github_target(self.inputs, self.context, self.client.scope)
+            pr_head, why = (
+                pull_request_head(target, pr)
+                if target is not None
+                else (None, "No time was left to ask GitHub for the pull request's head.")
+            )
             if pr_head is None:
                 toolkit.info(f"{why} cancel-superseded cancels only runs older than this event.")
         decision = superseded_runs(
@@ -215,8 +231,7 @@ class RunStart:
             reason = details.retry_not_supported_reason or "dbt Cloud says it cannot be retried"
             toolkit.info(f"Run {failed.id} failed but cannot be retried ({reason}); triggering.")
             return None
-        self._pending(PendingRun.of_retry(details))
-        retried = self.client.retry_run(details)
+        retried = self._create(PendingRun.of_retry(details), lambda: self.client.retry_run(details))
         toolkit.info(f"Retrying failed run {failed.id} from the point of failure.")
         # a retry reruns the failed run as it was: with this step's overrides (retry_candidate)
         return Started(

@@ -36,8 +36,13 @@ from .cancellation import WorkflowCancelled
 
 SIGNAL_EXIT_SECONDS = 7.5
 # What the runs' clean-up may spend after the first signal; the rest of SIGNAL_EXIT_SECONDS is
-# for the outputs, the summary and the PR comment.
+# for the outputs, the summary and the PR comment. Of it, the dbt Cloud calls (the cancel, its
+# confirmation, a cut trigger's lookup) end CLEANUP_REPORT_SECONDS early: each run's report and
+# commit status come after them.
 CLEANUP_SECONDS = 5.0
+CLEANUP_REPORT_SECONDS = 1.0
+# The PR comment after a cancel is written by then (seconds after the signal).
+PUBLISH_BY_SECONDS = SIGNAL_EXIT_SECONDS - 0.5
 # How long a POST in flight at a cancel that creates or cancels a run keeps waiting for its
 # answer (which names the run and its state at once) before it is cut (a cut trigger's run is
 # then looked for by its key).
@@ -85,21 +90,27 @@ class Cancellation:
         self._event.set()
         late = [sock for sock, awaited in sockets if awaited]
         if late:
-            timer = threading.Timer(
-                max(0.0, cause.received_at + CREATION_GRACE_SECONDS - time.monotonic()),
-                _shut_all,
-                args=(late,),
-            )
-            timer.daemon = True
-            timer.start()
+            self._shut_later(late, cause)
+
+    @staticmethod
+    def _shut_later(sockets: list[socket.socket], cause: WorkflowCancelled) -> None:
+        """Cut awaited requests once their grace after the signal is over."""
+        delay = max(0.0, cause.received_at + CREATION_GRACE_SECONDS - time.monotonic())
+        timer = threading.Timer(delay, _shut_all, args=(sockets,))
+        timer.daemon = True
+        timer.start()
 
     def track(self, sock: socket.socket, awaited: Callable[[], bool]) -> None:
         """A socket a client opened; `awaited` says whether its request now is a POST whose
         answer is awaited. Cut at once when the cancel has come already (unless awaited)."""
         with self._lock:
             self._sockets[sock] = awaited
-            cancelled = self._cause is not None
-        if cancelled and not awaited():
+            cause = self._cause
+        if cause is None:
+            return
+        if awaited():  # opened after the cancel: the same grace, counted from the signal
+            self._shut_later([sock], cause)
+        else:
             _shut(sock)
 
     def wait(self, seconds: float) -> bool:
@@ -169,11 +180,13 @@ class Scope:
         """The same cancel, with exactly `deadline` (a later phase's own bound)."""
         return Scope(self.cancellation, deadline, self.cleanup)
 
-    def for_cleanup(self) -> Scope:
-        """The clean-up after the cancel: its own deadline, counted from the signal."""
+    def for_cleanup(self, *, report: bool = False) -> Scope:
+        """The clean-up after the cancel: its own deadline, counted from the signal (for its
+        dbt Cloud calls; with `report`, the end of the whole clean-up)."""
         cause = self.cancellation.cause
         start = cause.received_at if cause is not None else time.monotonic()
-        return Scope(self.cancellation, start + CLEANUP_SECONDS, cleanup=True)
+        end = start + CLEANUP_SECONDS - (0.0 if report else CLEANUP_REPORT_SECONDS)
+        return Scope(self.cancellation, end, cleanup=True)
 
 
 def deadline_after(seconds: float | None, start: float | None = None) -> float:

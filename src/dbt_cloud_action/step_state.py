@@ -16,7 +16,6 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from .models import Run
@@ -32,17 +31,18 @@ STATE_PENDING_RUN = "pending_run"
 
 @dataclass(frozen=True)
 class PendingRun:
-    """A run-creating POST about to be sent: what finds its run among the job's runs."""
+    """A run-creating POST about to be sent: what finds its run among the job's runs. Only a
+    trigger whose cause names this very step (the automatic cause, with its key), or a retry
+    (whose run names the failed run), is one: any other cause may be another run's too."""
 
     job_id: int
     cause: str = ""
     git_sha: str = ""
-    since: datetime | None = None  # a cause of the user's own: only runs created since count
     retry_of: int | None = None  # a retry of this failed run; None for a trigger
 
     @classmethod
-    def of_trigger(cls, job_id: int, body: Mapping[str, Any], since: datetime | None) -> PendingRun:
-        return cls(job_id, str(body.get("cause") or ""), str(body.get("git_sha") or ""), since)
+    def of_trigger(cls, job_id: int, body: Mapping[str, Any]) -> PendingRun:
+        return cls(job_id, str(body.get("cause") or ""), str(body.get("git_sha") or ""))
 
     @classmethod
     def of_retry(cls, failed: Run) -> PendingRun:
@@ -65,7 +65,6 @@ class PendingRun:
             "job_id": self.job_id,
             "cause": self.cause,
             "git_sha": self.git_sha,
-            "since": None if self.since is None else self.since.isoformat(),
             "retry_of": self.retry_of,
         }
 
@@ -74,20 +73,11 @@ class PendingRun:
         """None when `item` is not a pending run this version wrote."""
         if not isinstance(item, dict):
             return None
-        job_id, since, retry_of = item.get("job_id"), item.get("since"), item.get("retry_of")
+        job_id, retry_of = item.get("job_id"), item.get("retry_of")
         if not isinstance(job_id, int) or not (retry_of is None or _is_int(retry_of)):
             return None
-        try:
-            moment = datetime.fromisoformat(since) if isinstance(since, str) else None
-        except ValueError:
-            return None
-        return cls(
-            job_id,
-            str(item.get("cause") or ""),
-            str(item.get("git_sha") or ""),
-            moment,
-            retry_of,
-        )
+        cause, git_sha = str(item.get("cause") or ""), str(item.get("git_sha") or "")
+        return cls(job_id, cause, git_sha, retry_of)
 
 
 @dataclass(frozen=True)
@@ -159,8 +149,9 @@ class RunState:
         """The run's record as saved (read from any thread)."""
         return self._state._record(self._index)
 
-    def pending(self, pending: PendingRun) -> None:
-        """A run-creating POST is about to be sent (saved before it is)."""
+    def pending(self, pending: PendingRun | None) -> None:
+        """A run-creating POST is about to be sent (saved before it is); None: it surely
+        created no run."""
         self._state._update(self._index, pending=pending)
 
     def leave(self, reason: str) -> None:
