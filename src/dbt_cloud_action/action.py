@@ -28,6 +28,7 @@ from .concurrent_calls import Calls, call_concurrently
 from .context import GitHubContext, context_from_env
 from .inputs import (
     ActionInputs,
+    CommentMode,
     ForkPullRequests,
     InputError,
     parse_bool,
@@ -482,20 +483,45 @@ class ActionStep:
 
         for name, value in step_outputs(reports).items():
             toolkit.set_output(name, value)
+        annotated = ""
+        if not self._summary_written:  # the first end publishes; annotations are printed once
+            annotated = self._annotate_files(reports)
         if self.inputs.summary and not self._summary_written:
             self._summary_written = True
-            toolkit.append_summary(step_summary(reports))
+            summary = step_summary(reports)
+            toolkit.append_summary(f"{summary}\n{annotated}\n" if annotated else summary)
         if not self._comment_written:
             self._comment_written = True
             self._comment_on_pull_request(reports)
         return reports
+
+    def _annotate_files(self, reports: Sequence[RunReport]) -> str:
+        """Each failing node on its file, within the step's share of GitHub's annotations;
+        the summary's line about them ('' when none)."""
+        from .annotations import (  # noqa: PLC0415 - lazy: see the module docstring
+            plan_annotations,
+            report_annotations,
+            summary_line,
+            workspace_reader,
+        )
+
+        if not self.inputs.annotations:
+            return ""
+        read = workspace_reader(self.context.workspace)
+        found = [a for report in reports for a in report_annotations(report, read)]
+        plan = plan_annotations(found, toolkit.ANNOTATIONS_PER_KIND - toolkit.issued("error"))
+        for annotation in plan.shown:
+            toolkit.file_error(
+                annotation.message, annotation.title, annotation.file, annotation.line
+            )
+        return summary_line(plan, toolkit.ANNOTATIONS_PER_KIND)
 
     def _comment_on_pull_request(self, reports: Sequence[RunReport]) -> None:
         from .github_reporting import comment_marker, upsert_pr_comment  # noqa: PLC0415 - lazy: see the module docstring
         from .reporting import step_comment  # noqa: PLC0415 - lazy: see the module docstring
 
         pull_request = reports[0].pull_request if reports else None
-        if not self.inputs.comment_on_pr or pull_request is None:
+        if self.inputs.comment_on_pr is CommentMode.OFF or pull_request is None:
             return
         marker = comment_marker(*(report.job_id for report in reports))
         body = step_comment(reports, marker, self._workflow_run_url())

@@ -22,10 +22,11 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
+from dbt_cloud_action.manifest import ManifestFacts
 from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.results import (
     NodeResult,
@@ -70,6 +71,10 @@ class RunReport:
     skipped_steps: tuple[str, ...] = ()  # steps a retry skipped
     notes: tuple[str, ...] = ()  # e.g. "run_results.json not available: ..."
     artifacts: tuple[str, ...] = ()  # saved artifact paths
+    facts: ManifestFacts | None = None  # the failing nodes' files and downstream nodes
+    project_subdirectory: str = ""  # the dbt project's folder in the repository
+    # failing node -> "new" or "already failing" (compared with the deferred-to run)
+    marks: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -103,6 +103,8 @@ class RunReporter:
             skipped_steps=skipped,
             notes=(*ending.notes, *collected.notes),
             artifacts=collected.saved,
+            facts=collected.facts,
+            project_subdirectory=self._project_subdirectory(job),
         )
         self._log(report)
         self._final_commit_status(job, report)
@@ -139,6 +141,12 @@ class RunReporter:
             notes=notes,
         )
 
+    def _project_subdirectory(self, job: Job | None) -> str:
+        """The input's, else the dbt Cloud project's dbt_project_subdirectory."""
+        if self.inputs.project_subdirectory is not None:
+            return self.inputs.project_subdirectory
+        return job.project_subdirectory if job else ""
+
     def _collect_artifacts(self, client: DbtCloudClient, run: Run) -> Collected:
         from .artifacts import ArtifactCollector, Destination  # noqa: PLC0415 - lazy: see action.py
 
@@ -151,7 +159,13 @@ class RunReporter:
         )
         workspace = self.context.workspace
         to = Destination(Path(workspace or "."), self.artifacts_dir, bool(workspace))
-        return collector.collect(run, self.inputs.artifacts, self.inputs.artifacts_step, to)
+        return collector.collect(
+            run,
+            self.inputs.artifacts,
+            self.inputs.artifacts_step,
+            to,
+            manifest=self.inputs.annotations,
+        )
 
     def _log(self, report: RunReport) -> None:
         with toolkit.together():
