@@ -386,6 +386,7 @@ class ActionStep:
         self._calls: Calls[None] | None = None  # the phase running now
         self._summary_written = False
         self._comment_written = False
+        self._junit_written = False
 
     @classmethod
     def for_jobs(
@@ -490,10 +491,37 @@ class ActionStep:
             self._summary_written = True
             summary = step_summary(reports)
             toolkit.append_summary(f"{summary}\n{annotated}\n" if annotated else summary)
+        if self.inputs.junit_xml and not self._junit_written:
+            self._junit_written = True
+            self._write_junit(reports, self.inputs.junit_xml)
         if not self._comment_written:
             self._comment_written = True
             self._comment_on_pull_request(reports)
         return reports
+
+    def _write_junit(self, reports: Sequence[RunReport], path: str) -> None:
+        """The JUnit report at `path` in the workspace, owned like it (artifacts.write_owned)."""
+        from pathlib import Path  # noqa: PLC0415 - lazy: see the module docstring
+
+        from .artifacts import write_owned  # noqa: PLC0415 - lazy: see the module docstring
+        from .junit import render_junit  # noqa: PLC0415 - lazy: see the module docstring
+
+        workspace = self.context.workspace
+        document = render_junit(reports)
+        try:
+            write_owned(
+                Path(workspace or "."),
+                Path(path),
+                lambda into: into.write(document),
+                owned=bool(workspace),
+            )
+        except OSError as exc:
+            toolkit.warning(
+                f"The JUnit report could not be written to {path}: {exc}. Check that junit-xml "
+                "names a file in a folder the step can write."
+            )
+            return
+        toolkit.info(f"JUnit report written to {path}.")
 
     def _annotate_files(self, reports: Sequence[RunReport]) -> str:
         """Each failing node on its file, within the step's share of GitHub's annotations;
