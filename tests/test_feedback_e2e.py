@@ -265,3 +265,65 @@ def test_a_fusion_run_names_its_failed_model_from_the_log_and_finds_it_in_the_ma
     )
     assert ("models/schema.yml", str(NOT_NULL_LINE)) in annotations
     assert "Downstream: 2 (clv, revenue)." in annotations[("models/customers.sql", None)].data
+
+
+# -- 6. comment modes --------------------------------------------------------------------------
+
+
+def run_as(step: SimulatedRunner, build: StepScript, **extra: str) -> StepResult:
+    """A run of one job (id 50) whose build is `build`: the same job failing, then passing."""
+    job = JobScript(50, "CI flip", (CLONE, build), 1, triggers=())
+    with Emulator(config=EmulatorConfig(token=TOKEN, jobs=(job,)), time_scale=TIME_SCALE) as emu:
+        return run(step, emu, 50, **extra)
+
+
+def comment_writes(github: FakeGitHub) -> list[str]:
+    return [r.method for r in github.requests if r.method in ("POST", "PATCH")]
+
+
+def test_comment_mode_failures_comments_only_on_a_failure_then_keeps_its_comment_true(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    step = runner(tmp_path, github)
+    passing = run_as(step, PASSING_BUILD, **{"comment-on-pr": "failures"})
+    assert github.comments(PR_NUMBER) == [] and comment_writes(github) == []
+    assert "comment-on-pr is failures and no run failed." in passing.stdout
+
+    run_as(step, FAILING_BUILD, **{"comment-on-pr": "failures"})
+    [comment] = github.comments(PR_NUMBER)
+    assert "failed" in comment["body"] and "`model.shop.customers`" in comment["body"]
+
+    run_as(step, PASSING_BUILD, **{"comment-on-pr": "failures"})  # fixed: the comment says so
+    [comment] = github.comments(PR_NUMBER)
+    assert "succeeded" in comment["body"] and "customers" not in comment["body"]
+    assert comment_writes(github) == ["POST", "PATCH"]
+
+
+def test_comment_mode_changes_leaves_the_comment_when_the_same_nodes_fail_again(
+    github: FakeGitHub, tmp_path: Path
+) -> None:
+    step = runner(tmp_path, github)
+    run_as(step, FAILING_BUILD, **{"comment-on-pr": "changes"})
+    [first] = github.comments(PR_NUMBER)
+    again = run_as(step, FAILING_BUILD, **{"comment-on-pr": "changes"})
+    [same] = github.comments(PR_NUMBER)
+    assert same["body"] == first["body"]  # the first run's comment, its link included
+    assert comment_writes(github) == ["POST"]
+    assert "the outcome and failing nodes are those the comment already there shows" in again.stdout
+
+    run_as(step, PASSING_BUILD, **{"comment-on-pr": "changes"})
+    [changed] = github.comments(PR_NUMBER)
+    assert "succeeded" in changed["body"]
+    assert comment_writes(github) == ["POST", "PATCH"]
+
+
+@pytest.mark.parametrize(("value", "writes"), [("true", ["POST", "PATCH"]), ("false", [])])
+def test_comment_on_pr_true_and_false_still_mean_always_and_off(
+    github: FakeGitHub, tmp_path: Path, value: str, writes: list[str]
+) -> None:
+    step = runner(tmp_path, github)
+    run_as(step, FAILING_BUILD, **{"comment-on-pr": value})
+    run_as(step, PASSING_BUILD, **{"comment-on-pr": value})
+    assert comment_writes(github) == writes
+    if value == "false":
+        assert github.requests == []

@@ -551,10 +551,21 @@ class ActionStep:
         pull_request = reports[0].pull_request if reports else None
         if self.inputs.comment_on_pr is CommentMode.OFF or pull_request is None:
             return
+        from .comment_mode import comment_state, reason_to_skip  # noqa: PLC0415 - lazy: see the module docstring
+
         marker = comment_marker(*(report.job_id for report in reports))
+        state = comment_state(reports)
         body = step_comment(reports, marker, self._workflow_run_url())
+        body = body.replace(marker, f"{marker}\n{state}", 1)
         target = github_target(self.inputs, self.context)
-        result = upsert_pr_comment(target, pull_request, marker, body)
+        mode = self.inputs.comment_on_pr
+        result = upsert_pr_comment(
+            target,
+            pull_request,
+            marker,
+            body,
+            wanted=lambda existing: reason_to_skip(mode, reports, state, existing),
+        )
         (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _workflow_run_url(self) -> str | None:
