@@ -14,6 +14,7 @@ from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, NodeResult, 
 from tests.fake_github import FakeGitHub
 from tests.runner_files import WorkflowCommand, parse_workflow_commands
 from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
+from tests.waiting import wait_for
 
 TOKEN = "dbtc_feedbackToken_0123456789abcdef"
 GITHUB_TOKEN = "ghs_feedbackGitHubToken_0123456789"
@@ -65,7 +66,7 @@ HOSTILE_BUILD = replace(
     FAILING_BUILD,
     results=(NodeResult(HOSTILE_ID, "error", 1.0, "::error file=a::b\r\n%0A, title=x: y"),),
 )
-FAILING, PASSING, SUBDIR, MANY, HOSTILE, FUSION = range(41, 47)
+FAILING, PASSING, SUBDIR, MANY, HOSTILE, FUSION, SLOW, SIXTY = range(41, 49)
 JOBS = (
     JobScript(FAILING, "CI failing", (CLONE, FAILING_BUILD), 1, triggers=()),
     JobScript(PASSING, "CI passing", (CLONE, PASSING_BUILD), 1, triggers=()),
@@ -81,6 +82,23 @@ JOBS = (
     JobScript(HOSTILE, "CI hostile", (CLONE, HOSTILE_BUILD), 1, triggers=()),
     JobScript(
         FUSION, "CI Fusion", (CLONE, FAILING_BUILD), 1, triggers=(), dbt_version="latest-fusion"
+    ),
+    JobScript(SLOW, "CI slow", (CLONE, replace(FAILING_BUILD, duration=200)), 1, triggers=()),
+    JobScript(
+        SIXTY,
+        "CI sixty failures",
+        (
+            CLONE,
+            replace(
+                MANY_FAILURES,
+                results=tuple(
+                    replace(MANY_FAILURES.results[0], unique_id=f"test.shop.s{i:02d}")
+                    for i in range(60)
+                ),
+            ),
+        ),
+        1,
+        triggers=(),
     ),
 )
 SCHEMA_YML = """\
@@ -327,3 +345,67 @@ def test_comment_on_pr_true_and_false_still_mean_always_and_off(
     assert comment_writes(github) == writes
     if value == "false":
         assert github.requests == []
+
+
+# -- 2. the check run --------------------------------------------------------------------------
+
+
+def test_a_check_run_is_in_progress_while_the_run_goes_then_concluded_with_every_annotation(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    step = runner(tmp_path, github)
+    checkout(step)
+    inputs = emulator_inputs(
+        emu, SLOW, **{"poll-interval": "1", "github-token": GITHUB_TOKEN, "check-run": "true"}
+    )
+    proc, env = step.start(inputs)
+    wait_for(lambda: bool(github.check_runs()), "the check run")
+    [check] = github.check_runs()
+    [run_id] = emu.runs
+    assert check["status"] == "in_progress" and check["head_sha"] == PR_SHA
+    assert emu.run(run_id)["finished_at"] is None  # dbt Cloud's run still going
+    result = step.finish(proc, env, 0.0, 60)
+
+    assert result.exit_code == 1
+    [check] = github.check_runs()
+    assert (check["status"], check["conclusion"]) == ("completed", "failure")
+    assert check["name"] == "dbt Cloud / CI slow"
+    assert check["details_url"] == result.outputs["run-url"]
+    assert "`model.shop.customers`" in check["output"]["summary"]
+    assert {(a["path"], a["start_line"]) for a in check["output"]["annotations"]} == {
+        ("models/customers.sql", 1),  # the Checks API needs a line: 1 for the file
+        ("models/schema.yml", NOT_NULL_LINE),
+    }
+    assert "Traceback" not in result.log
+
+
+def test_a_check_run_takes_every_annotation_fifty_a_request(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = run(runner(tmp_path, github), emu, SIXTY, **{"check-run": "true"})
+
+    [check] = github.check_runs()
+    assert len(check["output"]["annotations"]) == 60
+    patches = [r for r in github.requests if r.method == "PATCH" and "check-runs" in r.path]
+    assert [len(r.body["output"]["annotations"]) for r in patches] == [50, 10]
+    assert patches[0].body["conclusion"] == "failure" and "conclusion" not in patches[1].body
+    assert len(file_errors(result)) == 9  # the step's own annotations stay within GitHub's 10
+
+
+def test_a_passing_run_concludes_success_and_without_checks_write_a_warning_says_what_to_add(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    run(runner(tmp_path / "a", github), emu, PASSING, **{"check-run": "true"})
+    [check] = github.check_runs()
+    assert check["conclusion"] == "success" and check["output"]["annotations"] == []
+
+    github.forbid("check-runs")
+    denied = run(runner(tmp_path / "b", github), emu, FAILING, **{"check-run": "true"})
+    assert denied.exit_code == 1  # dbt Cloud's outcome decides the step
+    [warning] = [
+        c.data
+        for c in parse_workflow_commands(denied.stdout).named("warning")
+        if "check run" in c.data
+    ]
+    assert "checks: write" in warning and "forks get a read-only token" in warning
+    assert len(github.check_runs()) == 1

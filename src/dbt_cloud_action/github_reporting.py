@@ -121,7 +121,7 @@ def upsert_pr_comment(
         existing.edit(full_body)
         return f"Updated comment {existing.id} on #{pr_number}"
 
-    return _report(
+    return report_call(
         target,
         upsert,
         action=f"comment on pull request #{pr_number}",
@@ -163,7 +163,7 @@ def set_commit_status(  # noqa: PLR0917  (signature fixed by the orchestrator's 
         )
         return f"Set commit status {state!r} for {context!r} on {sha[:12]}"
 
-    return _report(
+    return report_call(
         target,
         create,
         action=f"set the commit status on {sha[:12]}",
@@ -171,7 +171,7 @@ def set_commit_status(  # noqa: PLR0917  (signature fixed by the orchestrator's 
     )
 
 
-def _report(
+def report_call(
     target: GitHubTarget,
     operation: Callable[[Github], str],
     *,

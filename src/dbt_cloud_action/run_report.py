@@ -21,6 +21,7 @@ from .payload import TriggerPayload
 
 if TYPE_CHECKING:
     from .artifacts import Collected
+    from .check_run import CheckRunOutput
     from .github_reporting import GitHubTarget
     from .reporting import RunReport
 
@@ -56,6 +57,7 @@ class RunReporter:
         self.artifacts_dir = artifacts_dir
         self.artifact_wait = artifact_wait
         self.max_artifact_bytes = max_artifact_bytes
+        self._check_run_url = ""  # the job's check run, once created (check-run: true)
 
     def report(
         self,
@@ -192,15 +194,30 @@ class RunReporter:
             toolkit.error(message, title=title)
         toolkit.info(f"Outcome: {report.outcome.value}")
 
-    def commit_status(self, job: Job | None, state: str, description: str, url: str) -> None:
+    def commit_status(
+        self,
+        job: Job | None,
+        state: str,
+        description: str,
+        url: str,
+        report: RunReport | None = None,
+    ) -> None:
+        """The commit status and, alongside it, the check run: created in progress with the
+        pending status, concluded with the final one (from `report` when there is one)."""
+        if not self.payload.git_sha:
+            return
+        if self.inputs.check_run:
+            self._check_run(job, state, description, url, report)
+        if self.inputs.commit_status:
+            self._set_commit_status(job, state, description, url)
+
+    def _set_commit_status(self, job: Job | None, state: str, description: str, url: str) -> None:
         from .github_reporting import set_commit_status, status_context  # noqa: PLC0415 - lazy: see action.py
 
-        if not self.inputs.commit_status or not self.payload.git_sha:
-            return
         name = job.name if job else f"job {self.inputs.job_id}"
         result = set_commit_status(
             github_target(self.inputs, self.context),
-            self.payload.git_sha,
+            self.payload.git_sha or "",
             state,
             description,
             url,
@@ -223,7 +240,51 @@ class RunReporter:
                 Outcome.TIMED_OUT: "error",
             }.get(report.outcome)
         if state is not None:
-            self.commit_status(job, state, commit_status_description(report), report.run_url)
+            self.commit_status(
+                job, state, commit_status_description(report), report.run_url, report
+            )
+
+    def _check_run(
+        self, job: Job | None, state: str, description: str, url: str, report: RunReport | None
+    ) -> None:
+        from .check_run import (  # noqa: PLC0415 - lazy: see action.py
+            conclude_check_run,
+            conclusion_for,
+            start_check_run,
+        )
+        from .github_reporting import status_context  # noqa: PLC0415 - lazy: see action.py
+
+        target = github_target(self.inputs, self.context)
+        if state == "pending":
+            if not self._check_run_url:
+                name = status_context(job.name if job else f"job {self.inputs.job_id}")
+                result, self._check_run_url = start_check_run(
+                    target, self.payload.git_sha or "", name, url
+                )
+                (toolkit.info if result.ok else toolkit.warning)(result.message)
+            return
+        if not self._check_run_url:
+            return
+        outcome = report.outcome if report is not None else Outcome.ERROR
+        output = self._check_run_output(description, report)
+        result = conclude_check_run(
+            target, self._check_run_url, conclusion_for(outcome, state), output
+        )
+        self._check_run_url = ""
+        (toolkit.info if result.ok else toolkit.warning)(result.message)
+
+    def _check_run_output(self, description: str, report: RunReport | None) -> CheckRunOutput:
+        """The job's summary and every file annotation (none without a report)."""
+        from .annotations import report_annotations, workspace_reader  # noqa: PLC0415 - lazy: see action.py
+        from .check_run import SUMMARY_MAX_CHARS, CheckRunOutput  # noqa: PLC0415 - lazy: see action.py
+        from .reporting import render_summary  # noqa: PLC0415 - lazy: see action.py
+
+        if report is None:
+            return CheckRunOutput(description, description)
+        annotations = report_annotations(report, workspace_reader(self.context.workspace))
+        # bytes bound characters: a summary under the limit in bytes is under it in characters
+        summary = render_summary(report, max_bytes=SUMMARY_MAX_CHARS)
+        return CheckRunOutput(description, summary, annotations)
 
 
 def github_target(inputs: ActionInputs, context: GitHubContext) -> GitHubTarget:
