@@ -409,3 +409,21 @@ def test_a_passing_run_concludes_success_and_without_checks_write_a_warning_says
     ]
     assert "checks: write" in warning and "forks get a read-only token" in warning
     assert len(github.check_runs()) == 1
+
+
+# -- 4. what a failure breaks downstream -------------------------------------------------------
+
+
+def test_the_summary_and_comment_say_what_each_failed_model_breaks_downstream(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = run(runner(tmp_path, github), emu, FUSION, **{"comment-on-pr": "always"})
+
+    [comment] = github.comments(PR_NUMBER)
+    for markdown in (result.summary, comment["body"]):
+        assert "### What the failures break downstream" in markdown
+        # Fusion's child_map leaves out the leaves: the edges come from depends_on as well
+        row = next(
+            line for line in markdown.splitlines() if "customers" in line and "| 2 |" in line
+        )
+        assert "`model.shop.clv` (skipped), `model.shop.revenue` (skipped)" in row
