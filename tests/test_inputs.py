@@ -95,7 +95,7 @@ def test_defaults() -> None:
     assert inputs.cancel_on_exit and inputs.cancel_on_timeout and inputs.reuse_existing_run
     assert not (inputs.cancel_superseded or inputs.commit_status)
     assert inputs.comment_on_pr is CommentMode.OFF and not inputs.check_run
-    assert inputs.annotations and inputs.compare and inputs.junit_xml is None
+    assert inputs.annotations and inputs.junit_xml is None
     assert inputs.project_subdirectory is None
     assert inputs.timeout_seconds is None
     assert (inputs.artifacts, inputs.artifacts_dir, inputs.artifacts_step) == ((), "target", None)
@@ -227,7 +227,6 @@ GOOD: list[tuple[str, str, Any]] = [
     ("project-subdirectory", ".", ""),
     ("junit-xml", "reports/dbt.xml", "reports/dbt.xml"),
     ("check-run", "true", True),
-    ("compare", "off", False),
     ("commit-status", "TRUE", True),
     (
         "artifacts",
@@ -331,7 +330,6 @@ BAD: list[tuple[str, str, str]] = [
     ("cancel-followed", "yes", "true or false"),
     ("comment-on-pr", "enabled", "always, failures, changes or off"),
     ("annotations", "on", "auto or off"),
-    ("compare", "yes", "auto or off"),
     ("project-subdirectory", "../up", "contains .."),
     ("junit-xml", "/tmp/x.xml", "is absolute"),
     ("junit-xml", "reports/", "must name a file"),

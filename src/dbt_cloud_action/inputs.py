@@ -154,7 +154,6 @@ class ActionInputs:
     project_subdirectory: str | None = None
     junit_xml: str | None = None  # a path relative to the workspace
     check_run: bool = False
-    compare: bool = True  # `compare: auto`: failures compared with the deferred-to run
 
     @property
     def cancels_on_exit(self) -> bool:
@@ -690,7 +689,6 @@ INPUT_NAMES: Final = (
     "project-subdirectory",
     "junit-xml",
     "check-run",
-    "compare",
 )
 
 
@@ -926,7 +924,6 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         project_subdirectory=read.optional("project-subdirectory", parse_subdirectory, None),
         junit_xml=read.optional("junit-xml", parse_junit_path, None),
         check_run=read.optional("check-run", parse_bool, False),
-        compare=read.optional("compare", parse_auto_off, True),
     )
     check_follow_mode(inputs)
     return inputs
