@@ -9,6 +9,9 @@ repository, issue or commit first):
 - PATCH /repos/{owner}/{repo}/issues/comments/{id}
 - POST  /repos/{owner}/{repo}/statuses/{sha}
 - GET   /repos/{owner}/{repo}/pulls/{n}   (the head commit, for cancel-superseded)
+- POST  /repos/{owner}/{repo}/check-runs          (Checks API: name, head_sha required)
+- PATCH /repos/{owner}/{repo}/check-runs/{id}     (output.annotations appended, 50 at most a
+                                                    request, 422 past them, as GitHub documents)
 
 Anything else answers GitHub's 404 and is still logged, so a test can prove no extra calls.
 
@@ -18,6 +21,8 @@ Anything else answers GitHub's 404 and is still logged, so a test can prove no e
         gh.comments(7)          # list of comment dicts on PR/issue 7
         gh.statuses(sha)        # list of status dicts, oldest first
         gh.forbid("comments")   # writes answer 403 "Resource not accessible by integration"
+        gh.forbid("check-runs") # a token without checks: write (or a fork's read-only token)
+        gh.check_runs()         # list of check run dicts, each with all its annotations
         gh.add_comment(7, body, user="octocat")  # someone else's comment
         gh.set_pull_head(7, sha)  # GET pulls/7 answers with this head commit
         gh.requests             # list[LoggedRequest], Authorization header removed
@@ -35,7 +40,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
-Resource = Literal["comments", "statuses"]
+Resource = Literal["comments", "statuses", "check-runs"]
+CHECK_ANNOTATIONS_PER_REQUEST = 50  # "limited to a maximum of 50 items" per request
+CHECK_CONCLUSIONS = frozenset(
+    {
+        "action_required",
+        "cancelled",
+        "failure",
+        "neutral",
+        "success",
+        "skipped",
+        "stale",
+        "timed_out",
+    }
+)
+ANNOTATION_LEVELS = frozenset({"notice", "warning", "failure"})
+_CHECKS_DOC = "https://docs.github.com/rest/checks/runs"
 
 COMMENT_LIMIT = 65_536
 STATUS_DESCRIPTION_LIMIT = 140
@@ -48,6 +68,8 @@ _DOC_URLS = {
     ("POST", "comments"): f"{_DOCS}/issues/comments#create-an-issue-comment",
     ("PATCH", "comments"): f"{_DOCS}/issues/comments#update-an-issue-comment",
     ("POST", "statuses"): f"{_DOCS}/commits/statuses#create-a-commit-status",
+    ("POST", "check-runs"): f"{_DOCS}/checks/runs#create-a-check-run",
+    ("PATCH", "check-runs"): f"{_DOCS}/checks/runs#update-a-check-run",
 }
 _USER_DOC = f"{_DOCS}/users/users#get-the-authenticated-user"
 _REPO = r"/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -57,6 +79,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("PATCH", re.compile(_REPO + r"/issues/comments/(?P<comment_id>\d+)"), "edit_comment"),
     ("POST", re.compile(_REPO + r"/statuses/(?P<sha>[^/]+)"), "create_status"),
     ("GET", re.compile(_REPO + r"/pulls/(?P<pull>\d+)"), "get_pull"),
+    ("POST", re.compile(_REPO + r"/check-runs"), "create_check_run"),
+    ("PATCH", re.compile(_REPO + r"/check-runs/(?P<check_run_id>\d+)"), "update_check_run"),
 )
 
 
@@ -122,6 +146,7 @@ class FakeGitHub:
         self._statuses: dict[str, list[dict[str, Any]]] = {}
         self._forbidden: dict[Resource, frozenset[str]] = {}
         self._pull_heads: dict[int, str] = {}
+        self._check_runs: dict[int, dict[str, Any]] = {}
         self._requests: list[LoggedRequest] = []
         self._next_id = 1000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -157,6 +182,10 @@ class FakeGitHub:
     def comments(self, number: int) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(c) for c in self._comments.get(number, [])]
+
+    def check_runs(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(json.dumps(c)) for c in self._check_runs.values()]
 
     def statuses(self, sha: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -221,7 +250,13 @@ class FakeGitHub:
                         return _error(404, "Not Found")
                     if "pull" in params:
                         return self._get_pull(int(params["pull"]))
-                    resource: Resource = "statuses" if "sha" in params else "comments"
+                    resource: Resource = (
+                        "statuses"
+                        if "sha" in params
+                        else "check-runs"
+                        if "check-runs" in path
+                        else "comments"
+                    )
                     if method in self._forbidden.get(resource, frozenset()):
                         doc = _DOC_URLS[(method, resource)]
                         return _error(403, "Resource not accessible by integration", doc)
@@ -303,6 +338,85 @@ class FakeGitHub:
         self._statuses.setdefault(sha, []).append(status)
         return _Answer(201, dict(status))
 
+    def _check_output(self, output: Any, doc: str) -> _Answer | list[dict[str, Any]]:
+        """The output's annotations, checked as GitHub does; an answer when refused."""
+        if output is None:
+            return []
+        if not isinstance(output, dict) or not all(
+            isinstance(output.get(k), str) for k in ("title", "summary")
+        ):
+            return _validation_failed("CheckRun", "output", "title and summary are required", doc)
+        annotations = output.get("annotations") or []
+        if not isinstance(annotations, list) or len(annotations) > CHECK_ANNOTATIONS_PER_REQUEST:
+            message = f"annotations are limited to {CHECK_ANNOTATIONS_PER_REQUEST} per request"
+            return _validation_failed("CheckRun", "annotations", message, doc)
+        for a in annotations:
+            if not (
+                isinstance(a, dict)
+                and isinstance(a.get("path"), str)
+                and isinstance(a.get("start_line"), int)
+                and isinstance(a.get("end_line"), int)
+                and a.get("annotation_level") in ANNOTATION_LEVELS
+                and isinstance(a.get("message"), str)
+            ):
+                return _validation_failed("CheckRun", "annotations", "invalid annotation", doc)
+        return [dict(a) for a in annotations]
+
+    def _create_check_run(self, *, query: dict[str, list[str]], body: Any) -> _Answer:
+        doc = _DOC_URLS[("POST", "check-runs")]
+        fields = body if isinstance(body, dict) else {}
+        if not isinstance(fields.get("name"), str) or not isinstance(fields.get("head_sha"), str):
+            return _validation_failed("CheckRun", "name", "name and head_sha are required", doc)
+        annotations = self._check_output(fields.get("output"), doc)
+        if isinstance(annotations, _Answer):
+            return annotations
+        self._next_id += 1
+        check = {
+            "id": self._next_id,
+            "url": f"{self.url}/repos/{self.repository}/check-runs/{self._next_id}",
+            "html_url": f"https://github.example/{self.repository}/runs/{self._next_id}",
+            "name": fields["name"],
+            "head_sha": fields["head_sha"],
+            "status": fields.get("status") or "queued",
+            "conclusion": fields.get("conclusion"),
+            "details_url": fields.get("details_url"),
+            "started_at": _now(),
+            "completed_at": None,
+            "output": {**(fields.get("output") or {}), "annotations": annotations},
+            "requests": 1,
+        }
+        self._check_runs[self._next_id] = check
+        return _Answer(201, _public_check(check))
+
+    def _update_check_run(
+        self, *, check_run_id: str, query: dict[str, list[str]], body: Any
+    ) -> _Answer:
+        doc = _DOC_URLS[("PATCH", "check-runs")]
+        check = self._check_runs.get(int(check_run_id))
+        if check is None:
+            return _error(404, "Not Found", doc)
+        fields = body if isinstance(body, dict) else {}
+        annotations = self._check_output(fields.get("output"), doc)
+        if isinstance(annotations, _Answer):
+            return annotations
+        conclusion = fields.get("conclusion")
+        if conclusion is not None and conclusion not in CHECK_CONCLUSIONS:
+            return _validation_failed("CheckRun", "conclusion", "invalid conclusion", doc)
+        if conclusion is not None:
+            check["status"], check["conclusion"], check["completed_at"] = (
+                "completed",
+                conclusion,
+                _now(),
+            )
+        elif fields.get("status"):
+            check["status"] = fields["status"]
+        output = fields.get("output")
+        if isinstance(output, dict):  # "annotations ... are appended" to those already there
+            kept = check["output"].get("annotations", [])
+            check["output"] = {**output, "annotations": kept + annotations}
+        check["requests"] += 1
+        return _Answer(200, _public_check(check))
+
     def _get_pull(self, number: int) -> _Answer:
         sha = self._pull_heads.get(number)
         if sha is None:
@@ -337,6 +451,13 @@ class FakeGitHub:
         }
         self._comments.setdefault(number, []).append(comment)
         return comment
+
+
+def _public_check(check: dict[str, Any]) -> dict[str, Any]:
+    """A check run as GitHub answers it: the output's annotation count, not the annotations."""
+    output = {k: v for k, v in check["output"].items() if k != "annotations"}
+    output["annotations_count"] = len(check["output"].get("annotations", []))
+    return {k: v for k, v in check.items() if k != "requests"} | {"output": output}
 
 
 def _handler_for(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dbt_cloud_action.inputs import (
     AUTO,
     ActionInputs,
+    CommentMode,
     ForkPullRequests,
     InputError,
     JobReference,
@@ -93,7 +94,10 @@ def test_defaults() -> None:
     assert inputs.schema_override is None and inputs.steps_override == ()
     assert inputs.wait and inputs.fail_on_error and inputs.summary
     assert inputs.cancel_on_exit and inputs.cancel_on_timeout and inputs.reuse_existing_run
-    assert not (inputs.cancel_superseded or inputs.comment_on_pr or inputs.commit_status)
+    assert not (inputs.cancel_superseded or inputs.commit_status)
+    assert inputs.comment_on_pr is CommentMode.OFF and not inputs.check_run
+    assert inputs.annotations and inputs.junit_xml is None
+    assert inputs.project_subdirectory is None
     assert inputs.timeout_seconds is None
     assert (inputs.artifacts, inputs.artifacts_dir, inputs.artifacts_step) == ((), "target", None)
     assert (inputs.mode, inputs.follow_timeout_seconds, inputs.cancel_followed) == (
@@ -213,7 +217,17 @@ GOOD: list[tuple[str, str, Any]] = [
     ("follow-timeout", "90s", 90),
     ("follow-timeout", "1h", 3600),
     ("cancel-followed", "true", True),
-    ("comment-on-pr", "true", True),
+    ("comment-on-pr", "true", CommentMode.ALWAYS),
+    ("comment-on-pr", "FALSE", CommentMode.OFF),
+    ("comment-on-pr", "failures", CommentMode.FAILURES),
+    ("comment-on-pr", "changes", CommentMode.CHANGES),
+    ("comment-on-pr", "off", CommentMode.OFF),
+    ("annotations", "off", False),
+    ("annotations", "auto", True),
+    ("project-subdirectory", "transform/dbt/", "transform/dbt"),
+    ("project-subdirectory", ".", ""),
+    ("junit-xml", "reports/dbt.xml", "reports/dbt.xml"),
+    ("check-run", "true", True),
     ("commit-status", "TRUE", True),
     (
         "artifacts",
@@ -317,7 +331,12 @@ BAD: list[tuple[str, str, str]] = [
     ("follow-timeout", "0", "more than 0"),
     ("follow-timeout", "soon", "duration"),
     ("cancel-followed", "yes", "true or false"),
-    ("comment-on-pr", "enabled", "true or false"),
+    ("comment-on-pr", "enabled", "always, failures, changes or off"),
+    ("annotations", "on", "auto or off"),
+    ("project-subdirectory", "../up", "contains .."),
+    ("junit-xml", "/tmp/x.xml", "is absolute"),
+    ("junit-xml", "reports/", "must name a file"),
+    ("check-run", "maybe", "true or false"),
     ("commit-status", "t", "true or false"),
     ("artifacts", "run_results.json ../secrets", "contains .."),
     ("artifacts", "/etc/passwd", "is absolute"),

@@ -574,7 +574,14 @@ def test_a_failed_run_shows_the_failing_step_and_the_steps_before(
         build = "- **Step 3** `dbt build`: ✅ pass **1** · ❌ error **0** · 🔴 fail **2**"
         assert build in markdown
         assert "`test.shop.unique_orders_id`" in markdown
-    assert [call[2] for call in artifact_calls(emu)] == [[], ["3"], ["2"]]
+    # the results of each dbt step, then (something failed) the failing step's manifest.json,
+    # for the annotations on files (tests/test_feedback_e2e.py)
+    assert [(call[1], call[2]) for call in artifact_calls(emu)] == [
+        ("", []),
+        (RR, ["3"]),
+        (RR, ["2"]),
+        ("manifest.json", ["3"]),
+    ]
 
 
 def test_late_artifacts_are_fetched_once_they_appear(

@@ -28,6 +28,7 @@ from .concurrent_calls import Calls, call_concurrently, in_thread
 from .context import GitHubContext, context_from_env
 from .inputs import (
     ActionInputs,
+    CommentMode,
     ForkPullRequests,
     InputError,
     parse_bool,
@@ -448,6 +449,8 @@ class ActionStep:
         self._calls: Calls[None] | None = None  # the phase running now
         self._summary_written = False
         self._comment_written = False
+        self._junit_written = False
+        self._annotated_line: str | None = None  # the summary's line on file annotations
 
     @classmethod
     def for_jobs(
@@ -557,9 +560,16 @@ class ActionStep:
 
         for name, value in step_outputs(reports).items():
             toolkit.set_output(name, value)
+        if self._annotated_line is None:  # printed once, by the first end that publishes
+            self._annotated_line = self._annotate_files(reports)
         if self.inputs.summary and not self._summary_written:
-            toolkit.append_summary(step_summary(reports))
+            summary = step_summary(reports)
+            annotated = self._annotated_line
+            toolkit.append_summary(f"{summary}\n{annotated}\n" if annotated else summary)
             self._summary_written = True  # after: a signal that cut it writes it again
+        if self.inputs.junit_xml and not self._junit_written:
+            self._write_junit(reports, self.inputs.junit_xml)
+            self._junit_written = True
         if not self._comment_written:
             self._comment_on_pull_request(reports)  # an edit of the sticky comment: repeatable
             self._comment_written = True
@@ -574,20 +584,76 @@ class ActionStep:
             return None
         return Scope(self.cancellation, cause.received_at + PUBLISH_BY_SECONDS, cleanup=True)
 
+    def _write_junit(self, reports: Sequence[RunReport], path: str) -> None:
+        """The JUnit report at `path` in the workspace, owned like it (artifacts.write_owned)."""
+        from pathlib import Path  # noqa: PLC0415 - lazy: see the module docstring
+
+        from .artifacts import write_owned  # noqa: PLC0415 - lazy: see the module docstring
+        from .junit import render_junit  # noqa: PLC0415 - lazy: see the module docstring
+
+        workspace = self.context.workspace
+        document = render_junit(reports)
+        try:
+            write_owned(
+                Path(workspace or "."),
+                Path(path),
+                lambda into: into.write(document),
+                owned=bool(workspace),
+            )
+        except OSError as exc:
+            toolkit.warning(
+                f"The JUnit report could not be written to {path}: {exc}. Check that junit-xml "
+                "names a file in a folder the step can write."
+            )
+            return
+        toolkit.info(f"JUnit report written to {path}.")
+
+    def _annotate_files(self, reports: Sequence[RunReport]) -> str:
+        """Each failing node on its file, within the step's share of GitHub's annotations;
+        the summary's line about them ('' when none)."""
+        from .annotations import (  # noqa: PLC0415 - lazy: see the module docstring
+            plan_annotations,
+            report_annotations,
+            summary_line,
+            workspace_reader,
+        )
+
+        if not self.inputs.annotations:
+            return ""
+        read = workspace_reader(self.context.workspace)
+        found = [a for report in reports for a in report_annotations(report, read)]
+        plan = plan_annotations(found, toolkit.ANNOTATIONS_PER_KIND - toolkit.issued("error"))
+        for annotation in plan.shown:
+            toolkit.file_error(
+                annotation.message, annotation.title, annotation.file, annotation.line
+            )
+        return summary_line(plan, toolkit.ANNOTATIONS_PER_KIND)
+
     def _comment_on_pull_request(self, reports: Sequence[RunReport]) -> None:
         from .github_reporting import comment_marker, upsert_pr_comment  # noqa: PLC0415 - lazy: see the module docstring
         from .reporting import step_comment  # noqa: PLC0415 - lazy: see the module docstring
 
         pull_request = reports[0].pull_request if reports else None
-        if not self.inputs.comment_on_pr or pull_request is None:
+        if self.inputs.comment_on_pr is CommentMode.OFF or pull_request is None:
             return
+        from .comment_mode import comment_state, reason_to_skip  # noqa: PLC0415 - lazy: see the module docstring
+
         marker = comment_marker(*(report.job_id for report in reports))
+        state = comment_state(reports)
         body = step_comment(reports, marker, self._workflow_run_url())
+        body = body.replace(marker, f"{marker}\n{state}", 1)
         target = github_target(self.inputs, self.context, self._publish_scope)
         if target is None:
             toolkit.warning("No time was left to write the pull request comment.")
             return
-        result = upsert_pr_comment(target, pull_request, marker, body)
+        mode = self.inputs.comment_on_pr
+        result = upsert_pr_comment(
+            target,
+            pull_request,
+            marker,
+            body,
+            wanted=lambda existing: reason_to_skip(mode, reports, state, existing),
+        )
         (toolkit.info if result.ok else toolkit.warning)(result.message)
 
     def _workflow_run_url(self) -> str | None:

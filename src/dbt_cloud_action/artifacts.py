@@ -23,6 +23,7 @@ memory (json parses a whole document at once) and refused past `MAX_RESULTS_BYTE
 from __future__ import annotations
 
 import io
+import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -31,17 +32,20 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Protocol
 
 from dbt_cloud_action.client import MAX_ARTIFACT_BYTES, ArtifactNotFound, DbtCloudError
+from dbt_cloud_action.manifest import ManifestFacts, read_manifest
 from dbt_cloud_action.models import Run, RunStep
 from dbt_cloud_action.results import (
     ResultsDigest,
     StepResults,
     combine,
     parse_run_results,
+    reconciled_steps,
     step_command,
     steps_with_results,
 )
 
 RUN_RESULTS = "run_results.json"
+MANIFEST = "manifest.json"
 POLL_SECONDS = 2.0
 # A run_results.json read into memory to digest (its parsed form takes a few times its size);
 # a download is capped on disk by the client's MAX_ARTIFACT_BYTES unless the runner says.
@@ -75,6 +79,7 @@ class Collected:
     results: ResultsDigest | None = None  # all of step_results together
     saved: tuple[str, ...] = ()  # paths relative to the workspace
     notes: tuple[str, ...] = ()
+    facts: ManifestFacts | None = None  # the failing nodes' files and downstream nodes
 
 
 class ArtifactCollector:
@@ -102,9 +107,16 @@ class ArtifactCollector:
         self._cache: dict[tuple[str, int | None], bytes] = {}  # run_results.json by step
 
     def collect(
-        self, run: Run, wanted: Sequence[str], wanted_step: int | None, to: Destination
+        self,
+        run: Run,
+        wanted: Sequence[str],
+        wanted_step: int | None,
+        to: Destination,
+        *,
+        manifest: bool = False,
     ) -> Collected:
-        """Results of the run's dbt steps, and the `wanted` artifacts saved under `to`."""
+        """Results of the run's dbt steps, and the `wanted` artifacts saved under `to`; with
+        `manifest`, when some node failed, the failing step's manifest.json read once."""
         chosen = steps_with_results(run)
         if run.artifacts_saved is False:
             if not (chosen or wanted):
@@ -125,6 +137,9 @@ class ArtifactCollector:
         last = run.steps[-1].index if run.steps else None
         notes: list[str] = []
         step_results = self._results(run, chosen, last, RUN_RESULTS in listed, notes)
+        facts = None
+        if manifest:
+            facts = self._manifest_facts(run, step_results, last, MANIFEST in listed, notes)
         saved = self._download(run, wanted, wanted_step, last, listed, to, notes)
         digests = [step.digest for step in step_results]
         return Collected(
@@ -132,7 +147,51 @@ class ArtifactCollector:
             results=combine(digests) if digests else None,
             saved=saved,
             notes=tuple(notes),
+            facts=facts,
         )
+
+    def _manifest_facts(
+        self,
+        run: Run,
+        step_results: Sequence[StepResults],
+        last: int | None,
+        listed: bool,
+        notes: list[str],
+    ) -> ManifestFacts | None:
+        """The failing nodes' files and downstream nodes from the manifest.json of the last
+        step with failures (one request, none when nothing failed). The bytes stay cached
+        only when the step also downloads that very file."""
+        failing = [
+            step for step in reconciled_steps(run, step_results) if step.digest.problems_total
+        ]
+        if not failing:
+            return None
+        step = failing[-1]
+        ids = [node.unique_id for s in failing for node in s.digest.problems]
+        key = (MANIFEST, step.step_index)
+        try:
+            raw = self._cache.get(key)
+            if raw is None:
+                into = io.BytesIO()
+                self._fetch(
+                    run, MANIFEST, step.step_index, last, listed, into, self._max_results_bytes
+                )
+                raw = into.getvalue()
+            data = json.loads(raw)
+        except ArtifactNotFound:
+            notes.append(
+                f"{MANIFEST} of step {step.step_index} is not available for run "
+                f"{run.id}: failures are not put on their files."
+            )
+            return None
+        except DbtCloudError as exc:
+            notes.append(f"Could not fetch {MANIFEST}: {exc}; failures are not put on their files.")
+            return None
+        except (ValueError, RecursionError) as exc:
+            notes.append(f"{MANIFEST} could not be read: {exc}")
+            return None
+        self._cache[key] = raw
+        return read_manifest(data if isinstance(data, dict) else {}, ids)
 
     def _results(
         self,

@@ -87,9 +87,16 @@ def status_description(description: str) -> str:
 
 
 def upsert_pr_comment(
-    target: GitHubTarget, pr_number: int, marker: str, body: str
+    target: GitHubTarget,
+    pr_number: int,
+    marker: str,
+    body: str,
+    *,
+    wanted: Callable[[str | None], str] = lambda _existing: "",
 ) -> GitHubReportResult:
-    """Edit this token's comment on the PR that holds `marker`, or create one.
+    """Edit this token's comment on the PR that holds `marker`, or create one; unless
+    `wanted(the existing comment's body, or None)` gives a reason not to (comment-on-pr's
+    mode, `comment_reason_to_skip`).
 
     Anyone who can comment can paste the marker: only a comment written by the token's own
     identity is edited (`own_login`), others are left alone.
@@ -102,6 +109,9 @@ def upsert_pr_comment(
         marked = [c for c in comments if marker in (c.body or "")]
         me = own_login(gh).lower() if marked else ""
         existing = next((c for c in marked if c.user and c.user.login.lower() == me), None)
+        skip = wanted(None if existing is None else existing.body or "")
+        if skip:
+            return f"No comment written on #{pr_number}: {skip}"
         if existing is None:
             created = issue.create_comment(full_body)
             others = f" ({len(marked)} with the marker by others left alone)" if marked else ""
@@ -111,7 +121,7 @@ def upsert_pr_comment(
         existing.edit(full_body)
         return f"Updated comment {existing.id} on #{pr_number}"
 
-    return _report(
+    return report_call(
         target,
         upsert,
         action=f"comment on pull request #{pr_number}",
@@ -153,7 +163,7 @@ def set_commit_status(  # noqa: PLR0917  (signature fixed by the orchestrator's 
         )
         return f"Set commit status {state!r} for {context!r} on {sha[:12]}"
 
-    return _report(
+    return report_call(
         target,
         create,
         action=f"set the commit status on {sha[:12]}",
@@ -161,7 +171,7 @@ def set_commit_status(  # noqa: PLR0917  (signature fixed by the orchestrator's 
     )
 
 
-def _report(
+def report_call(
     target: GitHubTarget,
     operation: Callable[[Github], str],
     *,

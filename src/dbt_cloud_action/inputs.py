@@ -61,6 +61,18 @@ class Mode(enum.Enum):
     FOLLOW = "follow"
 
 
+class CommentMode(enum.Enum):
+    """When the sticky pull request comment is written (EnricoMi's comment_mode, in part):
+    `always` each run; `failures` when a run did not succeed, or to update a comment already
+    there; `changes` when there is none yet or the outcome or the failing nodes differ from
+    what the comment there records; `off` never. `true` is `always`, `false` is `off`."""
+
+    ALWAYS = "always"
+    FAILURES = "failures"
+    CHANGES = "changes"
+    OFF = "off"
+
+
 class InputError(Exception):
     """A bad input: `str()` is `Input '<name>' <message>`, ready for an `::error::` line."""
 
@@ -128,7 +140,7 @@ class ActionInputs:
     reuse_existing_run: bool
     cancel_superseded: bool
     retry_failed: RetryFailed
-    comment_on_pr: bool
+    comment_on_pr: CommentMode
     commit_status: bool
     artifacts: tuple[str, ...]
     artifacts_dir: str
@@ -145,6 +157,12 @@ class ActionInputs:
     def starts_runs(self) -> bool:
         """Whether the step may start the run it follows (else dbt Cloud or another did)."""
         return self.mode is Mode.TRIGGER and self.run_id is None
+
+    annotations: bool = True  # `annotations: auto`: failures on their files
+    # The dbt project's folder in the repository; None: the dbt Cloud project's own setting.
+    project_subdirectory: str | None = None
+    junit_xml: str | None = None  # a path relative to the workspace
+    check_run: bool = False
 
     @property
     def cancels_on_exit(self) -> bool:
@@ -696,6 +714,10 @@ INPUT_NAMES: Final = (
     "artifacts-step",
     "vars",
     "run-id",
+    "annotations",
+    "project-subdirectory",
+    "junit-xml",
+    "check-run",
 )
 
 
@@ -950,7 +972,7 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         reuse_existing_run=read.optional("reuse-existing-run", parse_bool, True),
         cancel_superseded=read.optional("cancel-superseded", parse_bool, False),
         retry_failed=read.optional("retry-failed", parse_retry_failed, RetryFailed.AUTO),
-        comment_on_pr=read.optional("comment-on-pr", parse_bool, False),
+        comment_on_pr=read.optional("comment-on-pr", parse_comment_mode, CommentMode.OFF),
         commit_status=read.optional("commit-status", parse_bool, False),
         artifacts=read.optional("artifacts", parse_artifact_paths, ()),
         artifacts_dir=read.optional("artifacts-dir", parse_artifacts_dir, "target"),
@@ -966,8 +988,58 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         other_pull_request=parse_other_pull_request(get, pull_request) if cli else None,
         vars=read.optional("vars", parse_vars_input, None),
         run_id=run_id,
+        annotations=read.optional("annotations", parse_auto_off, True),
+        project_subdirectory=read.optional("project-subdirectory", parse_subdirectory, None),
+        junit_xml=read.optional("junit-xml", parse_junit_path, None),
+        check_run=read.optional("check-run", parse_bool, False),
     )
     check_given_run_inputs(inputs)
     check_follow_mode(inputs)
     check_vars(inputs)
     return inputs
+
+
+# -- reporting where reviewers look (issue 19) ----------------------------------------------
+def parse_comment_mode(text: str) -> CommentMode:
+    """`always | failures | changes | off`; `true` and `false` as before (always, off)."""
+    legacy = {"true": "always", "True": "always", "TRUE": "always"}
+    legacy |= {"false": "off", "False": "off", "FALSE": "off"}
+    try:
+        return CommentMode(legacy.get(text, text))
+    except ValueError:
+        raise InvalidValue(
+            f"must be always, failures, changes or off (or true, false) (got {_shown(text)}): "
+            "failures comments only when a run fails, changes only when the outcome or the "
+            "failing nodes differ from the comment already there."
+        ) from None
+
+
+def parse_auto_off(text: str) -> bool:
+    """`auto` (on where it applies) or `off`."""
+    if text not in {"auto", "off"}:
+        raise InvalidValue(f"must be auto or off (got {_shown(text)}).")
+    return text == "auto"
+
+
+def parse_subdirectory(text: str) -> str:
+    """The dbt project's folder in the repository, relative (`.` or `/` ends are trimmed)."""
+    cleaned = text.strip("/")
+    if cleaned in {"", "."}:
+        return ""
+    if problem := relative_path_problem(cleaned):
+        raise InvalidValue(
+            f"must be the dbt project's folder relative to the repository, such as "
+            f"transform/dbt; {_shown(text)} {problem}."
+        )
+    return cleaned
+
+
+def parse_junit_path(text: str) -> str:
+    if problem := relative_path_problem(text):
+        raise InvalidValue(
+            f"must be a file path relative to the workspace, such as reports/dbt.xml; "
+            f"{_shown(text)} {problem}."
+        )
+    if text.endswith("/"):
+        raise InvalidValue(f"must name a file, not a folder (got {_shown(text)}).")
+    return text

@@ -318,6 +318,8 @@ class Job:
     project_name: str = ""
     environment_name: str = ""
     triggers: JobTriggers = JobTriggers()
+    # the dbt project's folder in the repository (the project's dbt_project_subdirectory)
+    project_subdirectory: str = ""
 
     @property
     def runs_on_pull_requests(self) -> bool:
@@ -337,4 +339,7 @@ class Job:
             project_name=_str(_mapping(data.get("project")).get("name")),
             environment_name=_str(_mapping(data.get("environment")).get("name")),
             triggers=JobTriggers.from_api(data.get("triggers")),
+            project_subdirectory=_str(
+                _mapping(data.get("project")).get("dbt_project_subdirectory")
+            ).strip("/"),
         )

@@ -22,10 +22,11 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
+from dbt_cloud_action.manifest import ManifestFacts
 from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.results import (
     NodeResult,
@@ -70,6 +71,10 @@ class RunReport:
     skipped_steps: tuple[str, ...] = ()  # steps a retry skipped
     notes: tuple[str, ...] = ()  # e.g. "run_results.json not available: ..."
     artifacts: tuple[str, ...] = ()  # saved artifact paths
+    facts: ManifestFacts | None = None  # the failing nodes' files and downstream nodes
+    project_subdirectory: str = ""  # the dbt project's folder in the repository
+    # failing node -> "new" or "already failing" (compared with the deferred-to run)
+    marks: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -688,6 +693,35 @@ def _problem_row(node: NodeResult, limits: _Limits) -> str:
     )
 
 
+def _downstream(report: RunReport, limits: _Limits) -> str:
+    """What each failed model breaks: the models, snapshots and exposures downstream of it
+    (from the manifest's child_map), the first few named, those skipped in this run marked."""
+    facts = report.facts
+    if facts is None or not facts.downstream:
+        return ""
+    _, digest = reconciled(report)
+    skipped = {
+        n.unique_id for n in (digest.nodes if digest else ()) if n.bucket is StatusBucket.SKIP
+    }
+    rows = []
+    for unique_id, below in list(facts.downstream.items())[: limits.problem_rows]:
+        if not below.total:
+            continue
+        names = [
+            inline_code(uid, in_table=True) + (" (skipped)" if uid in skipped else "")
+            for uid in below.first
+        ]
+        more = " …" if below.total > len(below.first) else ""
+        total = f"{below.total:,}" + ("+" if below.bounded else "")
+        rows.append(
+            f"| {inline_code(unique_id, in_table=True)} | {total} | {', '.join(names)}{more} |"
+        )
+    if not rows:
+        return ""
+    head = ["### What the failures break downstream", "", "| Failed | Downstream | First |"]
+    return "\n".join([*head, "|---|--:|---|", *rows])
+
+
 def _slowest(digest: ResultsDigest | None, limits: _Limits) -> str:
     if digest is None or not digest.slowest_models or limits.slowest_rows <= 0:
         return ""
@@ -715,6 +749,7 @@ def _sections(report: RunReport, limits: _Limits) -> list[str]:
         _facts(report, limits),
         _error_details(report, limits),
         _results(report, limits),
+        _downstream(report, limits),
         _steps(report.run, limits),
         _slowest(report.results, limits),
         _artifacts(report, limits),

@@ -49,6 +49,7 @@ from dbt_cloud_action.models import Run, RunStatus, RunStep
 MESSAGE_LINES = 5
 MESSAGE_CHARS = 1000
 SLOWEST_MODELS = 10
+MAX_NODES = 100_000  # results kept per digest for the JUnit report and the downstream marks
 # dbt commands whose run_results.json lists executed nodes (docs generate, deps, compile,
 # source freshness... write none worth counting here).
 RESULTS_COMMANDS = frozenset({"build", "run", "test", "seed", "snapshot"})
@@ -134,6 +135,7 @@ class ResultsDigest:
     unreadable_results: int = 0  # entries without a unique_id, ignored
     # A failed step whose results and log name no erroring or failing node (see `reconcile`).
     unexplained_failure: bool = False
+    nodes: tuple[NodeResult, ...] = ()  # every readable result, in dbt's order (MAX_NODES)
 
     @property
     def total(self) -> int:
@@ -219,6 +221,7 @@ def digest_run_results(
         elapsed_seconds=_seconds(data.get("elapsed_time")),
         dbt_version=dbt_version,
         unreadable_results=len(nodes) - len(readable),
+        nodes=tuple(readable[:MAX_NODES]),
     )
 
 
@@ -293,6 +296,7 @@ def combine(digests: Sequence[ResultsDigest], *, max_problems: int = 1000) -> Re
         dbt_version=next((d.dbt_version for d in digests if d.dbt_version), ""),
         unreadable_results=sum(d.unreadable_results for d in digests),
         unexplained_failure=any(d.unexplained_failure for d in digests),
+        nodes=tuple(node for d in digests for node in d.nodes)[:MAX_NODES],
     )
 
 
@@ -372,6 +376,7 @@ def reconcile(step: RunStep, results: StepResults | None) -> StepResults:
             counts=counts,
             problems=logged + digest.problems,
             problems_total=digest.problems_total + len(logged),
+            nodes=logged + digest.nodes,
         ),
     )
 

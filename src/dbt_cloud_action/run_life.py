@@ -198,7 +198,11 @@ class RunLife:
             return
         url = self.client.run_url(run)
         self.reporter.commit_status(
-            self.job, "pending", f"dbt Cloud run {run.id} is in progress", url, self.client.scope
+            self.job,
+            "pending",
+            f"dbt Cloud run {run.id} is in progress",
+            url,
+            scope=self.client.scope,
         )
         self._follow(run)
 
@@ -382,7 +386,7 @@ class RunLife:
                 "error",
                 f"dbt Cloud stopped answering while run {run.id} was followed",
                 self.client.run_url(run),
-                None,
+                scope=None,
             )
         self.report = self.reporter.unconfirmed_report(
             self.client,

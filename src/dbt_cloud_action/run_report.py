@@ -23,6 +23,7 @@ from .scope import Scope
 
 if TYPE_CHECKING:
     from .artifacts import Collected
+    from .check_run import CheckRunOutput
     from .github_reporting import GitHubTarget
     from .reporting import RunReport
 
@@ -58,6 +59,7 @@ class RunReporter:
         self.artifacts_dir = artifacts_dir
         self.artifact_wait = artifact_wait
         self.max_artifact_bytes = max_artifact_bytes
+        self._check_run_url = ""  # the job's check run, once created (check-run: true)
 
     def report(
         self,
@@ -105,6 +107,8 @@ class RunReporter:
             skipped_steps=skipped,
             notes=(*ending.notes, *collected.notes),
             artifacts=collected.saved,
+            facts=collected.facts,
+            project_subdirectory=self._project_subdirectory(job),
         )
         self._log(report)
         return report
@@ -140,6 +144,12 @@ class RunReporter:
             notes=notes,
         )
 
+    def _project_subdirectory(self, job: Job | None) -> str:
+        """The input's, else the dbt Cloud project's dbt_project_subdirectory."""
+        if self.inputs.project_subdirectory is not None:
+            return self.inputs.project_subdirectory
+        return job.project_subdirectory if job else ""
+
     def _collect_artifacts(self, client: DbtCloudClient, run: Run) -> Collected:
         from .artifacts import ArtifactCollector, Destination  # noqa: PLC0415 - lazy: see action.py
 
@@ -152,7 +162,13 @@ class RunReporter:
         )
         workspace = self.context.workspace
         to = Destination(Path(workspace or "."), self.artifacts_dir, bool(workspace))
-        return collector.collect(run, self.inputs.artifacts, self.inputs.artifacts_step, to)
+        return collector.collect(
+            run,
+            self.inputs.artifacts,
+            self.inputs.artifacts_step,
+            to,
+            manifest=self.inputs.annotations,
+        )
 
     def _log(self, report: RunReport) -> None:
         with toolkit.together():
@@ -180,22 +196,38 @@ class RunReporter:
         toolkit.info(f"Outcome: {report.outcome.value}")
 
     def commit_status(
-        self, job: Job | None, state: str, description: str, url: str, scope: Scope | None
+        self,
+        job: Job | None,
+        state: str,
+        description: str,
+        url: str,
+        *,
+        scope: Scope | None,
+        report: RunReport | None = None,
     ) -> None:
-        """The commit status, within what `scope` leaves (skipped when too little is left;
-        None: GitHub's own timeouts bound it)."""
-        from .github_reporting import set_commit_status, status_context  # noqa: PLC0415 - lazy: see action.py
-
-        if not self.inputs.commit_status or not self.payload.git_sha:
+        """The commit status and, alongside it, the check run: created in progress with the
+        pending status, concluded with the final one (from `report` when there is one); within
+        what `scope` leaves (skipped when too little is left; None: GitHub's own timeouts)."""
+        if not self.payload.git_sha or not (self.inputs.check_run or self.inputs.commit_status):
             return
         target = github_target(self.inputs, self.context, scope)
         if target is None:
             toolkit.warning(f"No time was left to set the commit status '{state}'.")
             return
+        if self.inputs.check_run:
+            self._check_run(target, job, state, description, url, report=report)
+        if self.inputs.commit_status:
+            self._set_commit_status(target, job, state, description, url)
+
+    def _set_commit_status(
+        self, target: GitHubTarget, job: Job | None, state: str, description: str, url: str
+    ) -> None:
+        from .github_reporting import set_commit_status, status_context  # noqa: PLC0415 - lazy: see action.py
+
         name = job.name if job else f"job {self.inputs.job_id}"
         result = set_commit_status(
             target,
-            self.payload.git_sha,
+            self.payload.git_sha or "",
             state,
             description,
             url,
@@ -218,7 +250,62 @@ class RunReporter:
                 Outcome.TIMED_OUT: "error",
             }.get(report.outcome)
         if state is not None:
-            self.commit_status(job, state, commit_status_description(report), report.run_url, scope)
+            self.commit_status(
+                job,
+                state,
+                commit_status_description(report),
+                report.run_url,
+                scope=scope,
+                report=report,
+            )
+
+    def _check_run(
+        self,
+        target: GitHubTarget,
+        job: Job | None,
+        state: str,
+        description: str,
+        url: str,
+        *,
+        report: RunReport | None,
+    ) -> None:
+        from .check_run import (  # noqa: PLC0415 - lazy: see action.py
+            conclude_check_run,
+            conclusion_for,
+            start_check_run,
+        )
+        from .github_reporting import status_context  # noqa: PLC0415 - lazy: see action.py
+
+        if state == "pending":
+            if not self._check_run_url:
+                name = status_context(job.name if job else f"job {self.inputs.job_id}")
+                result, self._check_run_url = start_check_run(
+                    target, self.payload.git_sha or "", name, url
+                )
+                (toolkit.info if result.ok else toolkit.warning)(result.message)
+            return
+        if not self._check_run_url:
+            return
+        outcome = report.outcome if report is not None else Outcome.ERROR
+        output = self._check_run_output(description, report)
+        result = conclude_check_run(
+            target, self._check_run_url, conclusion_for(outcome, state), output
+        )
+        self._check_run_url = ""
+        (toolkit.info if result.ok else toolkit.warning)(result.message)
+
+    def _check_run_output(self, description: str, report: RunReport | None) -> CheckRunOutput:
+        """The job's summary and every file annotation (none without a report)."""
+        from .annotations import report_annotations, workspace_reader  # noqa: PLC0415 - lazy: see action.py
+        from .check_run import SUMMARY_MAX_CHARS, CheckRunOutput  # noqa: PLC0415 - lazy: see action.py
+        from .reporting import render_summary  # noqa: PLC0415 - lazy: see action.py
+
+        if report is None:
+            return CheckRunOutput(description, description)
+        annotations = report_annotations(report, workspace_reader(self.context.workspace))
+        # bytes bound characters: a summary under the limit in bytes is under it in characters
+        summary = render_summary(report, max_bytes=SUMMARY_MAX_CHARS)
+        return CheckRunOutput(description, summary, annotations)
 
 
 # A GitHub call makes up to three requests (a comment: list, whoami, write), each given a third

@@ -98,22 +98,48 @@ def mask(secret: str) -> None:
         log().mask(secret)
 
 
+# GitHub shows at most 10 error, 10 warning and 10 notice annotations per step and 50 per job
+# (actions/toolkit docs/problem-matchers.md, "Limitations"); what this process issued is
+# counted so the file annotations keep within the step's share.
+ANNOTATIONS_PER_KIND = 10
+ANNOTATIONS_PER_JOB = 50
+_ISSUED: dict[str, int] = {}
+
+
+def issued(level: str) -> int:
+    """How many annotations of `level` (error, warning, notice) this process printed."""
+    with _LOG_LOCK:
+        return _ISSUED.get(level, 0)
+
+
 def error(message: str, title: str | None = None) -> None:
     """An error: an annotation on GitHub (escaped, so it stays one command), else a line."""
     with _LOG_LOCK:
         log().annotate("error", message, title)
+        _ISSUED["error"] = _ISSUED.get("error", 0) + 1
+
+
+def file_error(message: str, title: str, file: str, line: int | None = None) -> None:
+    """An error annotation on `file` (relative to the repository), at `line` when known;
+    every property escaped as workflow commands require (`%`, CR, LF, `:` and `,`), so a
+    hostile node name or path stays one property of one command."""
+    with _LOG_LOCK:
+        log().annotate_file("error", message, title, file, line)
+        _ISSUED["error"] = _ISSUED.get("error", 0) + 1
 
 
 def warning(message: str, title: str | None = None) -> None:
     """A warning, shown like error()."""
     with _LOG_LOCK:
         log().annotate("warning", message, title)
+        _ISSUED["warning"] = _ISSUED.get("warning", 0) + 1
 
 
 def notice(message: str, title: str | None = None) -> None:
     """A notice, shown like error()."""
     with _LOG_LOCK:
         log().annotate("notice", message, title)
+        _ISSUED["notice"] = _ISSUED.get("notice", 0) + 1
 
 
 @contextmanager
@@ -152,6 +178,9 @@ class HostLog(Protocol):
     """How one CI host shows annotations, folded groups and untrusted text."""
 
     def annotate(self, level: str, message: str, title: str | None) -> None: ...
+    def annotate_file(
+        self, level: str, message: str, title: str, file: str, line: int | None
+    ) -> None: ...
     def group(self, name: str) -> AbstractContextManager[None]: ...
     def stop_commands(self) -> AbstractContextManager[None]: ...
     def info(self, text: str) -> None: ...
@@ -180,6 +209,11 @@ class GitHubLog:
 
     def annotate(self, level: str, message: str, title: str | None) -> None:
         _issue(level, message, title)
+
+    def annotate_file(
+        self, level: str, message: str, title: str, file: str, line: int | None
+    ) -> None:
+        _issue(level, message, title, file=file, line=line)
 
     @contextmanager
     def group(self, name: str) -> Iterator[None]:
@@ -218,11 +252,23 @@ class GitHubLog:
             _issue("add-mask", value)
 
 
-def _issue(name: str, message: str, title: str | None = None) -> None:
+def _issue(
+    name: str,
+    message: str,
+    title: str | None = None,
+    *,
+    file: str = "",
+    line: int | None = None,
+) -> None:
     # actions_toolkit's to_command_properties would emit `file=,line=,...` for unset properties;
     # the runner trims the properties, so we do too and the title shown is the title given.
+    # Its Command escapes each property's %, CR, LF, `:` and `,` (escape_property).
     title = _valid_utf8(title or "").strip()
     properties = {"title": title} if title else {}
+    if file:
+        properties["file"] = _valid_utf8(file)
+        if line is not None:
+            properties["line"] = str(line)
     _command.issue_command(name, properties, _valid_utf8(message))
     sys.stdout.flush()
 
@@ -240,6 +286,12 @@ class PlainLog:
     def annotate(self, level: str, message: str, title: str | None) -> None:
         title = _one_line(title or "").strip()
         _write_line(f"{level}: " + _inert(f"{title}: {message}" if title else message))
+
+    def annotate_file(
+        self, level: str, message: str, title: str, file: str, line: int | None
+    ) -> None:
+        where = f"{file}:{line}" if line is not None else file
+        self.annotate(level, message, f"{_one_line(where)}: {title}")
 
     @contextmanager
     def group(self, name: str) -> Iterator[None]:

@@ -53,6 +53,10 @@ class NodeResult:
     execution_time: float = 1.0
     message: str | None = None
     resource_type: str = "model"
+    # The nodes it selects from (a generic test: its model first), for the manifest's
+    # depends_on, child_map and a test's attached_node; `column` a generic test's column.
+    depends_on: tuple[str, ...] = ()
+    column: str | None = None
 
     def __post_init__(self) -> None:
         if self.unique_id.count(".") < 2:
@@ -147,6 +151,7 @@ class JobScript:
     triggers: tuple[str, ...] | None = None
     # The job's dbt: a release track ("latest", "latest-fusion": dbt Fusion) or a version.
     dbt_version: str = "latest"
+    project_subdirectory: str | None = None  # the project's dbt_project_subdirectory
 
     def __post_init__(self) -> None:
         if not self.dbt_version:
@@ -527,6 +532,8 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "delay": (int, float),
     "permission": (str,),
     "dbt_version": (str,),
+    "project_subdirectory": (str, type(None)),
+    "column": (str, type(None)),
 }
 
 
@@ -562,6 +569,10 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
         elif key == "unknown_commits":
             if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
                 raise ConfigError(f"{here}: must be a list of commit SHAs")
+            kwargs[key] = tuple(value)
+        elif key == "depends_on":
+            if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{here}: must be a list of unique ids")
             kwargs[key] = tuple(value)
         elif key == "triggers" and value is None:
             kwargs[key] = None  # the job type's triggers

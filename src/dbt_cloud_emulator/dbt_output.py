@@ -475,8 +475,19 @@ def _adapter_response(result: NodeResult) -> dict[str, Any]:
 def manifest(
     project_results: tuple[NodeResult, ...], ctx: StepContext, step_index: int, at: datetime
 ) -> dict[str, Any]:
-    """manifest.json (schema v12) with the project's nodes: those any step of the job touches."""
-    nodes = {result.unique_id: _manifest_node(result, ctx) for result in _unique(project_results)}
+    """manifest.json (schema v12) with the project's nodes: those any step of the job touches.
+
+    Edges come from each result's `depends_on`. dbt Core's child_map has a key per node; dbt
+    Fusion's leaves out the nodes without children (dagster-io/dagster#32265) and its `path`
+    is `original_file_path` (dbt-labs/dbt-fusion#198)."""
+    unique = _unique(project_results)
+    nodes = {result.unique_id: _manifest_node(result, ctx) for result in unique}
+    children: dict[str, list[str]] = {unique_id: [] for unique_id in nodes}
+    for result in unique:
+        for parent in result.depends_on:
+            children.setdefault(parent, []).append(result.unique_id)
+    if ctx.fusion:
+        children = {parent: kids for parent, kids in children.items() if kids}
     metadata = _metadata("manifest", "v12", at, _invocation_id(ctx.run_id, step_index))
     project = next(iter(nodes.values()))["package_name"] if nodes else "jaffle_shop"
     metadata.update(project_name=project, adapter_type=ADAPTER)
@@ -498,23 +509,42 @@ def manifest(
         "metadata": metadata,
         "nodes": nodes,
         **{name: {} for name in empty},
-        "parent_map": {unique_id: [] for unique_id in nodes},
-        "child_map": {unique_id: [] for unique_id in nodes},
+        "parent_map": {r.unique_id: list(r.depends_on) for r in unique},
+        "child_map": children,
     }
 
 
 def _manifest_node(result: NodeResult, ctx: StepContext) -> dict[str, Any]:
     kind = result.resource_type
     path = {"test": "schema.yml", "seed": f"{result.name}.csv"}.get(kind, f"{result.name}.sql")
+    folder = {"seed": "seeds", "snapshot": "snapshots"}.get(kind, "models")
     materialized = {"test": "test", "seed": "seed", "snapshot": "snapshot"}.get(kind, "table")
+    original = f"{folder}/{path}"
+    properties: dict[str, Any] = {}
+    if kind == "test":  # a generic test declared in models/schema.yml on its first parent
+        attached = result.depends_on[0] if result.depends_on else None
+        model = attached.rsplit(".", 1)[-1] if attached else None
+        properties = {
+            "attached_node": attached,
+            "file_key_name": f"models.{model}" if model else None,
+            "column_name": result.column,
+            "test_metadata": {
+                "name": result.name.split("_", 1)[0],
+                "kwargs": {"column_name": result.column, "model": f"{{{{ ref('{model}') }}}}"},
+                "namespace": None,
+            },
+        }
+    elif kind in ("model", "snapshot", "seed"):
+        properties = {"patch_path": f"{result.package}://{folder}/schema.yml"}
     return {
+        **properties,
         "database": "ANALYTICS",
         "schema": ctx.schema,
         "name": result.name,
         "resource_type": kind,
         "package_name": result.package,
-        "path": path,
-        "original_file_path": f"{'seeds' if kind == 'seed' else 'models'}/{path}",
+        "path": original if ctx.fusion else path,
+        "original_file_path": original,
         "unique_id": result.unique_id,
         "fqn": [result.package, result.name],
         "alias": result.name,
@@ -522,7 +552,7 @@ def _manifest_node(result: NodeResult, ctx: StepContext) -> dict[str, Any]:
         "tags": [],
         "description": "",
         "columns": {},
-        "depends_on": {"macros": [], "nodes": []},
+        "depends_on": {"macros": [], "nodes": list(result.depends_on)},
         "relation_name": _relation(result, ctx),
     }
 

@@ -114,6 +114,13 @@ def project_json(account_id: int, job: JobScript) -> dict[str, Any]:
         "repository_id": 400,
         "state": 1,
         "type": 0,
+        # the dbt project's folder in the repository (Project in the v2 spec, a string); given
+        # only when the project has one (the action reads absent, null and "" alike: the root)
+        **(
+            {"dbt_project_subdirectory": job.project_subdirectory}
+            if job.project_subdirectory
+            else {}
+        ),
     }
 
 
