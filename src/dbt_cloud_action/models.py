@@ -318,6 +318,8 @@ class Job:
     project_name: str = ""
     environment_name: str = ""
     triggers: JobTriggers = JobTriggers()
+    # Where dbt-jobs-as-code's --use-desc-for-id keeps a job's `[[identifier]]` tag.
+    description: str = ""
 
     @property
     def runs_on_pull_requests(self) -> bool:
@@ -337,4 +339,5 @@ class Job:
             project_name=_str(_mapping(data.get("project")).get("name")),
             environment_name=_str(_mapping(data.get("environment")).get("name")),
             triggers=JobTriggers.from_api(data.get("triggers")),
+            description=_str(data.get("description")),
         )
