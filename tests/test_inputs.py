@@ -46,7 +46,8 @@ def runner_inputs(**overrides: str) -> dict[str, str]:
     raw["github-token"] = "ghs_runnerSuppliedToken"
     raw.update(REQUIRED_VALUES)
     given = {name.replace("_", "-"): value for name, value in overrides.items()}
-    if given.get("job-name", "").strip() and "job-id" not in given:  # it replaces job-id
+    replaces_job_id = given.get("job-name", "").strip() or given.get("jobs-from", "").strip()
+    if replaces_job_id and "job-id" not in given:  # it replaces job-id
         given["job-id"] = ""
     raw.update(given)
     return raw
@@ -154,6 +155,10 @@ def test_missing_access_url_says_there_is_no_default_host() -> None:
     assert "cloud.getdbt.com is no longer a default" in error_for("access-url", "").message
 
 
+# A recorded `dbt-jobs-as-code sync --json` (1.22.0, against the emulator): one job created.
+SYNC_JSON = ROOT / "tests" / "fixtures" / "jobs_as_code" / "sync.json"
+
+
 GOOD: list[tuple[str, str, Any]] = [
     ("access-url", "ab123.us1.dbt.com/api/v2/", "https://ab123.us1.dbt.com"),
     ("access-url", " http://127.0.0.1:8080 ", "http://127.0.0.1:8080"),
@@ -238,6 +243,7 @@ GOOD: list[tuple[str, str, Any]] = [
     ("artifacts-dir", "out/dbt artifacts", "out/dbt artifacts"),
     ("artifacts-step", "2", 2),
     ("run-id", "7", 7),
+    ("jobs-from", str(SYNC_JSON), JobSelection(job_ids=(106,))),
     ("vars", '{"day": "it\'s"}', Vars({"day": "it's"}, '--vars \'{"day":"it\\u0027s"}\'')),
 ]
 
@@ -251,6 +257,7 @@ FIELD = {name: name.replace("-", "_") for name in DECLARED} | {
     "timeout": "timeout_seconds",
     "follow-timeout": "follow_timeout_seconds",
     "job-name": "jobs",
+    "jobs-from": "jobs",
 }
 
 
@@ -352,6 +359,7 @@ BAD: list[tuple[str, str, str]] = [
     ("vars", "day: monday", "not valid JSON"),
     ("vars", "[1]", "must be a mapping"),
     ("run-id", "12a", "positive integer"),
+    ("jobs-from", "no/such/sync.json", "cannot be read"),
 ]
 
 

@@ -188,3 +188,37 @@ def test_find_jobs_refuses_an_ambiguous_or_unknown_name(client: DbtCloudClient) 
         find_jobs(client, parse_job_names("Weekly"))
     with pytest.raises(JobNameError, match="too many to check"):
         find_jobs(client, parse_job_names("i"), max_jobs=2)
+
+
+# --- dbt-jobs-as-code's [[identifier]] tags ------------------------------------------------
+
+TAGGED = [
+    Job(11, 1, "Nightly [[nightly]]", 7, 72),
+    Job(12, 1, "Imported [[prod:orders]]", 7, 72),
+    Job(13, 1, "Described", 7, 72, description="Loads things [[finance_daily]]"),
+    Job(14, 1, "nightly", 7, 72),  # named like the identifier, but untagged
+]
+
+
+@pytest.mark.parametrize(
+    ("line", "job_id"),
+    [("[[nightly]]", 11), ("[[orders]]", 12), ("[[finance_daily]]", 13), ("nightly", None)],
+)
+def test_an_identifier_names_the_job_whose_tag_carries_it(line: str, job_id: int | None) -> None:
+    reference = parse_job_reference(line)
+    if job_id is None:  # a plain line is a name, matched whole: the untagged job
+        assert reference.identifier is None
+        assert match_job(reference, TAGGED).id == 14
+        return
+    assert match_job(reference, TAGGED).id == job_id
+
+
+def test_identifiers_are_case_sensitive_and_an_unknown_one_says_so() -> None:
+    with pytest.raises(JobNameError, match=r"carries the dbt-jobs-as-code tag \[\[Nightly\]\]"):
+        match_job(parse_job_reference("[[Nightly]]"), TAGGED)
+
+
+def test_a_qualified_identifier_checks_project_and_environment() -> None:
+    assert match_job(parse_job_reference("7 / 72 / [[nightly]]"), TAGGED).id == 11
+    with pytest.raises(JobNameError, match="none in that project"):
+        match_job(parse_job_reference("8 / 72 / [[nightly]]"), TAGGED)

@@ -126,7 +126,7 @@ def test_job_name_parsing_only_ever_raises_invalid_value(text: str) -> None:
 
 
 def inputs(**values: str) -> dict[str, str]:
-    return {"api-token": TOKEN, "job-id": "", "job-name": "", **values}
+    return {"api-token": TOKEN, "job-id": "", "job-name": "", "jobs-from": "", **values}
 
 
 def test_exactly_one_of_job_id_and_job_name() -> None:

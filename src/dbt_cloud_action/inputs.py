@@ -19,9 +19,10 @@ import string
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Final, TypeVar
 
+from dbt_cloud_action import jobs_as_code
 from dbt_cloud_action.access_url import normalize_access_url
 from dbt_cloud_action.vars_override import Vars, VarsError, parse_vars
 
@@ -185,6 +186,8 @@ class JobReference:
     project: str | None = None
     environment: str | None = None
     text: str = ""
+    # A name written `[[identifier]]`: the job dbt-jobs-as-code manages under that YAML key.
+    identifier: str | None = None
 
     @property
     def qualified(self) -> bool:
@@ -481,14 +484,22 @@ def parse_job_reference(line: str) -> JobReference:
         )
     parts = [part.strip() for part in text.split("/", 2)]
     if len(parts) < 3:
-        return JobReference(name=text, text=text)
+        return JobReference(
+            name=text, text=text, identifier=jobs_as_code.reference_identifier(text)
+        )
     project, environment, name = parts
     if not (project and environment and name):
         raise InvalidValue(
             f"line {_shown(text)} must be a job name, or project / environment / job with "
             "all three parts given."
         )
-    return JobReference(name=name, project=project, environment=environment, text=text)
+    return JobReference(
+        name=name,
+        project=project,
+        environment=environment,
+        text=text,
+        identifier=jobs_as_code.reference_identifier(name),
+    )
 
 
 def parse_job_names(text: str) -> tuple[JobReference, ...]:
@@ -718,6 +729,7 @@ INPUT_NAMES: Final = (
     "project-subdirectory",
     "junit-xml",
     "check-run",
+    "jobs-from",
 )
 
 
@@ -866,12 +878,51 @@ class JobSelection:
     job_names: tuple[JobReference, ...] = ()
 
 
+def parse_jobs_from(text: str) -> tuple[int, ...]:
+    """`jobs-from`: the jobs a `dbt-jobs-as-code sync --json` output created or updated (the
+    file is read here, before any request: a bad file starts nothing)."""
+    path = Path(text.strip())
+    try:
+        with path.open("rb") as file:
+            raw = file.read(jobs_as_code.MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as error:  # ValueError: a path with a NUL in it
+        why = getattr(error, "strerror", None) or "not a usable path"
+        raise InvalidValue(
+            f"names {_shown(text.strip())}, which cannot be read ({why}). "
+            "Give the path of the file `dbt-jobs-as-code sync <jobs.yml> --json > <file>` wrote, "
+            "relative to the workspace."
+        ) from None
+    if len(raw) > jobs_as_code.MAX_FILE_BYTES:
+        raise InvalidValue(
+            f"names a file larger than {jobs_as_code.MAX_FILE_BYTES // (1024 * 1024)} MiB; it is "
+            "not the output of `dbt-jobs-as-code sync --json`."
+        )
+    try:
+        ids = jobs_as_code.applied_job_ids(raw.decode("utf-8", errors="replace"))
+    except jobs_as_code.SyncFileError as error:
+        raise InvalidValue(f"file {_shown(text.strip())} {error}") from None
+    if len(ids) > MAX_JOBS:
+        raise InvalidValue(
+            f"file {_shown(text.strip())} applied {len(ids)} jobs; a step runs at most "
+            f"{MAX_JOBS}. Split the jobs YAML, or run some of them by job-id."
+        )
+    return ids
+
+
 def parse_job_selection(get: Callable[[str], str], *, optional: bool = False) -> JobSelection:
-    """`job-id` (one or more ids) or `job-name` (one or more names): exactly one of them, or
-    none when `optional` (a `run-id` names its job)."""
+    """`job-id` (one or more ids), `job-name` (one or more names) or `jobs-from` (a sync's
+    applied jobs): exactly one of them, or none when `optional` (a `run-id` names its job)."""
     read = _Reader(get, get("api-token").strip())
     ids_given = bool(get("job-id").strip())
     names_given = bool(get("job-name").strip())
+    if read.optional("jobs-from", str, ""):  # the api-token check first
+        if ids_given or names_given or optional:
+            raise InputError(
+                "jobs-from",
+                "is set with job-id, job-name or run-id; it chooses the jobs itself (those its "
+                "sync created or updated). Set only one of them.",
+            )
+        return JobSelection(job_ids=read.required("jobs-from", parse_jobs_from))
     if optional and not (ids_given or names_given):
         return JobSelection()
     if ids_given and names_given:
@@ -886,7 +937,8 @@ def parse_job_selection(get: Callable[[str], str], *, optional: bool = False) ->
         job_ids=read.required(
             "job-id",
             parse_job_ids,
-            missing="the id of the job to run (or set job-name to its name)",
+            missing="the id of the job to run (or set job-name to its name, or jobs-from to "
+            "a dbt-jobs-as-code sync's JSON)",
             hint="Set job-id to the number in the job's URL: .../jobs/<job-id>/",
         )
     )

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from dbt_cloud_action.client import MAX_LISTED_JOBS, DbtCloudClient
 from dbt_cloud_action.inputs import InputError, JobReference
+from dbt_cloud_action.jobs_as_code import tag_identifier
 from dbt_cloud_action.models import Job
 
 INPUT_NAME = "job-name"
@@ -41,7 +42,14 @@ def _qualifier_matches(qualifier: str, name: str, object_id: int | None) -> bool
 
 
 def _named(reference: JobReference, job: Job) -> bool:
-    """Exactly this name, in any case; a name with slashes may also be the whole line."""
+    """Exactly this name, in any case; a name with slashes may also be the whole line. A name
+    written `[[identifier]]` names the job whose name or description carries that tag, read as
+    dbt-jobs-as-code reads it (its identifiers are case-sensitive YAML keys)."""
+    if reference.identifier is not None:
+        return reference.identifier in (
+            tag_identifier(job.name),
+            tag_identifier(job.description),
+        )
     return _fold(job.name) == _fold(reference.name) or (
         reference.qualified and _fold(job.name) == _fold(reference.text)
     )
@@ -116,6 +124,13 @@ def match_job(reference: JobReference, listed: Sequence[Job], *, complete: bool 
         raise JobNameError(
             f"line {line} matches {len(matches)} jobs: {_candidates(matches)}. {choose}"
         )
+    if reference.identifier is not None and not named:
+        raise JobNameError(
+            f"line {line}: no job in this account carries the dbt-jobs-as-code tag "
+            f"[[{reference.identifier}]] in its name or description. Check the identifier (the "
+            "job's key in the jobs YAML, in the same case) and that the YAML was synced to this "
+            "account, or set job-id to its id instead."
+        )
     if named:
         names_missing = any(not (j.project_name and j.environment_name) for j in named)
         hint = (
@@ -166,7 +181,12 @@ def find_jobs(
     when dbt Cloud cannot be asked; JobNameError when a line names no job or several."""
     jobs = []
     for reference in references:
-        listed = client.list_jobs(name_contains=reference.name, max_jobs=max_jobs)
+        listed = client.list_jobs(
+            name_contains=reference.identifier or reference.name, max_jobs=max_jobs
+        )
+        if reference.identifier is not None and not any(_named(reference, j) for j in listed):
+            # The tag may sit in the description (--use-desc-for-id): every job is a candidate.
+            listed = client.list_jobs(max_jobs=max_jobs)
         jobs.append(match_job(reference, listed, complete=len(listed) < max_jobs))
     check_distinct(references, jobs)
     return tuple(jobs)

@@ -320,6 +320,8 @@ class Job:
     triggers: JobTriggers = JobTriggers()
     # the dbt project's folder in the repository (the project's dbt_project_subdirectory)
     project_subdirectory: str = ""
+    # Where dbt-jobs-as-code's --use-desc-for-id keeps a job's `[[identifier]]` tag.
+    description: str = ""
 
     @property
     def runs_on_pull_requests(self) -> bool:
@@ -342,4 +344,5 @@ class Job:
             project_subdirectory=_str(
                 _mapping(data.get("project")).get("dbt_project_subdirectory")
             ).strip("/"),
+            description=_str(data.get("description")),
         )

@@ -23,6 +23,7 @@ from dbt_cloud_emulator.config import (
 )
 from dbt_cloud_emulator.dbt_output import catalog, manifest, run_results
 from dbt_cloud_emulator.envelope import PERMISSION_DENIED, ApiError, not_found
+from dbt_cloud_emulator.job_definitions import job_script, validate_job_definition
 from dbt_cloud_emulator.queries import (
     JOB_ORDERINGS,
     RUN_ORDERINGS,
@@ -46,10 +47,15 @@ _JOB_IN_FILTERS = ("project_id",)  # the spec's jobs list has no environment_id_
 _JOB_TEXT_FILTERS = ("name",)
 # What a job_viewer token may not do (TokenAccess.may_run).
 _RUN_CHANGES = frozenset({"trigger", "rerun", "cancel", "retry_post"})
+_JOB_CHANGES = frozenset({"create_job", "update_job"})
 # What a run dbt Cloud starts from a pull request's webhook says in its trigger (thin: no
 # recorded reply quotes the text; `ci` is the spec's CauseCategoryEnum value).
 PULL_REQUEST_CAUSE = "Triggered via GitHub PR webhook"
 _HISTORY_SPACING = 3600.0
+# A chained job's run: its trigger (thin: the spec's CauseCategoryEnum has "job completion";
+# no recorded reply quotes the cause text) and how long after the parent's end it is created.
+CHAIN_TRIGGER = {"cause": "Triggered by job completion", "cause_category": "job completion"}
+CHAIN_DELAY_SECONDS = 2.0
 _DOCS_STEP = StepScript("Generate docs", "dbt docs generate", duration=10.0)
 _CLONE_STEP = StepScript("Clone git repository", duration=2.0)
 _RETRY_MESSAGES = {
@@ -77,6 +83,7 @@ class Account:
         self._latest: dict[int, int] = {}  # job id -> its newest run id
         # Pull request webhooks still to arrive: (emulated time due, order, script), soonest first.
         self._webhooks: list[tuple[float, int, PullRequestScript]] = []
+        self._chained: set[int] = set()  # runs whose end has started the jobs chained to theirs
         self._add_history()
         for pull_request in config.pull_requests:
             self.open_pull_request(pull_request, at=pull_request.delay)
@@ -96,6 +103,10 @@ class Account:
             raise not_found(
                 f"The token has no permission on project {job.project_id} of "
                 f"{'run ' + str(run_id) if run_id else 'job ' + str(job_id)}."
+            )
+        if endpoint in _JOB_CHANGES and not access.may_run:
+            raise ApiError(
+                403, PERMISSION_DENIED, f"A {access.permission} token may not change jobs."
             )
         if endpoint in _RUN_CHANGES and not access.may_run:
             raise ApiError(
@@ -137,6 +148,27 @@ class Account:
             seen = self.config.access.sees
             rows = [(_job_fields(job), job) for job in self.config.jobs if seen(job.project_id)]
             return self._page(rows, spec, self._job_json)
+
+    def create_job(self, body: Any) -> dict[str, Any]:
+        """`POST /jobs/`: a new job from the body (J4), with the next free id."""
+        fields = validate_job_definition(body, self.config.account_id)
+        with self._lock:
+            job_id = max((job.id for job in self.config.jobs), default=0) + 1
+            job = job_script(fields, job_id, None)
+            self.config = replace(self.config, jobs=(*self.config.jobs, job))
+            return self._job_json(job)
+
+    def update_job(self, job_id: int, body: Any) -> dict[str, Any]:
+        """`POST /jobs/{id}/` (dbt Cloud's update is a POST): the job as the body says (J5);
+        runs already created keep the script they started with."""
+        with self._lock:
+            previous = self.require_job(job_id)
+        fields = validate_job_definition(body, self.config.account_id)
+        with self._lock:
+            job = job_script(fields, job_id, previous)
+            jobs = tuple(job if j.id == job_id else j for j in self.config.jobs)
+            self.config = replace(self.config, jobs=jobs)
+            return self._job_json(job)
 
     # ----- runs ------------------------------------------------------------------------------
 
@@ -240,6 +272,31 @@ class Account:
             if not self.config.holds_commit(pull_request.git_sha):
                 steps = _failed_checkout(steps, pull_request.git_sha)
             self._create(job, trigger, steps, created=max(at, self._newest_created()))
+        self._start_chained_runs()
+
+    def _start_chained_runs(self) -> None:
+        """Job chaining (`job_completion_trigger_condition`, J6): each run that ended starts,
+        `CHAIN_DELAY_SECONDS` later, one run of every job whose condition names its job and its
+        status. The new run's trigger says `cause_category: "job completion"` and nothing of
+        the run that started it (dbt Cloud's API gives no link either). Ends are handled in
+        the order they happened, so a chain's runs keep following creation times."""
+        now = self.time.now()
+        while True:
+            ended = [
+                (self._plans[run_id][0].finished, run_id)
+                for run_id in self._runs
+                if run_id not in self._chained and self._plans[run_id][0].finished <= now
+            ]
+            if not ended:
+                return
+            finished, run_id = min(ended)
+            self._chained.add(run_id)
+            record = self._runs[run_id]
+            status = self._make_view(record, now).status
+            for job in self.config.jobs:
+                if job.after_job_id == record.job.id and status in job.after_statuses:
+                    at = max(finished + CHAIN_DELAY_SECONDS, self._newest_created())
+                    self._create(job, dict(CHAIN_TRIGGER), job.steps, created=at)
 
     def _newest_created(self) -> float:
         return max((r.created for r in self._runs.values()), default=float("-inf"))
@@ -327,7 +384,14 @@ class Account:
         failures = sum(
             1 for v in self._views(now) if v.record.job.id == job.id and v.status == ERROR
         )
-        return job_json(job, self.config.account_id, self.time, failure_count=failures)
+        parent = self.config.job(job.after_job_id) if job.after_job_id is not None else None
+        return job_json(
+            job,
+            self.config.account_id,
+            self.time,
+            failure_count=failures,
+            parent_project_id=parent.project_id if parent else None,
+        )
 
     def _run_json(self, view: RunView, include: frozenset[str]) -> dict[str, Any]:
         job = (
@@ -451,6 +515,7 @@ class Account:
             }
             steps = _successful_steps(job.steps, duration)
             self._runs[run_id] = RunRecord(run_id, job, trigger, created, steps)
+            self._chained.add(run_id)  # ended before the emulator started: starts no chain
         self._replan()
 
     def _page(

@@ -152,10 +152,18 @@ class JobScript:
     # The job's dbt: a release track ("latest", "latest-fusion": dbt Fusion) or a version.
     dbt_version: str = "latest"
     project_subdirectory: str | None = None  # the project's dbt_project_subdirectory
+    description: str = ""
+    # Job chaining (`job_completion_trigger_condition`): when a run of job `after_job_id` ends
+    # with one of `after_statuses` (10 success, 20 error, 30 cancelled), dbt Cloud starts a run
+    # of this job (see Account._start_chained_runs).
+    after_job_id: int | None = None
+    after_statuses: tuple[int, ...] = (SUCCESS,)
 
     def __post_init__(self) -> None:
         if not self.dbt_version:
             raise ConfigError(f"job {self.id}: dbt_version must not be empty")
+        if not self.after_statuses or not set(self.after_statuses) <= {SUCCESS, ERROR, 30}:
+            raise ConfigError(f"job {self.id}: after_statuses must be among 10, 20 and 30")
         if self.id < 1:
             raise ConfigError(f"job id must be a positive integer, got {self.id}")
         if self.project_id < 1 or (self.environment_id is not None and self.environment_id < 1):
@@ -534,6 +542,8 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "dbt_version": (str,),
     "project_subdirectory": (str, type(None)),
     "column": (str, type(None)),
+    "description": (str,),
+    "after_job_id": (int, type(None)),
 }
 
 
@@ -581,6 +591,10 @@ def _build(cls: type[Any], data: Mapping[str, Any], where: str) -> Any:
                 raise ConfigError(
                     f"{here}: must be a list of trigger names among {', '.join(TRIGGER_NAMES)}"
                 )
+            kwargs[key] = tuple(value)
+        elif key == "after_statuses":
+            if not isinstance(value, list) or not all(type(v) is int for v in value):
+                raise ConfigError(f"{here}: must be a list of run statuses (10, 20, 30)")
             kwargs[key] = tuple(value)
         elif key == "history":
             if not isinstance(value, list) or not all(_is_number(v) for v in value):

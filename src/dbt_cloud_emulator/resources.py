@@ -151,8 +151,10 @@ def job_json(
     *,
     failure_count: int = 0,
     internal: bool = False,
+    parent_project_id: int | None = None,
 ) -> dict[str, Any]:
-    """A job definition; `internal` gives the shape embedded in a run (`include_related=job`)."""
+    """A job definition; `internal` gives the shape embedded in a run (`include_related=job`).
+    A chained job's condition names its parent job's project (`parent_project_id`)."""
     is_ci = job.job_type == "ci"
     cron = "0 * * * *" if is_ci else "0 6 * * *"
     environment_id = job.environment
@@ -164,7 +166,7 @@ def job_json(
         "project_id": job.project_id,
         "environment_id": environment_id,
         "name": job.name,
-        "description": "",
+        "description": job.description,
         "dbt_version": None,
         "raw_dbt_version": job.dbt_version,
         "deferring_environment_id": PROD_ENVIRONMENT_ID if is_ci else None,
@@ -191,7 +193,17 @@ def job_json(
         "state": 1,
         "triggers_on_draft_pr": False,
         "triggers": job.trigger_flags,
-        "job_completion_trigger_condition": None,
+        "job_completion_trigger_condition": (
+            None
+            if job.after_job_id is None
+            else {
+                "condition": {
+                    "job_id": job.after_job_id,
+                    "project_id": parent_project_id or job.project_id,
+                    "statuses": list(job.after_statuses),
+                }
+            }
+        ),
         "created_at": created,
         "updated_at": created,
         "account": account_json(account_id, time),

@@ -40,7 +40,9 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
     (method, re.compile(_PREFIX + pattern + "$"), endpoint)
     for method, pattern, endpoint in (
         ("GET", r"jobs/", "list_jobs"),
+        ("POST", r"jobs/", "create_job"),
         ("GET", r"jobs/(?P<job>\d+)/", "get_job"),
+        ("POST", r"jobs/(?P<job>\d+)/", "update_job"),
         ("POST", r"jobs/(?P<job>\d+)/run/", "trigger"),
         ("POST", r"jobs/(?P<job>\d+)/rerun/", "rerun"),
         ("GET", r"runs/", "list_runs"),
@@ -325,6 +327,10 @@ class ApiApp:
             account.require_job(job_id)  # an unknown job is a 404 before the body is looked at
             fields = validate_trigger(_json_body(headers, raw))
             return json_reply(envelope(account.trigger(job_id, fields)))
+        if endpoint == "create_job":
+            return json_reply(envelope(account.create_job(_json_body(headers, raw))))
+        if endpoint == "update_job":
+            return json_reply(envelope(account.update_job(job_id, _json_body(headers, raw))))
         if endpoint == "get_artifact":
             content, padding = account.artifact(run_id, unquote(params["path"]), _step(query))
             return Reply(200, content, padding=padding)

@@ -113,10 +113,10 @@ def _check(name: str, value: Any) -> list[str]:
         return [] if isinstance(value, int) and not isinstance(value, bool) else [NOT_INTEGER]
     if name == "generate_docs_override":
         return [] if isinstance(value, bool) else [NOT_BOOLEAN]
-    return _check_steps(value)
+    return check_steps(value)
 
 
-def _check_steps(value: Any) -> list[str]:
+def check_steps(value: Any) -> list[str]:
     if not isinstance(value, list):
         return [NOT_LIST.format(type(value).__name__)]
     problems = []

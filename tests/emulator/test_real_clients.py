@@ -194,7 +194,7 @@ def test_dbt_cloud_cli_cancels_a_running_run(clients: Path, https_emulator: Emul
 # ----- dlt's helpers ----------------------------------------------------------------------------
 
 # dlt's run_dbt_cloud_job and get_dbt_cloud_run_status build DBTCloudClientV2 without
-# base_api_url (dlt 1.31.0, dlt/helpers/dbt_cloud/__init__.py), so they always call
+# base_api_url (dlt 1.30.0 and 1.31.0, dlt/helpers/dbt_cloud/__init__.py), so they always call
 # https://cloud.getdbt.com/api. A user of any other host (every account's own access URL since
 # cloud.getdbt.com stopped serving integrations) has to change that default; so does this test.
 USE_HOST = """
@@ -269,7 +269,8 @@ print(json.dumps([ended, again]))
     strict=True,
     raises=AssertionError,
     reason="dlt bug: run_dbt_cloud_job always calls https://cloud.getdbt.com/api; "
-    "DBTCloudConfiguration has no host setting (dlt 1.31.0, dlt/helpers/dbt_cloud/__init__.py)",
+    "DBTCloudConfiguration has no host setting "
+    "(dlt 1.30.0 and 1.31.0, dlt/helpers/dbt_cloud/__init__.py)",
 )
 def test_dlt_run_dbt_cloud_job_can_be_pointed_at_the_accounts_host(
     clients: Path, http_emulator: Emulator
@@ -297,7 +298,7 @@ print(json.dumps(run_dbt_cloud_job(credentials=credentials, wait_seconds=1)))
     strict=True,
     raises=AssertionError,
     reason="dlt bug: run_dbt_cloud_job ignores its `data` argument (it runs "
-    "json_data.update(json_data) instead of json_data.update(data); dlt 1.31.0)",
+    "json_data.update(json_data) instead of json_data.update(data); dlt 1.30.0 and 1.31.0)",
 )
 def test_dlt_run_dbt_cloud_job_sends_its_data(clients: Path, http_emulator: Emulator) -> None:
     code = (
@@ -318,7 +319,7 @@ print(json.dumps(run_dbt_cloud_job(credentials=credentials, data=data, wait_seco
     raises=AssertionError,
     reason="dlt bug: once a DBTCloudConfiguration was resolved by one helper call, "
     "get_dbt_cloud_run_status(credentials, run_id) takes run_id from it (None) instead of the "
-    "argument and raises InvalidCredentialsException (dlt 1.31.0 with_config injection)",
+    "argument and raises InvalidCredentialsException (dlt 1.30.0 and 1.31.0 with_config injection)",
 )
 def test_dlt_get_dbt_cloud_run_status_keeps_its_run_id_with_used_credentials(
     clients: Path, http_emulator: Emulator
