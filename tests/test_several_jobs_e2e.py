@@ -398,14 +398,14 @@ def test_the_post_step_leaves_runs_that_ended_or_were_handed_over(
     assert emu.requests == []
 
 
-# -- the README's example ---------------------------------------------------------------------
+# -- the example in docs/several-jobs.md -----------------------------------------------------
 
 
-def test_the_readme_example_runs_as_written(
+def test_the_documented_example_runs_as_written(
     emu: Emulator, github: FakeGitHub, runner: SimulatedRunner
 ) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Several jobs") :]
+    page = Path(__file__).resolve().parent.parent / "docs" / "several-jobs.md"
+    section = page.read_text(encoding="utf-8")
     block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
     assert block is not None
     step = yaml.safe_load(block.group(1))[0]
