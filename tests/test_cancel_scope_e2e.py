@@ -4,7 +4,7 @@ post step after it, and the emulator over HTTP.
 Each test is a case the step broke before: a sibling's trigger in flight at the cancel, a trigger
 whose run dbt Cloud creates only after the cancel, `timeout` in an outage with one and several
 jobs, a run left going reported as dbt Cloud says, and one job's API error writing every output.
-The bounds checked are the product's promises (scope.py, the README's lifecycle section), not
+The bounds checked are the product's promises (scope.py, docs/lifecycle.md), not
 performance figures.
 """
 

@@ -94,8 +94,8 @@ def test_artifacts_past_the_cap_are_not_saved_and_the_report_says_why(
     assert notices(result) == [
         f"Artifact {name} was not saved: dbt Cloud API error (HTTP 200): artifact '{name}' of "
         f"run {run_id} is larger than 1 MiB, the most this action downloads of one artifact. "
-        "What to do: Download it from the run's Artifacts in dbt Cloud, or raise the cap "
-        "(README, Memory)."
+        "What to do: Download it from the run's Artifacts in dbt Cloud, or raise the cap with "
+        "the step's DBT_CLOUD_ACTION_MAX_ARTIFACT_MB (docs/artifacts.md, Memory)."
         for name in WANTED.split()
     ]
     assert list((workspace / "target").iterdir()) == []  # no partial file left behind

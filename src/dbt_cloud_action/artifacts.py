@@ -14,8 +14,8 @@ The container runs as root, while later steps run as the runner's user: saved fi
 folders created for them get the owner of the workspace, so `dbt compile --state target` or a
 checkout clean-up can overwrite them.
 
-Memory stays bounded whatever the project's size (README "Memory"): a download is streamed to
-a file beside its destination, renamed into place once complete and removed otherwise, and
+Memory stays bounded whatever the project's size (docs/artifacts.md, Memory): a download is
+streamed to a file beside its destination, renamed into place once complete and removed otherwise, and
 refused past `MAX_ARTIFACT_BYTES`; a `run_results.json` digested for the report is read into
 memory (json parses a whole document at once) and refused past `MAX_RESULTS_BYTES`.
 """

@@ -469,7 +469,7 @@ class DbtCloudClient:
     from one phase to the next. `sleep` and `clock` are injected so tests can count and measure;
     `wall_clock` (for Retry-After dates and matching runs' `created_at`) and `jitter` likewise.
     `max_answer_bytes` bounds a JSON answer (`AnswerTooLarge` past it) and `step_log_chars`
-    the end of each run step's log kept (README "Memory"); tests lower them.
+    the end of each run step's log kept (docs/artifacts.md, Memory); tests lower them.
     """
 
     def __init__(
@@ -784,8 +784,8 @@ class DbtCloudClient:
                 exc.http_status,
                 f"artifact {path!r} of run {run_id} is larger than {byte_size(max_bytes)}, "
                 "the most this action downloads of one artifact",
-                hint="Download it from the run's Artifacts in dbt Cloud, or raise the cap "
-                "(README, Memory).",
+                hint="Download it from the run's Artifacts in dbt Cloud, or raise the cap with "
+                "the step's DBT_CLOUD_ACTION_MAX_ARTIFACT_MB (docs/artifacts.md, Memory).",
                 secrets=self._secrets,
             ) from None
         except DbtCloudError as exc:

@@ -5,7 +5,7 @@ confirmation, an artifact that is late) goes through a `Scope`: the step's one `
 and the deadline of the phase it runs in. So a cancel stops every wait at once, in every thread,
 and no wait outlives its run's `timeout`.
 
-The bounds the step keeps, stated once (the README's lifecycle section quotes them):
+The bounds the step keeps, stated once (docs/lifecycle.md, "What is guaranteed", quotes them):
 
 - After the runner's first cancel signal the step exits within `SIGNAL_EXIT_SECONDS` (the
   runner's SIGTERM comes 7.5 s after its SIGINT): each run is cancelled, and a trigger in flight
