@@ -15,9 +15,10 @@ folders created for them get the owner of the workspace, so `dbt compile --state
 checkout clean-up can overwrite them.
 
 Memory stays bounded whatever the project's size (docs/artifacts.md, Memory): a download is
-streamed to a file beside its destination, renamed into place once complete and removed otherwise, and
-refused past `MAX_ARTIFACT_BYTES`; a `run_results.json` digested for the report is read into
-memory (json parses a whole document at once) and refused past `MAX_RESULTS_BYTES`.
+streamed to a file beside its destination, renamed into place once complete and removed
+otherwise, and refused past `MAX_ARTIFACT_BYTES`; a `run_results.json` digested for the report
+is read into memory (json parses a whole document at once) and refused past
+`MAX_RESULTS_BYTES`.
 """
 
 from __future__ import annotations
