@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from dbt_cloud_action.api_errors import DOCS_ACCESS_URLS, DOCS_IP_RESTRICTIONS, DOCS_SERVICE_TOKENS
 from dbt_cloud_emulator import (
@@ -177,6 +178,29 @@ def test_a_passing_fusion_run_counts_reused_nodes_apart_from_skipped(
     assert result.exit_code == 0, result.log
     assert "♻️ reused **1**" in result.summary
     assert "⏭️ skip **0**" in result.summary
+
+
+def test_a_fusion_runs_telemetry_artifact_is_listed_and_saved_when_asked(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    """F1: a dbt Fusion step's `metadata/telemetry-<step>-otel.parquet` (the spec) is one more
+    artifact: saved as bytes when `artifacts` names it, and it changes nothing in the report."""
+    telemetry = "metadata/telemetry-2-otel.parquet"
+    inputs = emulator_inputs(emu, 25, **{"poll-interval": "1", "artifacts": telemetry})
+    result = pr_runner(tmp_path).run(inputs)
+    assert result.exit_code == 0, result.log
+    [run] = emu.created_runs()
+    listed = requests.get(
+        f"{emu.url}/api/v2/accounts/{emu.account_id}/runs/{run['id']}/artifacts/",
+        headers={"Authorization": f"Token {emu.token}"},
+        timeout=10,
+    ).json()["data"]
+    assert telemetry in listed
+    saved = result.outputs["artifacts"].splitlines()
+    assert saved == [f"target/{telemetry}"], result.log  # artifacts-dir defaults to target
+    data = (tmp_path / "workspace" / saved[0]).read_bytes()
+    assert data.startswith(b"PAR1") and data.endswith(b"PAR1")
+    assert "♻️ reused **1**" in result.summary  # results still from run_results.json
 
 
 # The list parameters dbt Cloud's spec declares (runs and jobs lists) that the action may send.

@@ -21,7 +21,13 @@ from dbt_cloud_emulator.config import (
     PullRequestScript,
     StepScript,
 )
-from dbt_cloud_emulator.dbt_output import catalog, manifest, run_results
+from dbt_cloud_emulator.dbt_output import (
+    catalog,
+    fusion_telemetry,
+    manifest,
+    run_results,
+    telemetry_name,
+)
 from dbt_cloud_emulator.envelope import PERMISSION_DENIED, ApiError, not_found
 from dbt_cloud_emulator.job_definitions import job_script, validate_job_definition
 from dbt_cloud_emulator.queries import (
@@ -312,7 +318,7 @@ class Account:
             self._deliver_webhooks()
             view = self._view(run_id, self.time.now())
             step = self._artifact_step(view, None, uploaded=False)
-            names = () if isinstance(step, str) else step.script.artifact_names
+            names = () if isinstance(step, str) else _artifact_names(view, step)
             return sorted(names) or None
 
     def artifact(self, run_id: int, path: str, step_index: int | None) -> tuple[bytes, int]:
@@ -323,11 +329,14 @@ class Account:
             step = self._artifact_step(view, step_index)
             if isinstance(step, str):
                 raise not_found(step)
-            if path not in step.script.artifact_names:
+            names = _artifact_names(view, step)
+            if path not in names:
                 raise not_found(
                     f"Run {run_id} step {step.index} ({step.script.name}) produced no {path}; "
-                    f"it has: {', '.join(step.script.artifact_names) or 'no artifacts'}."
+                    f"it has: {', '.join(names) or 'no artifacts'}."
                 )
+            if path == telemetry_name(step.index):
+                return fusion_telemetry(step.index), 0
             ctx = view.record.context()
             started, finished = self.time.wall(step.start), self.time.wall(step.end)
             project = tuple(r for s in view.record.job.steps for r in s.results)
@@ -654,3 +663,13 @@ def _successful_steps(steps: tuple[StepScript, ...], duration: float) -> tuple[S
         )
         for step in steps
     )
+
+
+def _artifact_names(view: RunView, step: PlannedStep) -> tuple[str, ...]:
+    """What dbt Cloud keeps of a step: dbt's files, and for a dbt step of a dbt Fusion run its
+    OpenTelemetry record too (the spec: "For dbt Fusion job runs ... the per-step OpenTelemetry
+    (OTel) telemetry artifact at `metadata/telemetry-<step>-otel.parquet`")."""
+    names = step.script.artifact_names
+    if names and view.record.context().fusion:
+        return (*names, telemetry_name(step.index))
+    return names

@@ -588,3 +588,18 @@ def catalog(
 
 def _unique(results: tuple[NodeResult, ...]) -> list[NodeResult]:
     return list({r.unique_id: r for r in results}.values())
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def telemetry_name(step_index: int) -> str:
+    """A dbt Fusion step's OpenTelemetry artifact, as the spec names it."""
+    return f"metadata/telemetry-{step_index}-otel.parquet"
+
+
+def fusion_telemetry(step_index: int) -> bytes:
+    """A stand-in for that artifact: Parquet's magic at both ends, served as
+    `application/x-parquet` like the real one. Not a Parquet file (writing one needs pyarrow):
+    the action stores it when asked and never reads it."""
+    return PARQUET_MAGIC + f"emulated OTel telemetry of step {step_index}".encode() + PARQUET_MAGIC

@@ -332,8 +332,10 @@ class ApiApp:
         if endpoint == "update_job":
             return json_reply(envelope(account.update_job(job_id, _json_body(headers, raw))))
         if endpoint == "get_artifact":
-            content, padding = account.artifact(run_id, unquote(params["path"]), _step(query))
-            return Reply(200, content, padding=padding)
+            path = unquote(params["path"])
+            content, padding = account.artifact(run_id, path, _step(query))
+            kind = "application/x-parquet" if path.endswith(".parquet") else "application/json"
+            return Reply(200, content, content_type=kind, padding=padding)
         handlers: dict[str, Callable[[], Any]] = {
             "get_job": lambda: account.get_job(job_id, query),
             "rerun": lambda: account.rerun(job_id),
