@@ -7,11 +7,13 @@ import json
 import signal
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dbt_cloud_action.chain import MAX_CHAIN_DEPTH
 from dbt_cloud_emulator import Emulator, EmulatorConfig, JobScript, StepScript
 from tests.simulated_runner import SimulatedRunner, StepResult, emulator_inputs, load_event
 from tests.test_lifecycle_e2e import (
@@ -68,13 +70,20 @@ def child_runs_listed(emu: Emulator, job_id: int) -> int:
 def test_the_run_its_success_starts_is_followed_and_reported_with_it(
     runner: SimulatedRunner,
 ) -> None:
-    with account(job(LOAD, "Load"), job(TRANSFORM, "Transform", after_job_id=LOAD)) as emu:
+    jobs = (
+        job(LOAD, "Load"),
+        job(TRANSFORM, "Transform", after_job_id=LOAD),
+        # a level further, in another project
+        job(PUBLISH, "Publish", after_job_id=TRANSFORM, project_id=9, project_name="Marts"),
+    )
+    with account(*jobs) as emu:
         result = runner.run(chain_inputs(emu))
         assert result.exit_code == 0, result.log
-        load, transform = rows(result)
-        assert summary_of([load, transform]) == [
+        load, transform, publish = rows(result)
+        assert summary_of([load, transform, publish]) == [
             (str(LOAD), "triggered", "success"),
             (str(TRANSFORM), "chained", "success"),
+            (str(PUBLISH), "chained", "success"),
         ]
         child = emu.run(int(transform["run-id"]))
         assert child["trigger"]["cause_category"] == "job completion"
@@ -155,3 +164,16 @@ def test_a_cancel_during_a_chained_run_cancels_it(runner: SimulatedRunner) -> No
         post = runner.run(chain_inputs(emu), post=True, state=result.state)
         assert post.exit_code == 0, post.log
         assert emu.calls("cancel") == 1  # nothing left for the post step
+
+
+def test_a_chain_deeper_than_the_bound_is_cut_and_said(runner: SimulatedRunner) -> None:
+    ids = [LOAD, *range(70, 70 + MAX_CHAIN_DEPTH + 1)]
+    jobs = [job(LOAD, "Load")]
+    jobs += [job(j, f"Step {j}", after_job_id=parent) for parent, j in pairwise(ids)]
+    with account(*jobs) as emu:
+        result = runner.run(chain_inputs(emu))
+        assert result.exit_code == 0, result.log
+        assert [row["job-id"] for row in rows(result)] == [str(j) for j in ids[:-1]]
+        [cut] = [line for line in result.stdout.splitlines() if "chain cut" in line]
+        assert cut.startswith("::warning") and f"(jobs {ids[-1]})" in cut
+        assert child_runs_listed(emu, ids[-1]) == 0
