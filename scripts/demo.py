@@ -10,6 +10,8 @@ Then a failing run of a job on dbt Fusion (the `latest-fusion` track, job 106): 
 the model that errored out of run_results.json, and the summary names it from the step's log.
 Last, `mode: follow`: dbt Cloud starts the CI run itself from the pull request's webhook, and
 the step finds, follows and reports that run, triggering nothing.
+Then a job chain (`follow-chain: true`): the step's run of a load job ends, dbt Cloud starts the
+job chained to it on completion, and the step follows and reports both, a row each.
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ def main() -> int:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also show mode: follow (the step reports the run dbt Cloud starts by itself)",
+    )
+    parser.add_argument(
+        "--chain",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also show follow-chain (the run a job's completion starts, followed and reported)",
     )
     args = parser.parse_args()
     expected = {101: 0, 102: 1}
@@ -125,6 +133,8 @@ def main() -> int:
             ok = show_fork_pull_request(emu, Path(tmp) / "fork") and ok
         if args.follow:
             ok = show_follow_mode(args.time_scale, Path(tmp) / "follow") and ok
+        if args.chain:
+            ok = show_job_chain(args.time_scale, Path(tmp) / "chain") and ok
     return 0 if ok else 1
 
 
@@ -227,6 +237,35 @@ def show_follow_mode(time_scale: float, workspace: Path) -> bool:
     for name, value in result.outputs.items():
         print(f"{name}={value}")
     return result.exit_code == 0 and triggers == 0 and result.outputs["origin"] == "followed"
+
+
+CHAIN_LOAD, CHAIN_MARTS = 201, 202
+
+
+def show_job_chain(time_scale: float, workspace: Path) -> bool:
+    """follow-chain, in an account of its own: job 202 is triggered on the completion (success)
+    of job 201; the step triggers 201 only, and reports both runs."""
+    build = (StepScript("Invoke dbt with `dbt build`", "dbt build", 40.0),)
+    jobs = (
+        JobScript(CHAIN_LOAD, "Daily load", build, 2.0, "scheduled"),
+        JobScript(CHAIN_MARTS, "Daily marts", build, 2.0, "scheduled", after_job_id=CHAIN_LOAD),
+    )
+    event = load_event("workflow_dispatch.json")
+    runner = SimulatedRunner(workspace, event_name="workflow_dispatch", event=event)
+    with Emulator(config=EmulatorConfig(jobs=jobs), time_scale=time_scale) as emu:
+        inputs = emulator_inputs(emu, CHAIN_LOAD, **{"follow-chain": "true"})
+        banner("follow-chain: step log")
+        result = runner.run(inputs, timeout=600)
+        print(result.stdout, end="")
+        triggers = sum(r.endpoint == "trigger" for r in emu.requests)
+    runs = json.loads(result.outputs["runs"])
+    banner(f"follow-chain: exit code {result.exit_code}, {triggers} run triggered, runs")
+    print(f"runs={json.dumps(runs, indent=2)}")
+    banner("follow-chain: job summary (markdown)")
+    print(result.summary)
+    origins = [(run["job-id"], run["origin"], run["status"]) for run in runs]
+    chained = [(str(CHAIN_LOAD), "triggered", "success"), (str(CHAIN_MARTS), "chained", "success")]
+    return result.exit_code == 0 and triggers == 1 and origins == chained
 
 
 if __name__ == "__main__":

@@ -73,3 +73,19 @@ def test_demo_shows_a_failing_fusion_run_naming_the_model_that_errored() -> None
     assert "`model dbt_cloud_pr_106_2.customers` | ❌ error (from the log)" in fusion
     assert "Database Error in model customers" in fusion
     assert "error **0**" not in fusion
+
+
+def test_demo_shows_a_job_chain_followed_and_reported_as_one() -> None:
+    done = run_demo("--jobs", "", "--no-fork", "--no-follow", "--no-fusion")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    chain = done.stdout[done.stdout.index("follow-chain: step log") :]
+    assert "follow-chain: exit code 0, 1 run triggered, runs" in chain
+    assert "waiting for the run of job 202 'Daily marts' it starts" in chain
+    shown = re.search(r"runs=(\[.*?\n\])\n", chain, re.S)
+    assert shown, chain[-3000:]
+    runs = json.loads(shown.group(1))
+    assert [(run["job-id"], run["origin"]) for run in runs] == [
+        ("201", "triggered"),
+        ("202", "chained"),
+    ]
+    assert "| Daily marts (id 202) |" in chain

@@ -233,6 +233,7 @@ GOOD: list[tuple[str, str, Any]] = [
     ("project-subdirectory", ".", ""),
     ("junit-xml", "reports/dbt.xml", "reports/dbt.xml"),
     ("check-run", "true", True),
+    ("follow-chain", "true", True),
     ("commit-status", "TRUE", True),
     (
         "artifacts",
@@ -344,6 +345,7 @@ BAD: list[tuple[str, str, str]] = [
     ("junit-xml", "/tmp/x.xml", "is absolute"),
     ("junit-xml", "reports/", "must name a file"),
     ("check-run", "maybe", "true or false"),
+    ("follow-chain", "yes", "true or false"),
     ("commit-status", "t", "true or false"),
     ("artifacts", "run_results.json ../secrets", "contains .."),
     ("artifacts", "/etc/passwd", "is absolute"),
@@ -373,6 +375,13 @@ def test_bad_values_name_the_input_and_what_is_allowed(
 def test_every_input_has_good_and_bad_cases() -> None:
     assert {name for name, _, _ in BAD} == set(DECLARED)
     assert {name for name, _, _ in GOOD} == set(DECLARED) - {"api-token"}
+
+
+def test_follow_chain_needs_the_run_waited_for() -> None:
+    with pytest.raises(InputError) as caught:
+        parse(runner_inputs(**{"follow-chain": "true", "wait": "false"}))
+    assert caught.value.input_name == "follow-chain"
+    assert "Set wait: true" in str(caught.value)
 
 
 def test_fork_pull_requests_fail_by_default() -> None:

@@ -558,6 +558,7 @@ class ActionStep:
         Written once each: a signal arriving while they are written does not write them twice."""
         from .reporting import step_outputs, step_summary  # noqa: PLC0415 - lazy: see the module docstring
 
+        reports = self._with_chains(reports)
         for name, value in step_outputs(reports).items():
             toolkit.set_output(name, value)
         if self._annotated_line is None:  # printed once, by the first end that publishes
@@ -574,6 +575,14 @@ class ActionStep:
             self._comment_on_pull_request(reports)  # an edit of the sticky comment: repeatable
             self._comment_written = True
         return reports
+
+    def _with_chains(self, reports: tuple[RunReport, ...]) -> tuple[RunReport, ...]:
+        """follow-chain: each life's report, then those of the runs its end started."""
+        chains = [life.chained for life in self.lives]
+        if len(chains) != len(reports) or not any(chains):
+            return reports
+        pairs = zip(reports, chains, strict=True)
+        return tuple(item for report, chain in pairs for item in (report, *chain))
 
     @property
     def _publish_scope(self) -> Scope | None:
@@ -638,7 +647,7 @@ class ActionStep:
             return
         from .comment_mode import comment_state, reason_to_skip  # noqa: PLC0415 - lazy: see the module docstring
 
-        marker = comment_marker(*(report.job_id for report in reports))
+        marker = comment_marker(*(life.job_id for life in self.lives))
         state = comment_state(reports)
         body = step_comment(reports, marker, self._workflow_run_url())
         body = body.replace(marker, f"{marker}\n{state}", 1)

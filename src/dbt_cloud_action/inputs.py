@@ -164,6 +164,7 @@ class ActionInputs:
     project_subdirectory: str | None = None
     junit_xml: str | None = None  # a path relative to the workspace
     check_run: bool = False
+    follow_chain: bool = False  # also follow the runs job chaining starts (run_chain.py)
 
     @property
     def cancels_on_exit(self) -> bool:
@@ -730,6 +731,7 @@ INPUT_NAMES: Final = (
     "junit-xml",
     "check-run",
     "jobs-from",
+    "follow-chain",
 )
 
 
@@ -1044,11 +1046,23 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         project_subdirectory=read.optional("project-subdirectory", parse_subdirectory, None),
         junit_xml=read.optional("junit-xml", parse_junit_path, None),
         check_run=read.optional("check-run", parse_bool, False),
+        follow_chain=read.optional("follow-chain", parse_bool, False),
     )
     check_given_run_inputs(inputs)
     check_follow_mode(inputs)
     check_vars(inputs)
+    check_follow_chain(inputs)
     return inputs
+
+
+def check_follow_chain(inputs: ActionInputs) -> None:
+    """The chain starts when the run ends: a step that does not wait for the end sees none."""
+    if inputs.follow_chain and not inputs.wait:
+        raise InputError(
+            "follow-chain",
+            "is true, but wait is false: the runs a job chain starts are found only once this "
+            "run ends. Set wait: true (the default), or follow-chain: false.",
+        )
 
 
 # -- reporting where reviewers look (issue 19) ----------------------------------------------

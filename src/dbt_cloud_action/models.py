@@ -212,6 +212,8 @@ class Run:
     retrying_run_id: int | None = None  # the failed run this run retries
     # the commit its trigger asked for ("" none); None when the answer did not include the trigger
     trigger_git_sha: str | None = None
+    # what started it ("job completion": job chaining, run_chain.py); "" when not said
+    cause_category: str = ""
 
     @property
     def is_terminal(self) -> bool:
@@ -272,6 +274,7 @@ class Run:
             trigger_git_sha=_str(trigger.get("git_sha"))
             if isinstance(raw_trigger, Mapping)
             else None,
+            cause_category=_str(trigger.get("cause_category")),
         )
 
 
@@ -303,6 +306,26 @@ class JobTriggers:
 
 
 @dataclass(frozen=True)
+class JobCompletion:
+    """A job's `job_completion_trigger_condition`: dbt Cloud starts it when a run of `job_id`
+    ends with one of `statuses` (10 success, 20 error, 30 cancelled)."""
+
+    job_id: int
+    statuses: tuple[int, ...]
+
+    @classmethod
+    def from_api(cls, data: object) -> JobCompletion | None:
+        condition = _mapping(_mapping(data).get("condition"))
+        job_id = _int_or_none(condition.get("job_id"))
+        if job_id is None:
+            return None
+        statuses = tuple(
+            s for s in (_int_or_none(v) for v in _list(condition.get("statuses"))) if s is not None
+        )
+        return cls(job_id, statuses)
+
+
+@dataclass(frozen=True)
 class Job:
     """A job definition. `project_name` and `environment_name` are "" when the reply did not
     embed the project or environment (older replies did not): never required, ids always are."""
@@ -322,6 +345,8 @@ class Job:
     project_subdirectory: str = ""
     # Where dbt-jobs-as-code's --use-desc-for-id keeps a job's `[[identifier]]` tag.
     description: str = ""
+    # "trigger on job completion": the parent job and its run statuses that start this job
+    after: JobCompletion | None = None
 
     @property
     def runs_on_pull_requests(self) -> bool:
@@ -345,4 +370,5 @@ class Job:
                 _mapping(data.get("project")).get("dbt_project_subdirectory")
             ).strip("/"),
             description=_str(data.get("description")),
+            after=JobCompletion.from_api(data.get("job_completion_trigger_condition")),
         )

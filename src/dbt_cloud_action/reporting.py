@@ -492,6 +492,7 @@ _ORIGIN = {
     "retried": "retried from the point of failure of the previous run",
     "followed": "started by dbt Cloud for this commit's pull request, followed (mode: follow)",
     "given": "named by run-id: started elsewhere, followed and reported by this workflow",
+    "chained": "started by dbt Cloud on the completion of a run before it (follow-chain)",
 }
 
 

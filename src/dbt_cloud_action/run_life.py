@@ -79,9 +79,12 @@ class RunLife:
         artifacts_dir: str | None = None,
         log_prefix: str = "",
         given: Run | None = None,
+        origin: str = "",
     ) -> None:
-        """`timeout_at`: when the step's `timeout` is up (inf: never), on the monotonic clock."""
+        """`timeout_at`: when the step's `timeout` is up (inf: never), on the monotonic clock.
+        `origin`: how the run came (a job chain's "chained"), when the start does not say it."""
         self.inputs = inputs
+        self.context = context
         self.payload = payload
         self.state = state
         self.tuning = tuning
@@ -115,6 +118,8 @@ class RunLife:
         self.report: RunReport | None = None  # once reported
         self.api_error: DbtCloudError | None = None  # dbt Cloud stopped answering the step
         self.input_error: InputError | None = None  # an input that does not fit the job read
+        self.chained: tuple[RunReport, ...] = ()  # follow-chain: the runs its end started
+        self._origin = origin
 
     @property
     def job_id(self) -> int:
@@ -122,6 +127,8 @@ class RunLife:
 
     @property
     def origin(self) -> str:
+        if self._origin:
+            return self._origin
         if self.started is not None:
             return self.started.origin
         if self.inputs.run_id is not None:
@@ -175,6 +182,19 @@ class RunLife:
             self._clean_up()
         except DbtCloudError as exc:  # after a cancel, a call cut short is the cancel's
             self._clean_up() if self.scope.cancelled else self.failed_api(exc)
+        if self.inputs.follow_chain:
+            self._follow_chain()
+
+    def _follow_chain(self) -> None:
+        """follow-chain: the runs this run's end started (run_chain.py), unless it did not end
+        by itself in time (a cancel, a timeout)."""
+        from .run_chain import RunChain  # noqa: PLC0415 - lazy: see action.py
+
+        run = self.run
+        if run is None or not run.is_terminal or self.scope.cancelled:
+            return
+        if time.monotonic() < self.timeout_at:
+            RunChain(self).follow(run)
 
     def _start_and_follow(self) -> None:
         from .follow import RunNotFound  # noqa: PLC0415 - lazy: see action.py

@@ -109,6 +109,12 @@ class StepState:
     def slot(self, index: int) -> RunState:
         return RunState(self, index)
 
+    def new_slot(self) -> RunState:
+        """A record for a run found while the step goes (a job chain's, run_chain.py)."""
+        with self._lock:
+            self._records.append(RunRecord())
+            return RunState(self, len(self._records) - 1)
+
     def _record(self, index: int) -> RunRecord:
         with self._lock:
             return self._records[index]
@@ -159,6 +165,10 @@ class RunState:
 
     def ended(self) -> None:
         self._state._update(self._index, ended=True)
+
+    def another(self) -> RunState:
+        """The record of another run of the same step (a run this one's end started)."""
+        return self._state.new_slot()
 
 
 def _as_json(record: RunRecord) -> dict[str, object]:

@@ -291,7 +291,9 @@ class Account:
             ended = [
                 (self._plans[run_id][0].finished, run_id)
                 for run_id in self._runs
-                if run_id not in self._chained and self._plans[run_id][0].finished <= now
+                if run_id not in self._chained
+                # the child's run exists once its moment has come, never in the future
+                and self._plans[run_id][0].finished + CHAIN_DELAY_SECONDS <= now
             ]
             if not ended:
                 return
