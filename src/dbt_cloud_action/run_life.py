@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from . import toolkit
 from .cancellation import WorkflowCancelled
-from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError, DbtCloudUnavailable
+from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError
 from .context import GitHubContext
-from .inputs import AUTO, MAX_STEP_LENGTH, ActionInputs, InputError, Mode
+from .inputs import MAX_STEP_LENGTH, ActionInputs, InputError, Mode
 from .models import Job, Outcome, Run, RunStatus
 from .payload import TriggerPayload
 from .run_cancel import cancel_and_confirm, current_run
-from .run_report import Ending, RunReporter, outcome_of
+from .run_follow import follow_run
+from .run_report import Ending, RunReporter, no_run_note, outcome_of
 from .run_start import RunStart, Started
 from .scope import REPORT_RESERVE_SECONDS, TIMEOUT_GRACE_SECONDS, Cancellation, Scope
 from .step_state import RunState
@@ -42,7 +42,6 @@ from .step_state import RunState
 if TYPE_CHECKING:
     from .reporting import RunReport
     from .vars_override import Vars
-    from .watcher import PollPolicy
 
 # Why the post step leaves a followed run alone (the step's state says it).
 FOLLOWED_NOT_CANCELLED = (
@@ -257,47 +256,25 @@ class RunLife:
         return GIVEN_NOT_CANCELLED if self.inputs.run_id is not None else FOLLOWED_NOT_CANCELLED
 
     def _follow(self, run: Run) -> None:
-        from .outage import PatientRunSource  # noqa: PLC0415 - lazy: see action.py
-        from .watcher import RunWatcher, describe  # noqa: PLC0415 - lazy: see action.py
-
-        bounded = self.timeout_at != float("inf")
-        runs = PatientRunSource(
+        followed = follow_run(
             self.client,
+            self.inputs,
+            run,
             retry_seconds=self.tuning.retry_seconds,
-            deadline=self.timeout_at if bounded else None,
-            clock=time.monotonic,
-            wall_clock=lambda: datetime.now(UTC),
-            sleep=self.scope.sleep,
-            warn=toolkit.warning,
-            info=toolkit.info,
+            timeout_at=self.timeout_at,
+            expected_duration=self.started.expected_duration if self.started else None,
+            on_change=self._seen,
         )
-        watcher = RunWatcher(
-            runs,
-            policy=poll_policy(self.inputs),
-            clock=time.monotonic,
-            sleep=self.scope.sleep,
-            on_event=lambda event: self._seen(event.run, describe(event)),
-        )
-        timeout = max(0.0, self.timeout_at - time.monotonic()) if bounded else None
-        expected = self.started.expected_duration if self.started else None
-        try:
-            result = watcher.watch(run.id, timeout=timeout, expected_duration=expected)
-        except DbtCloudUnavailable:
-            last = self.run = runs.last_seen or run
-            if last.is_terminal:  # seen ending; only the final read went unanswered
-                self._end(last, Ending(outcome_of(last), ended=True))
-                return
+        self.run = followed.run
+        if followed.unanswered:
             toolkit.info(
                 f"{self.log_prefix}The timeout of {self.inputs.timeout_seconds}s was reached "
                 "while dbt Cloud did not answer."
             )
-            self._on_timeout(last)
+        if followed.timed_out:
+            self._on_timeout(followed.run)
             return
-        self.run = result.run
-        if result.timed_out:
-            self._on_timeout(result.run)
-            return
-        self._end(result.run, Ending(outcome_of(result.run), ended=True))
+        self._end(followed.run, Ending(outcome_of(followed.run), ended=True))
 
     def _seen(self, run: Run, line: str) -> None:
         """A change of the run, logged; the run as last seen is what a cancel starts from."""
@@ -342,7 +319,12 @@ class RunLife:
         self.client.scope = self.scope.for_cleanup()
         run = self.run
         if run is None:
-            self._end(None, Ending(Outcome.CANCELLED, interrupted=True, notes=self._no_run_note()))
+            self._end(
+                None,
+                Ending(
+                    Outcome.CANCELLED, interrupted=True, notes=(no_run_note(self.state.record()),)
+                ),
+            )
             return
         if run.is_terminal:  # it ended on its own (the cancel came while reporting it)
             self._end(run, Ending(outcome_of(run), ended=True, interrupted=True))
@@ -361,15 +343,6 @@ class RunLife:
             self._end(seen, Ending(outcome_of(seen), ended=True, interrupted=True))
         else:
             self._end(seen, Ending(Outcome.RUNNING, left_running=why, interrupted=True))
-
-    def _no_run_note(self) -> tuple[str]:
-        if self.state.record().pending is None:
-            return ("The workflow was cancelled before a dbt Cloud run was started.",)
-        return (
-            "The workflow was cancelled while a run was being started, and dbt Cloud showed "
-            "no run for it in time; the post step looks for it by the key in its cause and "
-            "cancels it.",
-        )
 
     def _end(self, run: Run | None, ending: Ending) -> None:
         if run is not None:
@@ -426,22 +399,9 @@ class RunLife:
     def unfinished_report(self) -> RunReport:
         """The report of a life that did not report (the cancel came before it lived, or it was
         still busy when the step had to exit): from its saved record only (its fields are its
-        own thread's), the run's state unknown."""
-        record = self.state.record()
-        if record.run_id is None:
-            return self.unconfirmed(Outcome.CANCELLED, self._no_run_note()[0])
-        note = (
-            "The step had to exit before dbt Cloud confirmed this run's state; the post step "
-            "cancels it if it is still going."
-        )
-        return self.reporter.unconfirmed_report(
-            self.client,
-            self.job,
-            Run(record.run_id, self.job_id, self.inputs.account_id, None, None),
-            origin=self.origin,
-            outcome=Outcome.RUNNING,
-            notes=(note,),
-            left_running="its state is unknown: the step had to exit first",
+        own thread's)."""
+        return self.reporter.unfinished_report(
+            self.client, self.job, self.state.record(), origin=self.origin
         )
 
 
@@ -457,9 +417,3 @@ def tuned_client(
         max_retry_seconds=tuning.retry_seconds,
         scope=scope,
     )
-
-
-def poll_policy(inputs: ActionInputs) -> PollPolicy:
-    from .watcher import PollPolicy  # noqa: PLC0415 - lazy: see action.py
-
-    return PollPolicy() if inputs.poll_interval is AUTO else PollPolicy(fixed=inputs.poll_interval)

@@ -20,6 +20,7 @@ from .inputs import ActionInputs
 from .models import Job, Outcome, Overrides, Run, RunStatus
 from .payload import TriggerPayload
 from .scope import Scope
+from .step_state import RunRecord
 
 if TYPE_CHECKING:
     from .artifacts import Collected
@@ -149,6 +150,29 @@ class RunReporter:
         if self.inputs.project_subdirectory is not None:
             return self.inputs.project_subdirectory
         return job.project_subdirectory if job else ""
+
+    def unfinished_report(
+        self, client: DbtCloudClient, job: Job | None, record: RunRecord, *, origin: str
+    ) -> RunReport:
+        """A run whose life did not report, from its saved record: none started (a cancel came
+        first), or one whose state is unknown (the step had to exit first)."""
+        if record.run_id is None:
+            note = no_run_note(record)
+            return self.unconfirmed_report(
+                client, job, None, origin=origin, outcome=Outcome.CANCELLED, notes=(note,)
+            )
+        return self.unconfirmed_report(
+            client,
+            job,
+            Run(record.run_id, self.inputs.job_id, self.inputs.account_id, None, None),
+            origin=origin,
+            outcome=Outcome.RUNNING,
+            notes=(
+                "The step had to exit before dbt Cloud confirmed this run's state; the post "
+                "step cancels it if it is still going.",
+            ),
+            left_running="its state is unknown: the step had to exit first",
+        )
 
     def _collect_artifacts(self, client: DbtCloudClient, run: Run) -> Collected:
         from .artifacts import ArtifactCollector, Destination  # noqa: PLC0415 - lazy: see action.py
@@ -328,6 +352,16 @@ def github_target(
         token=inputs.github_token or "",
         repository=context.repository,
         timeout_seconds=max(1, int(min(10.0, left / 3))),
+    )
+
+
+def no_run_note(record: RunRecord) -> str:
+    """Why a cancelled step reports no run: none was started, or one may be on its way."""
+    if record.pending is None:
+        return "The workflow was cancelled before a dbt Cloud run was started."
+    return (
+        "The workflow was cancelled while a run was being started, and dbt Cloud showed no run "
+        "for it in time; the post step looks for it by the key in its cause and cancels it."
     )
 
 
