@@ -164,6 +164,7 @@ class ActionInputs:
     project_subdirectory: str | None = None
     junit_xml: str | None = None  # a path relative to the workspace
     check_run: bool = False
+    compare: bool = True  # `compare: auto`: failures marked new or already failing
 
     @property
     def cancels_on_exit(self) -> bool:
@@ -730,6 +731,7 @@ INPUT_NAMES: Final = (
     "junit-xml",
     "check-run",
     "jobs-from",
+    "compare",
 )
 
 
@@ -1044,6 +1046,7 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         project_subdirectory=read.optional("project-subdirectory", parse_subdirectory, None),
         junit_xml=read.optional("junit-xml", parse_junit_path, None),
         check_run=read.optional("check-run", parse_bool, False),
+        compare=read.optional("compare", parse_auto_off, True),
     )
     check_given_run_inputs(inputs)
     check_follow_mode(inputs)
