@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 from dbt_cloud_action.compare import Comparison
-from dbt_cloud_action.manifest import ManifestFacts
+from dbt_cloud_action.manifest import MAX_GRAPH_EDGES, ManifestFacts
 from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.results import (
     NodeResult,
@@ -754,6 +754,40 @@ def _downstream(report: RunReport, limits: _Limits) -> str:
     return "\n".join([*head, "|---|--:|---|", *rows])
 
 
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def _mermaid_label(unique_id: str) -> str:
+    """A node id as a Mermaid label: only letters, digits, `_`, `.` and `-` (anything else, a
+    quote, bracket, backtick or line break among them, becomes `_`), so no name can end the
+    label, the diagram or the code block."""
+    return _MERMAID_UNSAFE.sub("_", truncate(plain_text(unique_id), 80))
+
+
+def _graph(report: RunReport) -> str:
+    """A Mermaid graph of what the failures break (the manifest reader's bounded edges, at most
+    MAX_GRAPH_EDGES), folded under the downstream table; failed nodes outlined in red."""
+    facts = report.facts
+    if facts is None or not facts.edges:
+        return ""
+    ids: dict[str, str] = {}
+    for edge in facts.edges:
+        for uid in edge:
+            ids.setdefault(uid, f"n{len(ids)}")
+    lines = ["graph LR"]
+    lines += [f'  {key}["{_mermaid_label(uid)}"]' for uid, key in ids.items()]
+    lines += [f"  {ids[parent]} --> {ids[kid]}" for parent, kid in facts.edges]
+    failed = [key for uid, key in ids.items() if uid in facts.downstream]
+    if failed:
+        lines += [
+            "  classDef failed stroke:#d73a49,stroke-width:3px",
+            f"  class {','.join(failed)} failed",
+        ]
+    title = f"Graph of what the failures break (at most {MAX_GRAPH_EDGES} edges)"
+    body = "\n".join(lines)
+    return f"<details><summary>{title}</summary>\n\n```mermaid\n{body}\n```\n\n</details>"
+
+
 def _slowest(digest: ResultsDigest | None, limits: _Limits) -> str:
     if digest is None or not digest.slowest_models or limits.slowest_rows <= 0:
         return ""
@@ -783,6 +817,7 @@ def _sections(report: RunReport, limits: _Limits) -> list[str]:
         _error_details(report, limits),
         _results(report, limits),
         _downstream(report, limits),
+        _graph(report),
         _steps(report.run, limits),
         _slowest(report.results, limits),
         _artifacts(report, limits),
