@@ -526,7 +526,7 @@ def _comparison(report: RunReport) -> str:
     where = escape_markdown(truncate(comparison.where, _FIELD_CHARS))
     of_job = f" of **{job}**" if job else ""
     return (
-        f"**Compared with {run}{of_job}** ({where}), the run this one deferred to: "
+        f"Compared with {run}{of_job} ({where}), the run this one deferred to: "
         f"**{comparison.new:,} new** (passed or absent there), "
         f"**{comparison.already_failing:,} already failing** there."
     )
