@@ -84,8 +84,8 @@ def test_demo_shows_a_failing_pull_request_new_and_already_failing_on_files_and_
     assert "failed: 1 new failure, 1 already failing in Production" in scene
     assert "::error title=dbt model customers errored (new),file=models/customers.sql::" in scene
     assert (
-        "title=dbt test not_null_orders_order_id failed (already failing),file=models/schema.yml,line=5::"
-        in scene
+        "title=dbt test not_null_orders_order_id failed (already failing),"
+        "file=models/schema.yml,line=5::" in scene
     )
     assert "model.jaffle_shop.customers: <error type='new'>" in scene
     assert "### What the failures break downstream" in scene
