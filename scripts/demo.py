@@ -8,10 +8,12 @@ output and its summary, which opens with an overview of the runs. Then the same 
 request from a fork: refused before any request (dbt Cloud cannot check out a fork's commits).
 Then a failing run of a job on dbt Fusion (the `latest-fusion` track, job 106): Fusion leaves
 the model that errored out of run_results.json, and the summary names it from the step's log.
-Last, `mode: follow`: dbt Cloud starts the CI run itself from the pull request's webhook, and
+Then `mode: follow`: dbt Cloud starts the CI run itself from the pull request's webhook, and
 the step finds, follows and reports that run, triggering nothing.
 Then a job chain (`follow-chain: true`): the step's run of a load job ends, dbt Cloud starts the
-job chained to it on completion, and the step follows and reports both, a row each.
+job chained to it on completion, and the step follows and reports both, a row each. Last, a
+failing pull request whose CI run defers to production (scripts/demo_feedback.py): each failure
+new or already failing there, on its file, and what it breaks downstream.
 """
 
 from __future__ import annotations
@@ -74,6 +76,12 @@ def main() -> int:
         default=True,
         help="also show follow-chain (the run a job's completion starts, followed and reported)",
     )
+    parser.add_argument(
+        "--feedback",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also show a failing pull request: failures new or already failing in production",
+    )
     args = parser.parse_args()
     expected = {101: 0, 102: 1}
     jobs = [int(j) for j in args.jobs.split(",") if j.strip()]
@@ -135,6 +143,10 @@ def main() -> int:
             ok = show_follow_mode(args.time_scale, Path(tmp) / "follow") and ok
         if args.chain:
             ok = show_job_chain(args.time_scale, Path(tmp) / "chain") and ok
+        if args.feedback:
+            from scripts.demo_feedback import show_feedback  # noqa: PLC0415 - its scene only
+
+            ok = show_feedback(args.time_scale, Path(tmp) / "feedback", banner) and ok
     return 0 if ok else 1
 
 

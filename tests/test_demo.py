@@ -76,7 +76,7 @@ def test_demo_shows_a_failing_fusion_run_naming_the_model_that_errored() -> None
 
 
 def test_demo_shows_a_job_chain_followed_and_reported_as_one() -> None:
-    done = run_demo("--jobs", "", "--no-fork", "--no-follow", "--no-fusion")
+    done = run_demo("--jobs", "", "--no-fork", "--no-follow", "--no-fusion", "--no-feedback")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     chain = done.stdout[done.stdout.index("follow-chain: step log") :]
     assert "follow-chain: exit code 0, 1 run triggered, runs" in chain
@@ -89,3 +89,20 @@ def test_demo_shows_a_job_chain_followed_and_reported_as_one() -> None:
         ("202", "chained"),
     ]
     assert "| Daily marts (id 202) |" in chain
+
+
+def test_demo_shows_a_failing_pull_request_new_and_already_failing_on_files_and_downstream() -> (
+    None
+):
+    done = run_demo("--jobs", "", "--no-fork", "--no-follow", "--no-fusion", "--no-chain")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    scene = done.stdout[done.stdout.index("feedback: the nightly production run") :]
+    assert "failed: 1 new failure, 1 already failing in Production" in scene
+    assert "::error title=dbt model customers errored (new),file=models/customers.sql::" in scene
+    assert (
+        "title=dbt test not_null_orders_order_id failed (already failing),"
+        "file=models/schema.yml,line=5::" in scene
+    )
+    assert "model.jaffle_shop.customers: <error type='new'>" in scene
+    assert "### What the failures break downstream" in scene
+    assert "```mermaid" in scene

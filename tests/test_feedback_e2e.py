@@ -427,3 +427,22 @@ def test_the_summary_and_comment_say_what_each_failed_model_breaks_downstream(
             line for line in markdown.splitlines() if "customers" in line and "| 2 |" in line
         )
         assert "`model.shop.clv` (skipped), `model.shop.revenue` (skipped)" in row
+
+
+def test_a_mermaid_graph_of_what_the_failures_break_is_folded_under_the_downstream_table(
+    emu: Emulator, github: FakeGitHub, tmp_path: Path
+) -> None:
+    result = run(runner(tmp_path, github), emu, FAILING, **{"comment-on-pr": "always"})
+
+    [comment] = github.comments(PR_NUMBER)
+    for markdown in (result.summary, comment["body"]):
+        graph = markdown.split("```mermaid\n", 1)[1].split("\n```", 1)[0].splitlines()
+        assert graph[0] == "graph LR"
+        labels = {line.split("[")[0].strip(): line.split('"')[1] for line in graph if "[" in line}
+        by_name = {label: key for key, label in labels.items()}
+        edges = {tuple(line.split(" --> ")) for line in graph if " --> " in line}
+        customers, clv = by_name["model.shop.customers"], by_name["model.shop.clv"]
+        revenue = by_name["model.shop.revenue"]
+        assert {(f"  {customers}", clv), (f"  {clv}", revenue)} <= edges
+        assert f"  class {customers} failed" in graph
+        assert markdown.index("### What the failures break downstream") < markdown.index("mermaid")

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
+from dbt_cloud_action.manifest import MAX_GRAPH_EDGES, Downstream, ManifestFacts
 from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.reporting import (
     COMMENT_MAX_CHARS,
@@ -30,7 +32,7 @@ from dbt_cloud_action.reporting import (
     step_title,
 )
 from dbt_cloud_action.results import ResultsDigest, StepResults, digest_run_results
-from tests.hostile import hostile_text
+from tests.hostile import FRAGMENTS, hostile_text
 from tests.markdown_check import (
     code_span_text,
     decode_text,
@@ -738,3 +740,30 @@ def test_a_failed_step_whose_results_name_no_failure_never_reads_as_no_errors() 
     summary = render_summary(dataclasses.replace(report, run=make_run(20, unexplained)))
     assert "error **0**" not in summary
     assert "neither its run_results.json nor its log names a failing node" in summary
+
+
+_MERMAID_LINE = r'  (n\d+\["[A-Za-z0-9_.\-]*"\]|n\d+ --> n\d+|classDef .*|class [n\d,]+ failed)'
+
+
+def test_a_mermaid_graph_keeps_hostile_node_names_inert_and_its_edges_bounded() -> None:
+    failed = 'model.x.a"]\n```\n<script>x</script>'
+    kids = [f"model.x.{fragment}{i}" for i, fragment in enumerate(FRAGMENTS)]
+    facts = ManifestFacts(
+        downstream={failed: Downstream(len(kids), tuple(kids[:5]))},
+        edges=tuple((failed, kid) for kid in kids)[:MAX_GRAPH_EDGES],
+    )
+    report = RunReport(
+        job_id=1,
+        job_name="j",
+        account_id=1,
+        run=None,
+        run_url="",
+        outcome=Outcome.ERROR,
+        facts=facts,
+    )
+    summary = render_summary(report)
+    block = summary.split("```mermaid\n", 1)[1].split("\n```\n", 1)[0]
+    assert summary.count("```mermaid") == 1
+    for line in block.splitlines()[1:]:
+        assert re.fullmatch(_MERMAID_LINE, line), line
+    assert block.count(" --> ") <= MAX_GRAPH_EDGES

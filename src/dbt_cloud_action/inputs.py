@@ -165,6 +165,7 @@ class ActionInputs:
     junit_xml: str | None = None  # a path relative to the workspace
     check_run: bool = False
     follow_chain: bool = False  # also follow the runs job chaining starts (run_chain.py)
+    compare: bool = True  # `compare: auto`: failures marked new or already failing
 
     @property
     def cancels_on_exit(self) -> bool:
@@ -732,6 +733,7 @@ INPUT_NAMES: Final = (
     "check-run",
     "jobs-from",
     "follow-chain",
+    "compare",
 )
 
 
@@ -1047,6 +1049,7 @@ def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInput
         junit_xml=read.optional("junit-xml", parse_junit_path, None),
         check_run=read.optional("check-run", parse_bool, False),
         follow_chain=read.optional("follow-chain", parse_bool, False),
+        compare=read.optional("compare", parse_auto_off, True),
     )
     check_given_run_inputs(inputs)
     check_follow_mode(inputs)

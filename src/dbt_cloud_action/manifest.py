@@ -124,6 +124,28 @@ def _children(manifest: Mapping[str, Any]) -> dict[str, list[str]]:
     return children
 
 
+def _graph_edges(
+    start: str, reported: str, children: Mapping[str, Sequence[str]], room: int
+) -> list[tuple[str, str]]:
+    """The edges below `start` (named `reported`) to its downstream models, snapshots and
+    exposures, breadth first, at most `room` of them: the graph stays small whatever the
+    project's size."""
+    edges: list[tuple[str, str]] = []
+    seen = {start}
+    queue = deque([start])
+    while queue and len(edges) < room:
+        parent = queue.popleft()
+        for kid in children.get(parent, ()):
+            if kid in seen or kid.split(".", 1)[0] not in DOWNSTREAM_KINDS:
+                continue
+            seen.add(kid)
+            edges.append((reported if parent == start else parent, kid))
+            queue.append(kid)
+            if len(edges) >= room:
+                break
+    return edges
+
+
 def _walk(start: str, children: Mapping[str, Sequence[str]]) -> Downstream:
     seen = {start}
     queue = deque(children.get(start, ()))
@@ -157,8 +179,7 @@ def read_manifest(manifest: Mapping[str, Any], failing: Iterable[str]) -> Manife
         if uid.split(".", 1)[0] != "test":
             walked = _walk(uid, children)
             downstream[reported] = walked
-            kids = [kid for kid in children.get(uid, ()) if kid.split(".", 1)[0] != "test"]
-            edges += [(reported, kid) for kid in kids][: max(0, MAX_GRAPH_EDGES - len(edges))]
+            edges += _graph_edges(uid, reported, children, MAX_GRAPH_EDGES - len(edges))
     name = _mapping(manifest.get("metadata")).get("project_name")
     return ManifestFacts(sources, downstream, tuple(edges), name if isinstance(name, str) else "")
 

@@ -210,6 +210,8 @@ class Run:
     # what the run's trigger overrode; None when the answer did not include the trigger
     overrides: Overrides | None = None
     retrying_run_id: int | None = None  # the failed run this run retries
+    deferring_run_id: int | None = None  # the run this CI run deferred to (e.g. production's)
+    environment_name: str = ""  # when the answer embeds the environment
     # the commit its trigger asked for ("" none); None when the answer did not include the trigger
     trigger_git_sha: str | None = None
     # what started it ("job completion": job chaining, run_chain.py); "" when not said
@@ -271,6 +273,8 @@ class Run:
             updated_at=parse_timestamp(data.get("updated_at")),
             overrides=Overrides.from_trigger(trigger) if isinstance(raw_trigger, Mapping) else None,
             retrying_run_id=_int_or_none(data.get("retrying_run_id")),
+            deferring_run_id=_int_or_none(data.get("deferring_run_id")),
+            environment_name=_str(_mapping(data.get("environment")).get("name")),
             trigger_git_sha=_str(trigger.get("git_sha"))
             if isinstance(raw_trigger, Mapping)
             else None,

@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-from dbt_cloud_action.manifest import ManifestFacts
+from dbt_cloud_action.compare import Comparison
+from dbt_cloud_action.manifest import MAX_GRAPH_EDGES, ManifestFacts
 from dbt_cloud_action.models import Outcome, Run, RunStatus, RunStep
 from dbt_cloud_action.results import (
     NodeResult,
@@ -75,6 +76,7 @@ class RunReport:
     project_subdirectory: str = ""  # the dbt project's folder in the repository
     # failing node -> "new" or "already failing" (compared with the deferred-to run)
     marks: Mapping[str, str] = field(default_factory=dict)
+    comparison: Comparison | None = None  # with the deferred-to run, or why there is none
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,7 +504,33 @@ def _headline(report: RunReport) -> str:
     if report.outcome is Outcome.NOT_FOUND:  # no run to name
         return f"## {emoji} dbt Cloud job **{job}** {verb}"
     run = markdown_link(_run_label(report), report.run_url)  # ours; a link is never a reference
-    return f"## {emoji} dbt Cloud {run} of **{job}** {verb}"
+    return f"## {emoji} dbt Cloud {run} of **{job}** {verb}{_compared_heading(report)}"
+
+
+def _compared_heading(report: RunReport) -> str:
+    """`: 2 new failures, 1 already failing in Production` when compared with a deferred-to run."""
+    comparison = report.comparison
+    if comparison is None or not comparison.compared:
+        return ""
+    return f": {comparison.heading(escape_markdown(truncate(comparison.where, _FIELD_CHARS)))}"
+
+
+def _comparison(report: RunReport) -> str:
+    """With what run the failures were compared (linked), or why none was."""
+    comparison = report.comparison
+    if comparison is None:
+        return ""
+    if not comparison.compared:
+        return f"- {escape_markdown(comparison.note)}"
+    run = markdown_link(f"run #{comparison.run_id}", comparison.run_url)
+    job = escape_markdown(truncate(comparison.job_name, _FIELD_CHARS))
+    where = escape_markdown(truncate(comparison.where, _FIELD_CHARS))
+    of_job = f" of **{job}**" if job else ""
+    return (
+        f"Compared with {run}{of_job} ({where}), the run this one deferred to: "
+        f"**{comparison.new:,} new** (passed or absent there), "
+        f"**{comparison.already_failing:,} already failing** there."
+    )
 
 
 def _more(shown: int, total: int, what: str) -> str:
@@ -675,19 +703,23 @@ def _results(report: RunReport, limits: _Limits) -> str:
     if digest.problems_total:
         shown = digest.problems[: limits.problem_rows]
         parts += ["", "| Node | Status | Failures | Message |", "|---|---|--:|---|"]
-        parts += [_problem_row(node, limits) for node in shown]
+        parts += [
+            _problem_row(node, limits, report.marks.get(node.unique_id, "")) for node in shown
+        ]
         more = _more(len(shown), digest.problems_total, "failing or erroring nodes")
         parts += ["", more] if more else []
     return "\n".join(parts)
 
 
-def _problem_row(node: NodeResult, limits: _Limits) -> str:
+def _problem_row(node: NodeResult, limits: _Limits, mark: str = "") -> str:
     failures = "" if node.failures is None else f"{node.failures:,}"
     status = _BUCKET_LABEL[node.bucket]
     if node.from_log:
         status += " (from the log)"
     elif node.status != node.bucket.value:
         status += f" ({escape_markdown(truncate(node.status, 40))})"
+    if mark:  # ours: new or already failing
+        status += f" · **{mark}**"
     return (
         f"| {inline_code(node.unique_id, in_table=True)} | {status} | {failures} "
         f"| {_cell(node.message, limits.message_chars)} |"
@@ -723,6 +755,40 @@ def _downstream(report: RunReport, limits: _Limits) -> str:
     return "\n".join([*head, "|---|--:|---|", *rows])
 
 
+_MERMAID_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def _mermaid_label(unique_id: str) -> str:
+    """A node id as a Mermaid label: only letters, digits, `_`, `.` and `-` (anything else, a
+    quote, bracket, backtick or line break among them, becomes `_`), so no name can end the
+    label, the diagram or the code block."""
+    return _MERMAID_UNSAFE.sub("_", truncate(plain_text(unique_id), 80))
+
+
+def _graph(report: RunReport) -> str:
+    """A Mermaid graph of what the failures break (the manifest reader's bounded edges, at most
+    MAX_GRAPH_EDGES), folded under the downstream table; failed nodes outlined in red."""
+    facts = report.facts
+    if facts is None or not facts.edges:
+        return ""
+    ids: dict[str, str] = {}
+    for edge in facts.edges:
+        for uid in edge:
+            ids.setdefault(uid, f"n{len(ids)}")
+    lines = ["graph LR"]
+    lines += [f'  {key}["{_mermaid_label(uid)}"]' for uid, key in ids.items()]
+    lines += [f"  {ids[parent]} --> {ids[kid]}" for parent, kid in facts.edges]
+    failed = [key for uid, key in ids.items() if uid in facts.downstream]
+    if failed:
+        lines += [
+            "  classDef failed stroke:#d73a49,stroke-width:3px",
+            f"  class {','.join(failed)} failed",
+        ]
+    title = f"Graph of what the failures break (at most {MAX_GRAPH_EDGES} edges)"
+    body = "\n".join(lines)
+    return f"<details><summary>{title}</summary>\n\n```mermaid\n{body}\n```\n\n</details>"
+
+
 def _slowest(digest: ResultsDigest | None, limits: _Limits) -> str:
     if digest is None or not digest.slowest_models or limits.slowest_rows <= 0:
         return ""
@@ -747,10 +813,12 @@ def _sections(report: RunReport, limits: _Limits) -> list[str]:
     blocks = [
         _headline(report),
         _notes(report, limits),
+        _comparison(report),
         _facts(report, limits),
         _error_details(report, limits),
         _results(report, limits),
         _downstream(report, limits),
+        _graph(report),
         _steps(report.run, limits),
         _slowest(report.results, limits),
         _artifacts(report, limits),

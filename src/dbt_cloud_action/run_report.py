@@ -111,6 +111,8 @@ class RunReporter:
             facts=collected.facts,
             project_subdirectory=self._project_subdirectory(job),
         )
+        if ran and not ending.interrupted and self.inputs.compare:
+            report = compare_with_deferred(client, report)
         self._log(report)
         return report
 
@@ -330,6 +332,30 @@ class RunReporter:
         # bytes bound characters: a summary under the limit in bytes is under it in characters
         summary = render_summary(report, max_bytes=SUMMARY_MAX_CHARS)
         return CheckRunOutput(description, summary, annotations)
+
+
+def compare_with_deferred(client: DbtCloudClient, report: RunReport) -> RunReport:
+    """The report with its failing nodes marked new or already failing in the run it deferred
+    to (two requests, only when some node failed); without a deferral, a line says so."""
+    from .compare import (  # noqa: PLC0415 - lazy: see action.py
+        Comparison,
+        compared,
+        fetch_baseline,
+        marks_for,
+        not_deferred,
+    )
+    from .reporting import reconciled  # noqa: PLC0415 - lazy: see action.py
+
+    _, digest = reconciled(report)
+    if report.run is None or digest is None or not digest.problems:
+        return report
+    if report.run.deferring_run_id is None:
+        return replace(report, comparison=not_deferred())
+    baseline = fetch_baseline(client, report.run.deferring_run_id)
+    if isinstance(baseline, Comparison):
+        return replace(report, comparison=baseline)
+    marks = marks_for(digest.problems, baseline)
+    return replace(report, marks=marks, comparison=compared(marks, baseline))
 
 
 # A GitHub call makes up to three requests (a comment: list, whoami, write), each given a third

@@ -430,11 +430,33 @@ class Account:
         now = self.time.now()
         run_id = self._next_id()
         at = now if created is None else created
-        record = RunRecord(run_id, job, trigger, at, steps, retrying_run_id=retrying)
+        record = RunRecord(
+            run_id,
+            job,
+            trigger,
+            at,
+            steps,
+            retrying_run_id=retrying,
+            deferring_run_id=self._deferred_to(job, now),
+        )
         self._runs[run_id] = record
         self._created.append(run_id)
         self._plan(record)
         return self._run_json(self._view(run_id, now), frozenset({"trigger"}))
+
+    def _deferred_to(self, job: JobScript, now: float) -> int | None:
+        """The run a new run of `job` defers to: the latest run of its `defers_to_job_id` that
+        had ended (success or error) with artifacts saved (D1); None without one."""
+        if job.defers_to_job_id is None:
+            return None
+        ended = [
+            view.record.id
+            for view in self._views(now)
+            if view.record.job.id == job.defers_to_job_id
+            and view.status in (SUCCESS, ERROR)
+            and view.record.job.saves_artifacts
+        ]
+        return max(ended, default=None)
 
     def _next_id(self) -> int:
         return FIRST_RUN_ID + len(self._runs)

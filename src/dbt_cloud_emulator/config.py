@@ -158,6 +158,10 @@ class JobScript:
     # of this job (see Account._start_chained_runs).
     after_job_id: int | None = None
     after_statuses: tuple[int, ...] = (SUCCESS,)
+    # Deferral (`deferring_job_definition_id`): each run of this job defers to the latest run of
+    # job `defers_to_job_id` that had ended with artifacts when it was created (its
+    # `deferring_run_id`; see docs/dbt-cloud-api.md D1).
+    defers_to_job_id: int | None = None
 
     def __post_init__(self) -> None:
         if not self.dbt_version:
@@ -457,6 +461,9 @@ class EmulatorConfig:
         _check_names("environment", {(job.environment, job.environment_label) for job in self.jobs})
         for pull_request in self.pull_requests:
             self.pull_request_job(pull_request.job_id)
+        for job in self.jobs:
+            if job.defers_to_job_id is not None and job.defers_to_job_id not in ids:
+                raise ConfigError(f"job {job.id}: defers_to_job_id names no job in the account")
 
     def pull_request_job(self, job_id: int) -> JobScript:
         """The job a pull request's webhook starts, or why dbt Cloud would start none."""
@@ -544,6 +551,7 @@ _SCALARS: dict[str, tuple[type, ...]] = {
     "column": (str, type(None)),
     "description": (str,),
     "after_job_id": (int, type(None)),
+    "defers_to_job_id": (int, type(None)),
 }
 
 

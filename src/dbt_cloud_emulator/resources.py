@@ -48,6 +48,7 @@ class RunRecord:
     steps: tuple[StepScript, ...]
     cancelled_at: float | None = None
     retrying_run_id: int | None = None  # the failed run this one retries
+    deferring_run_id: int | None = None  # the run it defers to (its job's defers_to_job_id)
 
     @property
     def trigger_id(self) -> int:
@@ -170,7 +171,7 @@ def job_json(
         "dbt_version": None,
         "raw_dbt_version": job.dbt_version,
         "deferring_environment_id": PROD_ENVIRONMENT_ID if is_ci else None,
-        "deferring_job_definition_id": None,
+        "deferring_job_definition_id": job.defers_to_job_id,
         "execute_steps": [
             s.command
             for s in job.steps
@@ -259,7 +260,7 @@ def run_json(
         "git_sha": ctx.git_sha if checked_out or "git_sha" in record.trigger else None,
         "owner_thread_id": None,
         "executed_by_thread_id": f"dbt-run-{record.id}-worker" if started is not None else None,
-        "deferring_run_id": None,
+        "deferring_run_id": record.deferring_run_id,
         # Saved when the run ended and one of its steps wrote some (a run that failed to clone,
         # or was cancelled before dbt ran, has none).
         "artifacts_saved": done
