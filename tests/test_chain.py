@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dbt_cloud_action.chain import chained_jobs, chained_run, loop_message
+from dbt_cloud_action.chain import chain_loop, chained_jobs, chained_run, loop_message
 from dbt_cloud_action.models import Job, JobCompletion, Run, RunStatus
 
 ENDED = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -51,3 +51,15 @@ def test_the_oldest_job_completion_run_after_the_end_not_taken() -> None:
 
 def test_a_loop_names_its_jobs_in_order() -> None:
     assert "7 → 8 → 7" in loop_message((7, 8), 7)
+
+
+def test_a_loop_below_the_job_is_found_whatever_the_statuses() -> None:
+    """`chain_loop`: read before any run starts, so a chain that loops is an input error."""
+
+    def chained(job_id: int, after: int | None) -> Job:
+        condition = None if after is None else JobCompletion(after, (20,))
+        return Job(id=job_id, account_id=1, name=str(job_id), after=condition)
+
+    jobs = [chained(1, None), chained(2, 1), chained(3, 2), chained(4, 3)]
+    assert chain_loop(jobs, 1) is None
+    assert chain_loop([*jobs, chained(1, 3)], 1) == ((1, 2, 3), 1)

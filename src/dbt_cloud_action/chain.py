@@ -64,6 +64,26 @@ def chained_run(runs: Iterable[Run], parent: Run, taken: Collection[int]) -> Run
     return min(candidates, key=lambda run: run.id, default=None)
 
 
+def chain_loop(jobs: Iterable[Job], start: int) -> tuple[tuple[int, ...], int] | None:
+    """A loop among the chains below job `start`, whatever the statuses: the path to it and
+    the job it comes back to; None when the chains below `start` end."""
+    children: dict[int, list[int]] = {}
+    for job in jobs:
+        if job.after is not None:
+            children.setdefault(job.after.job_id, []).append(job.id)
+
+    def walk(path: tuple[int, ...]) -> tuple[tuple[int, ...], int] | None:
+        for child in children.get(path[-1], ()):
+            if child in path:
+                return path, child
+            found = walk((*path, child))
+            if found is not None:
+                return found
+        return None
+
+    return walk((start,))
+
+
 def loop_message(path: tuple[int, ...], again: int) -> str:
     """What a chain that comes back to one of its own jobs is told: dbt Cloud keeps starting it."""
     jobs = " → ".join(str(job_id) for job_id in (*path, again))

@@ -27,16 +27,24 @@ from .chain import (
     CHAIN_POLL_SECONDS,
     CHAIN_WAIT_SECONDS,
     MAX_CHAIN_DEPTH,
+    chain_loop,
     chained_jobs,
     chained_run,
     loop_message,
 )
-from .client import DbtCloudError
+from .client import DbtCloudClient, DbtCloudError
 from .models import Job, Outcome, Run
 
 if TYPE_CHECKING:
     from .reporting import RunReport
     from .run_life import RunLife
+
+
+def chain_loop_error(client: DbtCloudClient, job_id: int) -> str:
+    """Before any run starts: a loop in the chains below `job_id` ("" when none), so a chain
+    that loops is an input error before any trigger, not found only once it runs."""
+    found = chain_loop(client.list_jobs(include_related=()), job_id)
+    return "" if found is None else loop_message(*found)
 
 
 class RunChain:

@@ -148,6 +148,8 @@ class RunLife:
         )
         if self.inputs.vars is not None:
             self._add_vars(self.job, self.inputs.vars)
+        if self.inputs.follow_chain and self.input_error is None:
+            self._check_chain()
         self.starter.warn_of(self.job)
 
     @property
@@ -163,14 +165,30 @@ class RunLife:
         try:
             steps = steps_with_vars(job.execute_steps, given, job.id, max_length=MAX_STEP_LENGTH)
         except VarsError as exc:
-            self.input_error = InputError("vars", str(exc))
-            toolkit.error(str(self.input_error), title="Invalid input 'vars'")
-            self.report = self.unconfirmed(Outcome.ERROR, str(self.input_error))
+            self._refuse(InputError("vars", str(exc)))
             return
         self.payload = replace(self.payload, steps_override=steps)
         self.starter.payload = self.reporter.payload = self.payload
         listed = "".join(f"\n  {step}" for step in steps)
         toolkit.info(f"{self.log_prefix}vars: the job's steps are sent as steps_override:{listed}")
+
+    def _check_chain(self) -> None:
+        """`follow-chain`: a chain that loops is an input error before any run starts."""
+        from .run_chain import chain_loop_error  # noqa: PLC0415 - lazy: only follow-chain needs it
+
+        try:
+            message = chain_loop_error(self.client, self.job_id)
+        except DbtCloudError as exc:
+            self.failed_api(exc)
+            return
+        if message:
+            self._refuse(InputError("follow-chain", message))
+
+    def _refuse(self, error: InputError) -> None:
+        """An input that does not fit the job: said once, and no run of the step starts."""
+        self.input_error = error
+        toolkit.error(str(error), title=f"Invalid input '{error.input_name}'")
+        self.report = self.unconfirmed(Outcome.ERROR, str(error))
 
     def live(self) -> None:
         """After `load_job`: the run's start, follow and end, or the clean-up after a cancel.
