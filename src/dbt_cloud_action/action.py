@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import toolkit
 from .access_url import is_legacy_host
@@ -52,6 +52,8 @@ from .step_state import PendingRun, RunRecord, StepState, read_records
 
 if TYPE_CHECKING:
     from .reporting import RunReport
+
+T = TypeVar("T")
 
 __all__ = [  # Tuning is run_life's, re-exported for the fault tests
     "ActionStep",
@@ -236,25 +238,31 @@ def _look_up(
     when one cannot be read."""
     jobs: Sequence[Job | None] = [None] * len(job_ids)  # read by each run's life
     if inputs.jobs.job_names:
-        try:
-            found = in_thread(lambda: _jobs_named(inputs, tuning, scope))
-        except InputError as exc:
-            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
-        except DbtCloudError as exc:
-            title = "dbt Cloud: API error while looking up job-name"
-            return _fail_after_parsing(inputs, job_ids, exc, title)
+        found = _read_first(lambda: _jobs_named(inputs, tuning, scope), inputs, job_ids, "job-name")
+        if isinstance(found, StepResult):
+            return found
         jobs, job_ids = found, tuple(job.id for job in found)
     given: Run | None = None
     if inputs.run_id is not None:
-        try:
-            given = in_thread(lambda: _given_run(inputs, tuning, scope))
-        except InputError as exc:
-            return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
-        except DbtCloudError as exc:
-            title = "dbt Cloud: API error while reading run-id's run"
-            return _fail_after_parsing(inputs, job_ids, exc, title)
-        job_ids = (given.job_id,)
+        read = _read_first(lambda: _given_run(inputs, tuning, scope), inputs, job_ids, "run-id")
+        if isinstance(read, StepResult):
+            return read
+        given, job_ids = read, (read.job_id,)
     return jobs, job_ids, given
+
+
+def _read_first(
+    read: Callable[[], T], inputs: ActionInputs, job_ids: Sequence[int], input_name: str
+) -> T | StepResult:
+    """What an input names, read from dbt Cloud before any run (in a thread); the failed
+    step's result when the input names nothing usable or dbt Cloud does not answer."""
+    try:
+        return in_thread(read)
+    except InputError as exc:
+        return _fail_after_parsing(inputs, job_ids, exc, f"Invalid input '{exc.input_name}'")
+    except DbtCloudError as exc:
+        title = f"dbt Cloud: API error while reading {input_name}"
+        return _fail_after_parsing(inputs, job_ids, exc, title)
 
 
 def _fail_after_parsing(
