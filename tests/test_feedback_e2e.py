@@ -327,7 +327,9 @@ def test_comment_mode_changes_leaves_the_comment_when_the_same_nodes_fail_again(
     [same] = github.comments(PR_NUMBER)
     assert same["body"] == first["body"]  # the first run's comment, its link included
     assert comment_writes(github) == ["POST"]
-    assert "the outcome and failing nodes are those the comment already there shows" in again.stdout
+    assert (
+        "failing nodes (and their marks) are those the comment already there shows" in again.stdout
+    )
 
     run_as(step, PASSING_BUILD, **{"comment-on-pr": "changes"})
     [changed] = github.comments(PR_NUMBER)

@@ -767,3 +767,16 @@ def test_a_mermaid_graph_keeps_hostile_node_names_inert_and_its_edges_bounded() 
     for line in block.splitlines()[1:]:
         assert re.fullmatch(_MERMAID_LINE, line), line
     assert block.count(" --> ") <= MAX_GRAPH_EDGES
+
+
+def test_the_comment_state_changes_with_a_failures_mark() -> None:
+    """comment-on-pr: changes rewrites the comment when a failure turns from new to already
+    failing (or back), not only when the outcome or the failing nodes change."""
+    from dbt_cloud_action.comment_mode import comment_state
+
+    failed = make_report(Outcome.ERROR, run=make_run(20), results=FAILING)
+    [node, *_] = sorted(n.unique_id for n in FAILING.problems)
+    new = dataclasses.replace(failed, marks={node: "new"})
+    already = dataclasses.replace(failed, marks={node: "already failing"})
+    assert comment_state([new]) == comment_state([dataclasses.replace(failed, marks={node: "new"})])
+    assert len({comment_state([failed]), comment_state([new]), comment_state([already])}) == 3

@@ -27,12 +27,14 @@ _FAILED = frozenset({Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT, Outcom
 
 
 def comment_state(reports: Sequence[RunReport]) -> str:
-    """The hidden line naming what the comment says: outcomes and failing nodes, hashed."""
+    """The hidden line naming what the comment says: outcomes and failing nodes (with their
+    new / already failing marks), hashed."""
     parts = []
     for report in sorted(reports, key=lambda r: r.job_id):
         _, digest = reconciled(report)
         failing = sorted({n.unique_id for n in digest.problems}) if digest else []
-        parts.append(f"{report.job_id}={report.outcome.value}:{','.join(failing)}")
+        marked = [f"{node}/{report.marks.get(node, '')}" for node in failing]
+        parts.append(f"{report.job_id}={report.outcome.value}:{','.join(marked)}")
     digest_hex = hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()[:16]
     return _STATE.format(digest_hex)
 
@@ -46,7 +48,7 @@ def reason_to_skip(
         return "comment-on-pr is failures and no run failed."
     if mode is CommentMode.CHANGES and existing is not None and state in existing:
         return (
-            "comment-on-pr is changes and the outcome and failing nodes are those the comment "
-            "already there shows."
+            "comment-on-pr is changes and the outcome and failing nodes (and their marks) are "
+            "those the comment already there shows."
         )
     return ""
