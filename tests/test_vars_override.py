@@ -73,3 +73,11 @@ def test_steps_get_the_argument_where_dbt_takes_it() -> None:
 def test_what_is_not_a_small_mapping_is_refused(text: str) -> None:
     with pytest.raises(VarsError):
         parse_vars(text)
+
+
+def test_a_global_flag_with_a_value_before_the_command_is_skipped() -> None:
+    """`dbt --log-level debug build` builds: the flag's value is not the command."""
+    assert takes_vars("dbt --log-level debug build")
+    assert takes_vars("dbt --log-format json test --select x")
+    assert not takes_vars("dbt --log-level debug deps")
+    assert takes_vars("dbt --debug docs generate")

@@ -29,9 +29,11 @@ from .context import GitHubContext, context_from_env
 from .inputs import (
     ActionInputs,
     CommentMode,
+    Connection,
     ForkPullRequests,
     InputError,
     parse_bool,
+    parse_connection,
     parse_git_target,
     parse_inputs,
     parse_job_ids,
@@ -539,13 +541,17 @@ class ActionStep:
         reports = self._publish(
             tuple(life.report or life.unfinished_report() for life in self.lives)
         )
+        chained_missing = Outcome.NOT_FOUND  # a chain's run that never appeared: the chain failed
         failed = any(
             report.outcome in (Outcome.ERROR, Outcome.CANCELLED, Outcome.TIMED_OUT)
+            or (report.origin == "chained" and report.outcome is chained_missing)
             for report in reports
         )
         api_failed = any(life.api_error is not None for life in self.lives)
         # mode: follow and no run appeared: nothing ran for fail-on-error to excuse
-        not_found = any(report.outcome is Outcome.NOT_FOUND for report in reports)
+        not_found = any(
+            report.outcome is Outcome.NOT_FOUND and report.origin != "chained" for report in reports
+        )
         failed_run = failed and self.inputs.fail_on_error
         exit_code = 1 if api_failed or not_found or failed_run else 0
         return StepResult(exit_code, reports)
@@ -710,7 +716,7 @@ def run_post(
     if not to_do:
         return 0
     try:
-        inputs = parse_inputs(get_input)
+        inputs = parse_connection(get_input)
     except InputError as exc:
         toolkit.warning(f"Post step cannot check the main step's runs: {exc}")
         return 0
@@ -718,7 +724,7 @@ def run_post(
     return 0
 
 
-def _clean_up_after(inputs: ActionInputs, record: RunRecord) -> None:
+def _clean_up_after(inputs: Connection, record: RunRecord) -> None:
     """One run the main step left to the post step: found first when only its key is known."""
     scope = Scope(Cancellation(), deadline_after(POST_LOOKUP_SECONDS + 10.0))
     client = DbtCloudClient(

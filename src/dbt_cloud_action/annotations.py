@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from dbt_cloud_action.inputs import relative_path_problem
 from dbt_cloud_action.manifest import line_in_yaml
 from dbt_cloud_action.reporting import RunReport, plain_text, reconciled, truncate
 from dbt_cloud_action.results import NodeResult, StatusBucket
@@ -43,11 +44,12 @@ class AnnotationPlan:
 
 
 def _safe_relative(path: str) -> str | None:
-    """`path` as a repository-relative POSIX path, or None when it leaves the repository."""
-    parts = PurePosixPath(path.replace("\\", "/")).parts
-    if not parts or parts[0] == "/" or ".." in parts:
+    """`path` as a repository-relative POSIX path, or None when it leaves the repository (or
+    is a drive, UNC or control-character path: the inputs' own rule, `relative_path_problem`)."""
+    posix = path.replace("\\", "/")
+    if not posix or relative_path_problem(posix) is not None or posix.startswith("//"):
         return None
-    return str(PurePosixPath(*parts))
+    return str(PurePosixPath(posix))
 
 
 def workspace_reader(workspace: str) -> Callable[[str], str | None]:
@@ -58,12 +60,12 @@ def workspace_reader(workspace: str) -> Callable[[str], str | None]:
     def read(relative: str) -> str | None:
         if root is None or not relative.endswith((".yml", ".yaml")):
             return None
-        path = (root / relative).resolve()
-        try:
+        try:  # a link loop or a NUL in a manifest's path: no line, never a crash
+            path = (root / relative).resolve()
             if not path.is_relative_to(root) or path.stat().st_size > _YAML_MAX_BYTES:
                 return None
             return path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
+        except (OSError, RuntimeError, ValueError):
             return None
 
     return read

@@ -961,24 +961,44 @@ def parse_git_target(get: Callable[[str], str]) -> GitTarget:
     return target
 
 
+@dataclass(frozen=True)
+class Connection:
+    """Where dbt Cloud is and who the step is there: all the post step needs (the runs it
+    cleans up are in its saved state, so nothing else is read again: a jobs-from file may be
+    gone by then)."""
+
+    access_url: str
+    api_token: str
+    account_id: int
+
+
+def parse_connection(get: Callable[[str], str]) -> Connection:
+    read = _Reader(get, get("api-token").strip())
+    return Connection(
+        access_url=read.required("access-url", parse_access_url),
+        api_token=read.required(
+            "api-token",
+            parse_secret,
+            missing="a dbt Cloud service token",
+            hint="Pass it from a secret: api-token: ${{ secrets.DBT_CLOUD_API_TOKEN }}",
+        ),
+        account_id=read.required(
+            "account-id",
+            parse_positive_int,
+            missing="your dbt Cloud account id",
+            hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
+        ),
+    )
+
+
 def parse_inputs(get: Callable[[str], str], *, cli: bool = False) -> ActionInputs:
     """All inputs from raw strings (`get("job-id")`; empty means unset), or the first InputError.
     `cli` also reads the inputs only `dbt-cloud-run` has (CLI_ONLY_INPUT_NAMES)."""
     read = _Reader(get, get("api-token").strip())
     git = parse_git_target(get)
-    access_url = read.required("access-url", parse_access_url)
-    api_token = read.required(
-        "api-token",
-        parse_secret,
-        missing="a dbt Cloud service token",
-        hint="Pass it from a secret: api-token: ${{ secrets.DBT_CLOUD_API_TOKEN }}",
-    )
-    account_id = read.required(
-        "account-id",
-        parse_positive_int,
-        missing="your dbt Cloud account id",
-        hint="Set account-id to the number after /accounts/ in your dbt Cloud URLs.",
-    )
+    connection = parse_connection(get)
+    access_url, api_token = connection.access_url, connection.api_token
+    account_id = connection.account_id
     run_id = read.optional(
         "run-id",
         parse_positive_int,

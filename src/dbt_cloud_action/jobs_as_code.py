@@ -79,7 +79,7 @@ def applied_job_ids(text: str) -> tuple[int, ...]:
     order, each once (a self-deferring job's follow-up update names the same job again)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a nesting too deep is not that shape either
         raise SyncFileError(
             "is not JSON. Write it with `dbt-jobs-as-code sync <jobs.yml> --json > <file>` "
             "(its logs go to stderr)."

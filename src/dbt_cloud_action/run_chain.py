@@ -139,7 +139,16 @@ class RunChain:
 
         life = self.life
         return RunLife(
-            replace(life.inputs, job_id=job.id, vars=None, follow_chain=False),
+            # no commit status or check run of its own: its run's commit is whatever the
+            # chained job checked out, not the one this workflow is about
+            replace(
+                life.inputs,
+                job_id=job.id,
+                vars=None,
+                follow_chain=False,
+                commit_status=False,
+                check_run=False,
+            ),
             life.context,
             TriggerPayload(cause="") if run is None else given_payload(run),
             life.state.another(),

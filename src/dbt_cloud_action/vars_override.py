@@ -74,12 +74,63 @@ def _words(step: str) -> list[str]:
         return step.split()
 
 
+# dbt's commands: the first of these words is the step's command, whatever global flags (and
+# their values, `--log-level debug`) come before it.
+DBT_COMMANDS = frozenset(
+    {
+        *VARS_COMMANDS,
+        "docs",
+        "deps",
+        "clean",
+        "debug",
+        "parse",
+        "list",
+        "ls",
+        "show",
+        "source",
+        "run-operation",
+        "retry",
+        "clone",
+        "init",
+    }
+)
+
+
+# dbt's global flags that take a value as the next word (`--log-level debug`: not `dbt debug`).
+VALUED_GLOBAL_FLAGS = frozenset(
+    {
+        "--log-level",
+        "--log-level-file",
+        "--log-format",
+        "--log-format-file",
+        "--log-path",
+        "--target-path",
+        "--profiles-dir",
+        "--project-dir",
+        "--printer-width",
+        "--record-timing-info",
+        "-r",
+    }
+)
+
+
+def _command(words: Sequence[str]) -> tuple[str, ...]:
+    """The dbt command's words: the first of DBT_COMMANDS not a global flag's value."""
+    skip = False
+    for at, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word in VALUED_GLOBAL_FLAGS:
+            skip = True
+        elif word in DBT_COMMANDS:
+            return tuple(words[at : at + 2])
+    return ()
+
+
 def takes_vars(step: str) -> bool:
     """Whether the step runs a dbt command that takes --vars (global flags before it skipped)."""
-    words = [word for word in _words(step)[1:] if not word.startswith("-")]
-    if not words:
-        return False
-    return words[0] in VARS_COMMANDS or words[:2] == ["docs", "generate"]
+    command = _command(_words(step)[1:])
+    return bool(command) and (command[0] in VARS_COMMANDS or command == ("docs", "generate"))
 
 
 def passes_vars(step: str) -> bool:

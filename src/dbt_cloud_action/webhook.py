@@ -29,7 +29,7 @@ def run_id_of(body: bytes) -> str:
     or "" when the body names none."""
     try:
         event = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
     data = event.get("data") if isinstance(event, dict) else None
     run_id = data.get("runId") if isinstance(data, dict) else None
