@@ -277,3 +277,19 @@ def test_the_file_is_in_place_only_once_complete(tmp_path: Path) -> None:
     assert seen == [False]
     assert target.read_bytes() == b"{}"
     assert [p.name for p in target.parent.iterdir()] == ["catalog.json"]
+
+
+def test_a_checked_out_symlink_never_takes_a_write_outside_the_workspace(tmp_path: Path) -> None:
+    """The container writes as root: a folder (or file) of the checkout that links out of the
+    workspace is refused, and nothing is written there."""
+    workspace, outside = tmp_path / "workspace", tmp_path / "outside"
+    workspace.mkdir()
+    outside.mkdir()
+    (workspace / "reports").symlink_to(outside, target_is_directory=True)
+    (workspace / "report.xml").symlink_to(outside / "report.xml")
+    for relative in (Path("reports/dbt.xml"), Path("report.xml")):
+        with pytest.raises(OSError, match="outside the workspace"):
+            write_owned(workspace, relative, lambda into: into.write(b"<testsuites/>"))
+    assert list(outside.iterdir()) == []
+    write_owned(workspace, Path("target/dbt.xml"), lambda into: into.write(b"<testsuites/>"))
+    assert (workspace / "target" / "dbt.xml").read_bytes() == b"<testsuites/>"

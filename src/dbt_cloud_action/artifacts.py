@@ -321,6 +321,7 @@ def write_owned(
     With `owned`, the file and every folder created for it get the workspace's owner (when
     running as root, as the container does)."""
     owner = _owner_to_give(workspace) if owned else None
+    root = workspace.resolve()
     folder = workspace
     for part in relative.parent.parts:
         folder /= part
@@ -329,6 +330,10 @@ def write_owned(
             if owner is not None:
                 os.chown(folder, *owner)
     target = workspace / relative
+    # a checked-out symlink (a folder, or the file itself) must not take a write of the
+    # action's, which runs as root in the container, outside the workspace
+    if target.is_symlink() or not folder.resolve().is_relative_to(root):
+        raise OSError(f"{relative} leads outside the workspace through a symbolic link")
     partial = target.with_name(f".{target.name}.part")
     try:
         with partial.open("wb") as into:
