@@ -169,19 +169,28 @@ def read_manifest(manifest: Mapping[str, Any], failing: Iterable[str]) -> Manife
     sources: dict[str, NodeSource] = {}
     downstream: dict[str, Downstream] = {}
     edges: list[tuple[str, str]] = []
+    name = _mapping(manifest.get("metadata")).get("project_name")
+    project = name if isinstance(name, str) else ""
     for reported in failing:
         uid = _resolve(reported, nodes)
         if uid is None:
             continue
-        source = _source(_mapping(nodes[uid]), nodes)
+        node = _mapping(nodes[uid])
+        source = _source(node, nodes) if _of_this_project(node, project) else None
         if source is not None:
             sources[reported] = source
         if uid.split(".", 1)[0] != "test":
             walked = _walk(uid, children)
             downstream[reported] = walked
             edges += _graph_edges(uid, reported, children, MAX_GRAPH_EDGES - len(edges))
-    name = _mapping(manifest.get("metadata")).get("project_name")
-    return ManifestFacts(sources, downstream, tuple(edges), name if isinstance(name, str) else "")
+    return ManifestFacts(sources, downstream, tuple(edges), project)
+
+
+def _of_this_project(node: Mapping[str, Any], project: str) -> bool:
+    """A node of an installed package has its path inside that package, not this repository:
+    it is not put on a file (unknown names count as this project's)."""
+    package = node.get("package_name")
+    return not (project and isinstance(package, str) and package and package != project)
 
 
 _YAML_NAME = re.compile(r"^(?P<indent>\s*)-?\s*name:\s*['\"]?(?P<name>[^'\"#\s]+)")
