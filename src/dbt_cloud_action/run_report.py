@@ -193,7 +193,7 @@ class RunReporter:
             self.inputs.artifacts,
             self.inputs.artifacts_step,
             to,
-            manifest=self.inputs.annotations,
+            manifest=True,  # read only when something failed: files, and what it breaks
         )
 
     def _log(self, report: RunReport) -> None:
