@@ -627,7 +627,7 @@ def test_no_commit_status_without_waiting_as_it_would_stay_pending(
     assert result.outputs["status"] == "triggered"
     assert github.statuses(PR_SHA) == []
     [notice] = commands(result, "notice")
-    assert "No commit status was set" in notice and "wait: true" in notice
+    assert "No commit status or check run was set" in notice and "wait: true" in notice
 
 
 def test_render_examples_writes_the_demo_failure_as_summary_and_comment(tmp_path: Path) -> None:

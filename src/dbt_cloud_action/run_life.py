@@ -225,11 +225,11 @@ class RunLife:
         self.scope.check()  # the cancel came while a trigger in flight was seen through
         run = started.run
         if not self.inputs.wait:
-            if self.inputs.commit_status:
+            if self.inputs.commit_status or self.inputs.check_run:
                 toolkit.notice(
-                    "No commit status was set: with wait: false this step does not see the run "
-                    "end, so a pending status would never be resolved. Set wait: true to gate "
-                    "the commit on the run."
+                    "No commit status or check run was set: with wait: false this step does not "
+                    "see the run end, so a pending one would never be resolved. Set wait: true "
+                    "to gate the commit on the run."
                 )
             self._end(run, Ending(Outcome.TRIGGERED))
             return
