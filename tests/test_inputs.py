@@ -361,7 +361,7 @@ BAD: list[tuple[str, str, str]] = [
     ("artifacts-dir", "D:/a/_temp", "Windows drive"),
     ("artifacts-dir", "C:\\Users\\runner", "backslash"),
     ("artifacts-step", "first", "positive integer"),
-    ("vars", "day: monday", "not valid JSON"),
+    ("vars", "day: [monday", "not a valid YAML or JSON mapping"),
     ("vars", "[1]", "must be a mapping"),
     ("run-id", "12a", "positive integer"),
     ("jobs-from", "no/such/sync.json", "cannot be read"),

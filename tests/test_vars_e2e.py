@@ -71,6 +71,15 @@ def test_the_jobs_own_steps_are_sent_with_the_vars(emu: Emulator, runner: Simula
     assert "--vars" in result.summary and "start_date" in result.summary
 
 
+def test_vars_given_in_yaml_are_sent_as_json(emu: Emulator, runner: SimulatedRunner) -> None:
+    """The input's YAML form, as a workflow writes it in a block: each step gets the JSON."""
+    result = runner.run(inputs(emu, VARS_JOB, vars="start_date: 2024-01-01\nfull: true\n"))
+    assert result.exit_code == 0, result.log
+    [body] = [r.body for r in emu.requests if r.endpoint == "trigger"]
+    seed = body["steps_override"][0]
+    assert json.loads(shlex.split(seed)[-1]) == {"start_date": "2024-01-01", "full": True}
+
+
 @pytest.mark.parametrize(
     ("job_id", "extra", "why"),
     [
@@ -99,8 +108,8 @@ def test_a_job_the_vars_do_not_fit_starts_no_run(
 @pytest.mark.parametrize(
     ("value", "extra", "message"),
     [
-        ("day: monday", {}, "is not valid JSON"),
-        ('["monday"]', {}, "got a JSON list"),
+        ("day: [monday", {}, "is not a valid YAML or JSON mapping"),
+        ('["monday"]', {}, "got a list"),
         ("{}", {}, "empty mapping"),
         ('{"day": "monday"}', {"steps-override": "dbt run"}, "steps-override' are both set"),
         ('{"day": "monday"}', {"mode": "follow"}, "vars is set"),

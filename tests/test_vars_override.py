@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import shlex
 
@@ -69,7 +70,9 @@ def test_steps_get_the_argument_where_dbt_takes_it() -> None:
         steps_with_vars([], given, 7, max_length=1000)
 
 
-@pytest.mark.parametrize("text", ["1", "null", '"a"', "{a: 1}", "{}", '{"a": "' + "x" * 900 + '"}'])
+@pytest.mark.parametrize(
+    "text", ["1", "null", '"a"', "{a: [1}", "{}", "- a", '{"a": "' + "x" * 900 + '"}']
+)
 def test_what_is_not_a_small_mapping_is_refused(text: str) -> None:
     with pytest.raises(VarsError):
         parse_vars(text)
@@ -81,3 +84,22 @@ def test_a_global_flag_with_a_value_before_the_command_is_skipped() -> None:
     assert takes_vars("dbt --log-format json test --select x")
     assert not takes_vars("dbt --log-level debug deps")
     assert takes_vars("dbt --debug docs generate")
+
+
+def test_vars_in_yaml_are_sent_as_json_a_date_as_its_iso_text() -> None:
+    """issue 20: `vars: <YAML or JSON mapping>`; dbt reads --vars as YAML, the step carries JSON."""
+    given = parse_vars("start_date: 2024-01-01\nfull_refresh: true\nregions: [eu, us]\n")
+    assert given.values == {
+        "start_date": datetime.date(2024, 1, 1),
+        "full_refresh": True,
+        "regions": ["eu", "us"],
+    }
+    flag, value = shlex.split(given.argument)
+    assert flag == "--vars"
+    assert json.loads(value) == {
+        "start_date": "2024-01-01",
+        "full_refresh": True,
+        "regions": ["eu", "us"],
+    }
+    with pytest.raises(VarsError, match="mapping of variable names"):
+        parse_vars("1: one")  # a number is no variable name

@@ -7,6 +7,7 @@ steps. So the job's `execute_steps` (read first, in the run's life) are sent bac
 Quoting, safe however dbt Cloud splits a command: dbt Cloud's docs write `--vars` with POSIX
 single quotes (`dbt run --vars '{"key": "value"}'`, docs.getdbt.com, "Project variables"), and
 the tools that build steps (dbt-cloud-cli's `--steps-override`) pass such strings verbatim;
+the input itself is YAML or JSON (PyYAML's safe loader), as dbt's own `--vars` is;
 how dbt Cloud itself splits a step is not documented. The variables are therefore sent as JSON
 (which is YAML, what dbt reads `--vars` as) inside single quotes, with every single quote in
 the JSON written `\\u0027`: the argument then holds no quote to close, no backslash outside a
@@ -16,6 +17,7 @@ same text.
 
 from __future__ import annotations
 
+import datetime
 import json
 import shlex
 from collections.abc import Mapping, Sequence
@@ -40,22 +42,23 @@ class Vars:
 
 
 def parse_vars(text: str) -> Vars:
-    """A JSON object (JSON is YAML, as dbt reads --vars); VarsError when it is not one."""
-    try:
+    """A YAML or JSON mapping (dbt reads --vars as YAML; JSON is YAML too); VarsError when it
+    is not one. It is sent as JSON: a YAML date or time is sent as its ISO text."""
+    try:  # JSON first: exact as written (YAML reads JSON's \uD83D-style escapes apart)
         values = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        values = _yaml(text)
+    if not isinstance(values, dict) or not all(isinstance(key, str) for key in values):
         raise VarsError(
-            'must be a JSON object such as {"start_date": "2024-01-01", "full": true}; it is '
-            'not valid JSON (write YAML\'s key: value as "key": "value").'
-        ) from None
-    if not isinstance(values, dict):
-        raise VarsError(
-            f"must be a mapping of variable names to values, a JSON object such as "
-            f'{{"start_date": "2024-01-01"}} (got a JSON {type(values).__name__}).'
+            "must be a mapping of variable names to values, in YAML (start_date: 2024-01-01) "
+            f'or JSON ({{"start_date": "2024-01-01"}}); got a {type(values).__name__}.'
         )
     if not values:
         raise VarsError("is an empty mapping: give at least one variable, or leave it unset.")
-    compact = json.dumps(values, separators=(",", ":"), ensure_ascii=False)
+    try:
+        compact = json.dumps(values, separators=(",", ":"), ensure_ascii=False, default=_iso)
+    except (TypeError, ValueError) as exc:
+        raise VarsError(f"holds a value dbt variables cannot carry ({exc}).") from None
     if len(compact) > MAX_VARS_LENGTH:
         raise VarsError(
             f"is {len(compact)} characters of JSON, more than {MAX_VARS_LENGTH}: a dbt Cloud "
@@ -63,6 +66,28 @@ def parse_vars(text: str) -> Vars:
         )
     quoted = compact.replace("'", "\\u0027")  # JSON has quotes only inside its strings
     return Vars(values, f"--vars '{quoted}'")
+
+
+def _yaml(text: str) -> object:
+    """The input as YAML (PyYAML's safe loader: no tags that build objects)."""
+    import yaml  # noqa: PLC0415 - only `vars` needs it, after the start
+
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise VarsError(
+            f"is not a valid YAML or JSON mapping{where}: write it as start_date: 2024-01-01 "
+            'or as {"start_date": "2024-01-01"}.'
+        ) from None
+
+
+def _iso(value: object) -> str:
+    """A YAML date or time as JSON: its ISO text."""
+    if isinstance(value, datetime.date | datetime.datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _words(step: str) -> list[str]:
