@@ -22,14 +22,15 @@ reported as dbt Cloud then says, within CLEANUP_SECONDS of the signal.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import toolkit
 from .cancellation import WorkflowCancelled
 from .client import MAX_ARTIFACT_BYTES, DbtCloudClient, DbtCloudError
 from .context import GitHubContext
-from .inputs import MAX_STEP_LENGTH, ActionInputs, InputError, Mode
+from .inputs import ActionInputs, InputError, Mode
+from .job_fit import fit_to_job
 from .models import Job, Outcome, Run, RunStatus
 from .payload import TriggerPayload
 from .run_cancel import cancel_and_confirm, current_run
@@ -41,7 +42,6 @@ from .step_state import RunState
 
 if TYPE_CHECKING:
     from .reporting import RunReport
-    from .vars_override import Vars
 
 # Why the post step leaves a followed run alone (the step's state says it).
 FOLLOWED_NOT_CANCELLED = (
@@ -136,59 +136,30 @@ class RunLife:
 
     # -- the phases ---------------------------------------------------------------------------
     def load_job(self) -> None:
-        """The job (unless `job-name` found it already), before any run of the step starts."""
+        """The job (unless `job-name` found it already), and whether the inputs fit it (an
+        input error, else the run's payload), before any run of the step starts."""
         try:
             if self.job is None:
                 self.job = self.client.get_job(self.job_id)
+            toolkit.info(
+                f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
+            )
+            payload = fit_to_job(self.client, self.inputs, self.job, self.payload, self.log_prefix)
         except DbtCloudError as exc:
             self.failed_api(exc)
             return
-        toolkit.info(
-            f"dbt Cloud job {self.job.id} '{self.job.name}' in account {self.inputs.account_id}"
-        )
-        if self.inputs.vars is not None:
-            self._add_vars(self.job, self.inputs.vars)
-        if self.inputs.follow_chain and self.input_error is None:
-            self._check_chain()
+        except InputError as error:  # said once; no run of the step starts
+            self.input_error = error
+            toolkit.error(str(error), title=f"Invalid input '{error.input_name}'")
+            self.report = self.unconfirmed(Outcome.ERROR, str(error))
+            return
+        self.payload = self.starter.payload = self.reporter.payload = payload
         self.starter.warn_of(self.job)
 
     @property
     def not_loaded(self) -> bool:
         """The job could not be read, or an input does not fit it: no run of the step starts."""
         return self.api_error is not None or self.input_error is not None
-
-    def _add_vars(self, job: Job, given: Vars) -> None:
-        """`vars`: the job's own steps, with --vars added, become this run's steps_override
-        (the payload was built before the job was read)."""
-        from .vars_override import VarsError, steps_with_vars  # noqa: PLC0415 - lazy: see action.py
-
-        try:
-            steps = steps_with_vars(job.execute_steps, given, job.id, max_length=MAX_STEP_LENGTH)
-        except VarsError as exc:
-            self._refuse(InputError("vars", str(exc)))
-            return
-        self.payload = replace(self.payload, steps_override=steps)
-        self.starter.payload = self.reporter.payload = self.payload
-        listed = "".join(f"\n  {step}" for step in steps)
-        toolkit.info(f"{self.log_prefix}vars: the job's steps are sent as steps_override:{listed}")
-
-    def _check_chain(self) -> None:
-        """`follow-chain`: a chain that loops is an input error before any run starts."""
-        from .run_chain import chain_loop_error  # noqa: PLC0415 - lazy: only follow-chain needs it
-
-        try:
-            message = chain_loop_error(self.client, self.job_id)
-        except DbtCloudError as exc:
-            self.failed_api(exc)
-            return
-        if message:
-            self._refuse(InputError("follow-chain", message))
-
-    def _refuse(self, error: InputError) -> None:
-        """An input that does not fit the job: said once, and no run of the step starts."""
-        self.input_error = error
-        toolkit.error(str(error), title=f"Invalid input '{error.input_name}'")
-        self.report = self.unconfirmed(Outcome.ERROR, str(error))
 
     def live(self) -> None:
         """After `load_job`: the run's start, follow and end, or the clean-up after a cancel.
